@@ -1,0 +1,30 @@
+"""napari-promptseg: encode an image once, segment every click in milliseconds."""
+
+from __future__ import annotations
+
+from .backends import load_backend
+from .backends.base import Backend, ImageEmbedding, Prediction
+from .errors import (
+    CheckpointError,
+    DownloadError,
+    EmbeddingError,
+    ImageError,
+    PromptError,
+    PromptsegError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load_backend",
+    "Backend",
+    "ImageEmbedding",
+    "Prediction",
+    "PromptsegError",
+    "ImageError",
+    "PromptError",
+    "EmbeddingError",
+    "CheckpointError",
+    "DownloadError",
+    "__version__",
+]

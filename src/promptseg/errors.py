@@ -1,0 +1,31 @@
+"""Exceptions raised for user-facing problems.
+
+Every message says what went wrong *and* what to do about it; the GUI shows
+them as notifications, the CLI prints them without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class PromptsegError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ImageError(PromptsegError, ValueError):
+    """The image cannot be segmented as given (shape, dtype, content)."""
+
+
+class PromptError(PromptsegError, ValueError):
+    """A prompt is malformed or lies outside the image."""
+
+
+class EmbeddingError(PromptsegError, ValueError):
+    """An embedding is missing or belongs to another backend or image."""
+
+
+class CheckpointError(PromptsegError, RuntimeError):
+    """A checkpoint is unknown, corrupt or does not match the architecture."""
+
+
+class DownloadError(CheckpointError):
+    """A checkpoint could not be downloaded (offline, firewall, bad hash)."""
