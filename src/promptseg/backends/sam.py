@@ -1,0 +1,218 @@
+"""Segment-Anything-family backend: encode with the heavy image encoder once,
+answer each prompt set with the light decoder.
+
+Works with every published checkpoint (SAM vit_b/l/h, MobileSAM vit_t,
+micro-sam) and with random-weight models built from a :class:`SamConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..imaging import to_uint8_rgb
+from ..model.fast_decoder import FastMaskDecoder, PreparedEmbedding
+from ..model.sam import Sam
+from ..model.transforms import ImageGeometry
+from ..prompts import Prompts, box_to_xyxy, check_prompts, to_xy
+from .base import Box, ImageEmbedding, Point, Prediction, check_embedding
+
+#: Logit given to a user mask prompt inside / outside the object (probability
+#: 1 - 1e-3 and 1e-3), so it reads like a confident low-resolution prediction.
+MASK_PROMPT_LOGIT = float(np.log(999.0))
+
+
+@dataclass(frozen=True)
+class SamFeatures:
+    """Payload of a SAM :class:`ImageEmbedding`.
+
+    Attributes
+    ----------
+    embedding : torch.Tensor, shape (1, 256, 64, 64), float32
+        Image encoder output for the padded 1024x1024 input.
+    geometry : ImageGeometry
+        How the original image maps to the model input.
+    """
+
+    embedding: torch.Tensor
+    geometry: ImageGeometry
+
+
+class SamBackend:
+    """Encode-once / predict-many wrapper around a :class:`Sam` model.
+
+    Parameters
+    ----------
+    model : Sam
+        A model with loaded weights.
+    name : str
+        Shown to users (registry name or file name).
+    checkpoint_hash : str
+        Content hash of the weights; part of :attr:`backend_id` so embeddings
+        of one checkpoint are never used with another.
+    device : str, optional
+        Torch device; default CUDA when available, else CPU.
+    """
+
+    def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.name = name
+        self.checkpoint_hash = checkpoint_hash
+        self._decoder = FastMaskDecoder(self.model)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        device: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> "SamBackend":
+        """Load a registry checkpoint (downloading it once) or a local file."""
+        from ..model.checkpoint import load_sam
+
+        model, loaded = load_sam(name_or_path, cache_dir=cache_dir, progress=progress)
+        return cls(model, name=loaded.name, checkpoint_hash=loaded.content_hash, device=device)
+
+    @property
+    def backend_id(self) -> str:
+        return f"sam:{self.name}:{self.checkpoint_hash}"
+
+    # ------------------------------------------------------------------ encode
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """Run the image encoder once.
+
+        Parameters
+        ----------
+        image : np.ndarray, shape (H, W) or (H, W, C)
+            Grayscale, RGB or RGBA; uint8, uint16 or float.
+        contrast_limits : (low, high), optional
+            Scaling of non-uint8 data to 0-255 (else robust percentiles).
+
+        Returns
+        -------
+        ImageEmbedding
+            ``features`` is a :class:`SamFeatures`; ``image_shape`` is (H, W).
+        """
+        start = time.perf_counter()
+        rgb = to_uint8_rgb(image, contrast_limits=contrast_limits)
+        geometry = ImageGeometry.for_image(rgb.shape[:2], self.model.img_size)
+        x = geometry.preprocess(rgb).to(self.device)
+        embedding = self.model.image_encoder(x)
+        emb = self.embedding_from_features(embedding, geometry)
+        emb.encode_seconds = time.perf_counter() - start
+        return emb
+
+    def embedding_from_features(self, embedding: torch.Tensor, geometry: ImageGeometry) -> ImageEmbedding:
+        """Wrap a stored or computed (1, 256, 64, 64) encoder output as an :class:`ImageEmbedding`."""
+        embedding = embedding.to(self.device, torch.float32)
+        emb = ImageEmbedding(
+            backend_id=self.backend_id,
+            image_shape=geometry.original_size,
+            features=SamFeatures(embedding, geometry),
+        )
+        self._prepared(emb)
+        return emb
+
+    def _prepared(self, emb: ImageEmbedding) -> PreparedEmbedding:
+        prep = emb.cache.get("sam_decoder")
+        if prep is None:
+            prep = emb.cache["sam_decoder"] = self._decoder.prepare(emb.features.embedding)
+        return prep
+
+    # ----------------------------------------------------------------- predict
+    @torch.inference_mode()
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        *,
+        points: Sequence[Point] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Box | None = None,
+        mask: np.ndarray | None = None,
+        previous: Prediction | None = None,
+    ) -> Prediction:
+        """Answer one prompt set; all coordinates are (row, col) image pixels.
+
+        A single point with no other prompt is ambiguous: SAM's three
+        candidate masks are computed and the one with the highest predicted
+        IoU is returned.  Any other prompt set returns the single-mask output.
+        ``previous`` feeds an earlier prediction back as the mask prompt; an
+        explicit ``mask`` takes precedence over it.
+
+        Returns
+        -------
+        Prediction
+            ``mask`` (H, W) bool, ``logits`` (H, W) float32, ``score`` the
+            predicted IoU, ``state`` the (1, 256, 256) low-resolution logits.
+        """
+        emb = check_embedding(embedding, self.backend_id)
+        geometry: ImageGeometry = emb.features.geometry
+        prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
+        multimask = prompts.is_single_point and previous is None
+        low_res_prompt = self._mask_prompt(prompts, previous, geometry)
+        sparse = self._sparse_tokens(prompts, geometry)
+        hidden = None
+        if low_res_prompt is not None:
+            h = self.model.prompt_encoder.embed_mask_hidden(low_res_prompt.to(self.device)[None])
+            hidden = h[0].flatten(1).T.contiguous()
+        low_res, iou, index = self._decoder(self._prepared(emb), sparse, hidden, multimask)
+        score = float(iou.max())
+        logits = geometry.upsample_logits(low_res[None])[0, 0]
+        logits_np = logits.to("cpu", torch.float32).numpy()
+        return Prediction(mask=logits_np > 0, logits=logits_np, score=score, state=low_res)
+
+    def _sparse_tokens(self, prompts: Prompts, geometry: ImageGeometry) -> torch.Tensor:
+        """(n, 256) point and box tokens in the model's (x, y) input frame."""
+        pe = self.model.prompt_encoder
+        parts = []
+        if len(prompts.points):
+            xy = torch.as_tensor(geometry.coords_to_input(to_xy(prompts.points)), dtype=torch.float32)
+            labels = torch.as_tensor(prompts.labels)
+            parts.append(pe.embed_points(xy[None].to(self.device), labels[None].to(self.device), pad=prompts.box is None)[0])
+        if prompts.box is not None:
+            corners = geometry.coords_to_input(box_to_xyxy(prompts.box).reshape(2, 2)).reshape(1, 4)
+            parts.append(pe.embed_box(torch.as_tensor(corners, dtype=torch.float32, device=self.device))[0])
+        if not parts:  # mask prompt only: SAM pads with one "not a point" token
+            empty = torch.zeros(1, 0, 2, device=self.device)
+            parts.append(pe.embed_points(empty, torch.zeros(1, 0, dtype=torch.long, device=self.device), pad=True)[0])
+        return torch.cat(parts, dim=0)
+
+    def _mask_prompt(
+        self, prompts: Prompts, previous: Prediction | None, geometry: ImageGeometry
+    ) -> torch.Tensor | None:
+        """(1, 256, 256) low-resolution logits to use as the mask prompt, or None."""
+        if prompts.mask is not None:
+            return self.mask_to_low_res(prompts.mask, geometry)
+        if previous is None:
+            return None
+        state = previous.state
+        if not isinstance(state, torch.Tensor) or state.shape[-2:] != self.model.prompt_encoder.mask_input_size:
+            raise ValueError(
+                "previous= must be a Prediction returned by this SAM backend (its state holds the "
+                "low-resolution logits); for a mask from elsewhere pass mask= instead."
+            )
+        return state.reshape(1, *state.shape[-2:])
+
+    def mask_to_low_res(self, mask: np.ndarray, geometry: ImageGeometry) -> torch.Tensor:
+        """A (H, W) bool mask in the original frame as (1, 256, 256) mask-prompt logits.
+
+        The mask is resized like the image (bilinear to ``input_size``), padded
+        to the square input, area-averaged to 256x256 and mapped to +/-
+        :data:`MASK_PROMPT_LOGIT`.
+        """
+        size = self.model.img_size
+        m = torch.as_tensor(np.asarray(mask, dtype=np.float32))[None, None]
+        m = F.interpolate(m, geometry.input_size, mode="bilinear", align_corners=False)
+        m = F.pad(m, (0, size - geometry.input_size[1], 0, size - geometry.input_size[0]))
+        low = F.adaptive_avg_pool2d(m, self.model.prompt_encoder.mask_input_size)[0]
+        return torch.where(low >= 0.5, MASK_PROMPT_LOGIT, -MASK_PROMPT_LOGIT).to(self.device)
