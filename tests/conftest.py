@@ -23,6 +23,29 @@ def _configure_torch_threads() -> None:
 
 _configure_torch_threads()
 
+#: Fixtures that open Qt windows; a test using one is a GUI test.
+_GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark GUI tests, and skip them where no X display can be had.
+
+    pytest-xvfb starts a virtual X server (and sets ``DISPLAY``) before
+    collection whenever ``Xvfb`` is installed. Without a display, Qt would abort
+    the whole run, so GUI tests are skipped instead, except under CI, where a
+    missing display is an error in the set-up (``.ci/run`` installs Xvfb).
+    """
+    gui_items = [item for item in items if _GUI_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    for item in gui_items:
+        item.add_marker(pytest.mark.gui)
+    if not gui_items or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    reason = "no X display: install Xvfb (Debian: apt-get install xvfb xauth, see .ci/run) for the GUI tests"
+    if os.environ.get("CI"):
+        pytest.exit(f"{len(gui_items)} GUI tests cannot run: {reason}", returncode=1)
+    for item in gui_items:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
