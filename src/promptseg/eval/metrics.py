@@ -109,8 +109,9 @@ class Summary:
         IoU reached, or nothing left to correct) its last IoU is carried
         forward.
     miou_exact : bool
-        True when no target stopped early, i.e. ``miou`` is the full-run
-        curve of the protocol.
+        True when no target stopped at the target IoU (target 1.0, or every
+        target used all clicks): ``miou`` is then the full-run curve of the
+        protocol (a perfect mask leaves nothing to click, so it is final).
     seconds_per_click : float
         Wall time of the whole run (loading, encoding, clicks) / clicks made.
     encode_seconds : float
@@ -204,7 +205,7 @@ def summarize(run) -> Summary:
         else:
             summary.noc[t] = summary.nof[t] = None
     summary.miou = curves.mean(axis=0)
-    summary.miou_exact = all(len(r.ious) == max_clicks for r in run.targets)
+    summary.miou_exact = run.target_iou >= 1.0 or all(len(r.ious) == max_clicks for r in run.targets)
     summary.clicks = int(sum(len(r.ious) for r in run.targets))
     summary.seconds_per_click = run.wall_seconds / max(summary.clicks, 1)
     summary.encode_seconds = float(np.mean(run.encode_seconds)) if run.encode_seconds else float("nan")
