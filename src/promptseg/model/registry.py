@@ -6,8 +6,8 @@ module; this module only reads them and answers questions about the cache.
 Downloading is in :mod:`promptseg.model.download`, reading and strict loading
 in :mod:`promptseg.model.checkpoint`.
 
-Checkpoints are cached as ``<cache dir>/<name><suffix>`` (for example
-``sam_vit_b.pth``), named after the registry entry rather than after the URL,
+Checkpoints are cached as ``<cache dir>/<name>.pt`` (for example
+``sam_vit_b.pt``), named after the registry entry rather than after the URL,
 because several micro-sam files share the URL file name ``vit_b.pt``.
 
 Examples
@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -133,9 +133,8 @@ class CheckpointInfo:
 
     @property
     def filename(self) -> str:
-        """File name in the cache: the registry name plus the URL's suffix."""
-        suffix = PurePosixPath(urlparse(self.url).path).suffix
-        return self.name + (suffix if suffix in (".pt", ".pth", ".bin", ".ckpt") else ".pt")
+        """File name in the cache: ``<name>.pt``, whichever URL serves it."""
+        return self.name + ".pt"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CheckpointInfo":
