@@ -1,8 +1,8 @@
 """Random-walker baseline: scikit-image's random walker seeded by the clicks.
 
 A classical anchor for the click tables (Grady 2006): positive clicks seed
-the object, negative clicks the background; while there is no negative
-click, the image border seeds the background.  It needs no weights and is
+the object; negative clicks and the image border (where no positive click
+overrides it) seed the background.  It needs no weights and is
 slow (one sparse linear solve per click), so it works on a copy of the image
 capped at ``max_pixels``.
 """
@@ -122,13 +122,11 @@ class RandomWalkerBackend:
                 positives = np.round(corners.mean(axis=0, keepdims=True)).astype(np.intp)
         if len(positives) == 0:
             return empty_prediction(embedding.image_shape)
+        seeds[[0, -1], :] = 2  # the image border is background unless a click says otherwise
+        seeds[:, [0, -1]] = 2
         for (r, c), lab in zip(pts, prompts.labels):
             paint_disks(seeds, np.array([[r, c]]), 1 if lab == 1 else 2, SEED_RADIUS)
         paint_disks(seeds, positives, 1, 0)
-        if not (seeds == 2).any():
-            frame = np.ones(copy.shape, dtype=bool)
-            frame[1:-1, 1:-1] = False
-            seeds[frame & (seeds == 0)] = 2
         from skimage.segmentation import random_walker
 
         with warnings.catch_warnings():

@@ -176,11 +176,11 @@ def evaluate(
     )
     note = getattr(backend, "evaluation_note", None)
     if note:
-        run.notes.append(f"{name}: {note}")
+        run.notes.append(f"backend {name}: {note}")
     if len(chosen) < len(dataset.targets):
-        run.notes.append(f"{dataset.name}: {len(chosen)} of {len(dataset.targets)} targets (--limit, evenly spaced)")
+        run.notes.append(f"dataset {dataset.name}: {len(chosen)} of {len(dataset.targets)} targets (--limit, evenly spaced)")
     if dataset.skipped:
-        run.notes.append(f"{dataset.name}: {len(dataset.skipped)} image(s) with an empty mask skipped")
+        run.notes.append(f"dataset {dataset.name}: {len(dataset.skipped)} image(s) with an empty mask skipped")
     by_image: dict[str, list[Target]] = {}
     for t in chosen:
         by_image.setdefault(t.image_id, []).append(t)
