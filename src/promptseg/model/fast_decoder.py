@@ -4,17 +4,19 @@
 :class:`~promptseg.model.mask_decoder.MaskDecoder` (same weights, same
 equations) but orders the work for interactive use:
 
-* everything that depends only on the image embedding -- the first block's
-  image-side projections of ``embedding + positional encoding`` -- is
-  computed once per image (:meth:`prepare`);
+* what depends only on the image embedding -- the first block's image-side
+  projections of ``embedding + positional encoding`` -- is computed once per
+  image (:meth:`FastMaskDecoder.prepare`);
 * the mask prompt enters the first block through its 16-channel hidden map,
   folded into those projections (``W_k (W_3 h + b_3) = (W_k W_3) h + W_k b_3``);
-* attention over the 4096 image tokens is evaluated in whichever
-  association order is cheaper for the current number of prompt tokens
-  (``(A V) W_o`` vs ``A (V W_o)``, ``(X W_k^T) q`` vs ``X (W_k^T q)``), the
-  key bias being dropped where the softmax makes it a constant;
-* the upscaling convolutions run as channels-last matrix products and only
-  the mask that is returned is formed and upsampled.
+* positional-encoding terms of later projections are per-model constants
+  (``(x + p) W^T = x W^T + p W^T``), and every linear map applied to the same
+  image tokens is one fused matrix product (keys, values, queries, and the
+  first upscaling convolution);
+* image-to-token attention uses the cheaper association order for few
+  prompt tokens (``sum_h A_h (V_h W_o,h^T)`` instead of ``(A V) W_o^T``);
+* the upscaling convolutions run channels-last and only the mask that is
+  returned is formed.
 
 Only float rounding differs from the reference; the golden-fixture tests check
 both paths against the official outputs.
@@ -34,88 +36,68 @@ from .transformer import TokenAttention
 
 @dataclass
 class PreparedEmbedding:
-    """Per-image constants of the first decoder block (all (N, C), N = 64*64 tokens)."""
+    """Per-image constants of the first decoder block, channels last, N = 64*64 tokens."""
 
-    tokens: torch.Tensor  # (N, 256) image embedding, channels last
-    k0: torch.Tensor  # (N, 128) first token->image keys of embedding + PE
-    v0: torch.Tensor  # (N, 128) first token->image values of the embedding
-    q0: torch.Tensor  # (N, 128) first image->token queries of embedding + PE
+    tokens: torch.Tensor  #: (N, C) image embedding
+    k0: torch.Tensor  #: (N, I) first token->image keys of embedding + PE
+    v0: torch.Tensor  #: (N, I) first token->image values of the embedding
+    q0: torch.Tensor  #: (N, I) first image->token queries of embedding + PE
 
 
-class _Proj:
-    """Weights of one TokenAttention, split per head, as plain tensors."""
+class _Heads:
+    """One TokenAttention's weights as plain tensors, with head bookkeeping."""
 
     def __init__(self, attn: TokenAttention) -> None:
         self.heads = attn.num_heads
-        self.dim = attn.internal_dim // attn.num_heads
+        self.internal = attn.internal_dim
+        self.dim = self.internal // self.heads
         self.scale = 1.0 / math.sqrt(self.dim)
         self.wq, self.bq = attn.q_proj.weight.detach(), attn.q_proj.bias.detach()
         self.wk, self.bk = attn.k_proj.weight.detach(), attn.k_proj.bias.detach()
         self.wv, self.bv = attn.v_proj.weight.detach(), attn.v_proj.bias.detach()
         self.wo, self.bo = attn.out_proj.weight.detach(), attn.out_proj.bias.detach()
-        self.internal = attn.internal_dim
 
-    def heads_of(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, internal) -> (heads, n, dim)."""
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, I) -> (heads, n, d)."""
         return x.view(x.shape[0], self.heads, self.dim).transpose(0, 1)
 
-    def tokens_to_tokens(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Plain attention among few tokens (n, C) -> (n, C)."""
-        qh = self.heads_of(F.linear(q, self.wq, self.bq))
-        kh = self.heads_of(F.linear(k, self.wk, self.bk))
-        vh = self.heads_of(F.linear(v, self.wv, self.bv))
-        out = F.scaled_dot_product_attention(qh, kh, vh, scale=self.scale)
-        return F.linear(out.transpose(0, 1).reshape(q.shape[0], self.internal), self.wo, self.bo)
+    def merge(self, x: torch.Tensor) -> torch.Tensor:
+        """(heads, n, d) -> (n, I)."""
+        return x.transpose(0, 1).reshape(x.shape[1], self.internal)
 
-    def tokens_to_image(
-        self, q: torch.Tensor, keys_pe: torch.Tensor, values: torch.Tensor, k_img=None, v_img=None
-    ) -> torch.Tensor:
-        """Tokens (t, C) attend to image tokens; keys_pe = image + PE, values = image, (N, C).
+    def among_tokens(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention among the few prompt tokens, (t, C) -> (t, C)."""
+        qh = self.split(F.linear(q, self.wq, self.bq))
+        kh = self.split(F.linear(k, self.wk, self.bk))
+        vh = self.split(F.linear(v, self.wv, self.bv))
+        attn = torch.softmax(torch.bmm(qh, kh.transpose(1, 2)) * self.scale, dim=-1)
+        return F.linear(self.merge(torch.bmm(attn, vh)), self.wo, self.bo)
 
-        ``k_img``/``v_img`` are the projected image keys/values (N, internal)
-        when already known (first block); otherwise the cheaper association
-        order is chosen.
-        """
-        t = q.shape[0]
-        qh = self.heads_of(F.linear(q, self.wq, self.bq))  # (H, t, d)
-        if k_img is None and self.heads * t < self.internal:
-            # scores = q_h (W_k,h x + b_k,h): the bias term is constant per row -> dropped.
-            g = torch.bmm(qh, self.wk.view(self.heads, self.dim, -1)).reshape(self.heads * t, -1)
-            attn = torch.softmax((g @ keys_pe.T).view(self.heads, t, -1) * self.scale, dim=-1)
-            mixed = (attn.view(self.heads * t, -1) @ values).view(self.heads, t, -1)  # (H, t, C)
-            out = torch.bmm(mixed, self.wv.view(self.heads, self.dim, -1).transpose(1, 2))
-            out = out + self.bv.view(self.heads, 1, self.dim)  # rows of attn sum to one
-        else:
-            if k_img is None:
-                k_img = F.linear(keys_pe, self.wk, self.bk)
-                v_img = F.linear(values, self.wv, self.bv)
-            kh, vh = self.heads_of(k_img), self.heads_of(v_img)
-            out = F.scaled_dot_product_attention(qh, kh, vh, scale=self.scale)
-        return F.linear(out.transpose(0, 1).reshape(t, self.internal), self.wo, self.bo)
+    def tokens_to_image(self, q: torch.Tensor, k_img: torch.Tensor, v_img: torch.Tensor) -> torch.Tensor:
+        """Tokens (t, C) attend to projected image keys / values (N, I) -> (t, C)."""
+        qh = self.split(F.linear(q, self.wq, self.bq))  # (H, t, d)
+        kh = k_img.view(-1, self.heads, self.dim).permute(1, 2, 0)  # (H, d, N)
+        attn = torch.softmax(torch.bmm(qh, kh) * self.scale, dim=-1)  # (H, t, N)
+        out = torch.bmm(attn, self.split(v_img))  # (H, t, d)
+        return F.linear(self.merge(out), self.wo, self.bo)
 
-    def image_to_tokens(self, keys_pe: torch.Tensor, q_tok: torch.Tensor, v_tok: torch.Tensor, q_img=None):
-        """Image tokens (N, C) attend to tokens; returns the (N, C) update."""
-        t = q_tok.shape[0]
-        kh = self.heads_of(F.linear(q_tok, self.wk, self.bk))  # (H, t, d)
-        vh = self.heads_of(F.linear(v_tok, self.wv, self.bv))  # (H, t, d)
-        cheap = self.heads * t < self.internal
-        if q_img is None and cheap:
-            # scores_h = (x W_q,h^T + b_q,h) k_h^T = x (W_q,h^T k_h^T) + b_q,h k_h^T
-            m = torch.bmm(self.wq.view(self.heads, self.dim, -1).transpose(1, 2), kh.transpose(1, 2))
-            m = m.transpose(0, 1).reshape(-1, self.heads * t)  # (C, H*t)
-            c = torch.bmm(self.bq.view(self.heads, 1, self.dim), kh.transpose(1, 2)).reshape(1, -1)
-            scores = torch.addmm(c, keys_pe, m).view(-1, self.heads, t)
-        else:
-            if q_img is None:
-                q_img = F.linear(keys_pe, self.wq, self.bq)
-            scores = torch.einsum("nhd,htd->nht", q_img.view(-1, self.heads, self.dim), kh)
-        attn = torch.softmax(scores * self.scale, dim=-1)  # (N, H, t)
-        if cheap:
-            # sum_h A_h (V_h W_o,h^T): (N, H*t) @ (H*t, C)
-            u = torch.bmm(vh, self.wo.view(-1, self.heads, self.dim).permute(1, 2, 0))
-            return torch.addmm(self.bo, attn.reshape(attn.shape[0], -1), u.reshape(self.heads * t, -1))
-        mixed = torch.einsum("nht,htd->nhd", attn, vh).reshape(attn.shape[0], self.internal)
-        return F.linear(mixed, self.wo, self.bo)
+    def image_to_tokens(self, q_img: torch.Tensor, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
+        """Image tokens with projected queries (N, I) attend to tokens (t, C) -> (N, C) update."""
+        t = k_tok.shape[0]
+        kh = self.split(F.linear(k_tok, self.wk, self.bk))  # (H, t, d)
+        vh = self.split(F.linear(v_tok, self.wv, self.bv))  # (H, t, d)
+        scores = torch.bmm(self.split(q_img), kh.transpose(1, 2))  # (H, N, t)
+        attn = torch.softmax(scores * self.scale, dim=-1)
+        if self.heads * t < self.internal:
+            # sum_h A_h (V_h W_o,h^T): one (N, H*t) @ (H*t, C) product
+            u = torch.bmm(vh, self.wo.view(-1, self.heads, self.dim).permute(1, 2, 0))  # (H, t, C)
+            flat = attn.transpose(0, 1).reshape(attn.shape[1], self.heads * t)
+            return torch.addmm(self.bo, flat, u.reshape(self.heads * t, -1))
+        return F.linear(self.merge(torch.bmm(attn, vh)), self.wo, self.bo)
+
+
+def _norm(module) -> tuple[torch.Tensor, torch.Tensor, float]:
+    return module.weight.detach(), module.bias.detach(), module.eps
 
 
 class FastMaskDecoder:
@@ -128,52 +110,56 @@ class FastMaskDecoder:
     """
 
     def __init__(self, sam: Sam) -> None:
-        dec = sam.mask_decoder
-        pe = sam.prompt_encoder
+        dec, pe = sam.mask_decoder, sam.prompt_encoder
         self.num_mask_tokens = dec.num_mask_tokens
         with torch.inference_mode():
-            grid = pe.get_dense_pe()[0]  # (C, h, w)
+            self._build(dec, pe)
+
+    def _build(self, dec, pe) -> None:
+        grid = pe.get_dense_pe()[0]  # (C, h, w)
         self.grid_size = tuple(grid.shape[1:])
-        self.pos = grid.flatten(1).T.contiguous()  # (N, C)
+        self.pos = pos = grid.flatten(1).T.contiguous()  # (N, C)
         self.out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0).detach()
-        layers = dec.transformer.layers
-        self.blocks = [
-            (
-                _Proj(b.self_attn),
-                _Proj(b.cross_attn_token_to_image),
-                _Proj(b.cross_attn_image_to_token),
-                [(n.weight.detach(), n.bias.detach(), n.eps) for n in (b.norm1, b.norm2, b.norm3, b.norm4)],
-                (b.mlp.lin1.weight.detach(), b.mlp.lin1.bias.detach(), b.mlp.lin2.weight.detach(), b.mlp.lin2.bias.detach()),
-                b.skip_first_layer_pe,
+        self.blocks = []
+        for b in dec.transformer.layers:
+            sa, ca1, ca2 = _Heads(b.self_attn), _Heads(b.cross_attn_token_to_image), _Heads(b.cross_attn_image_to_token)
+            fused = torch.cat([ca1.wk, ca1.wv, ca2.wq], 0)
+            fused_bias = torch.cat([torch.zeros_like(ca1.bk), ca1.bv, torch.zeros_like(ca2.bq)])
+            self.blocks.append(
+                {
+                    "sa": sa, "ca1": ca1, "ca2": ca2, "skip_pe": b.skip_first_layer_pe,
+                    "norms": [_norm(n) for n in (b.norm1, b.norm2, b.norm3, b.norm4)],
+                    "mlp": (b.mlp.lin1.weight.detach(), b.mlp.lin1.bias.detach(),
+                            b.mlp.lin2.weight.detach(), b.mlp.lin2.bias.detach()),
+                    "fused": (fused.T.contiguous(), fused_bias),
+                    "pos_k": F.linear(pos, ca1.wk, ca1.bk),
+                    "pos_q": F.linear(pos, ca2.wq, ca2.bq),
+                }
             )
-            for b in layers
-        ]
-        self.final = _Proj(dec.transformer.final_attn_token_to_image)
-        nf = dec.transformer.norm_final_attn
-        self.final_norm = (nf.weight.detach(), nf.bias.detach(), nf.eps)
-        # mask prompt: dense = h W3^T + b3, h the 16-channel hidden map
-        conv = pe.mask_downscaling[-1]
-        w3 = conv.weight.detach().flatten(1)  # (C, 16)
-        b3 = conv.bias.detach()
-        no_mask = pe.no_mask_embed.weight.detach()[0]
-        self.w3, self.b3, self.no_mask = w3, b3, no_mask
-        first = self.blocks[0]
-        ca1, ca2 = first[1], first[2]
-        self.fold = {
-            # projection -> (W @ W3, W @ b3, W @ no_mask) for the dense term of block 0
-            name: (w @ w3, w @ b3, w @ no_mask)
-            for name, w in (("k", ca1.wk), ("v", ca1.wv), ("q", ca2.wq))
-        }
+        self.final = fin = _Heads(dec.transformer.final_attn_token_to_image)
+        self.final_norm = _norm(dec.transformer.norm_final_attn)
         up = dec.output_upscaling
-        c1 = up[0].weight.detach()  # (C, C/4, 2, 2)
-        self.up1_w = c1.permute(0, 2, 3, 1).reshape(c1.shape[0], -1).contiguous()  # (C, 4*C/4)
-        self.up1_b = up[0].bias.detach().repeat(4)
-        self.up_norm = (up[1].weight.detach(), up[1].bias.detach(), up[1].eps)
+        c1 = up[0].weight.detach()  # (C, C/4, 2, 2) -> columns ordered (di, dj, out)
+        up1 = c1.permute(0, 2, 3, 1).reshape(c1.shape[0], -1)
+        self.c4 = c1.shape[1]
+        self.final_fused = (
+            torch.cat([fin.wk.T, fin.wv.T, up1], 1).contiguous(),
+            torch.cat([torch.zeros_like(fin.bk), fin.bv, up[0].bias.detach().repeat(4)]),
+        )
+        self.final_pos_k = F.linear(pos, fin.wk, fin.bk)
+        self.up_norm = _norm(up[1])
         c2 = up[3].weight.detach()  # (C/4, C/8, 2, 2)
-        self.up2_w = c2.permute(0, 2, 3, 1).reshape(c2.shape[0], -1).contiguous()  # (C/4, 4*C/8)
-        self.up2_b = up[3].bias.detach().repeat(4)
+        self.up2 = (c2.permute(0, 2, 3, 1).reshape(c2.shape[0], -1).contiguous(), up[3].bias.detach().repeat(4))
         self.hyper = dec.output_hypernetworks_mlps
         self.iou_head = dec.iou_prediction_head
+        # mask prompt: dense = h W3^T + b3 with h the 16-channel hidden map
+        conv = pe.mask_downscaling[-1]
+        w3, b3 = conv.weight.detach().flatten(1), conv.bias.detach()  # (C, 16), (C,)
+        no_mask = pe.no_mask_embed.weight.detach()[0]
+        first = self.blocks[0]
+        self.dense = {"src": (w3.T.contiguous(), b3, no_mask)}
+        for name, w in (("k", first["ca1"].wk), ("v", first["ca1"].wv), ("q", first["ca2"].wq)):
+            self.dense[name] = ((w @ w3).T.contiguous(), w @ b3, w @ no_mask)
 
     @torch.inference_mode()
     def prepare(self, embedding: torch.Tensor) -> PreparedEmbedding:
@@ -185,28 +171,25 @@ class FastMaskDecoder:
             Image encoder output.
         """
         x = embedding[0].flatten(1).T.contiguous()  # (N, C)
-        xp = x + self.pos
-        ca1, ca2 = self.blocks[0][1], self.blocks[0][2]
+        first = self.blocks[0]
+        ca1, ca2 = first["ca1"], first["ca2"]
         return PreparedEmbedding(
             tokens=x,
-            k0=F.linear(xp, ca1.wk, ca1.bk),
+            k0=F.linear(x, ca1.wk) + first["pos_k"],
             v0=F.linear(x, ca1.wv, ca1.bv),
-            q0=F.linear(xp, ca2.wq, ca2.bq),
+            q0=F.linear(x, ca2.wq) + first["pos_q"],
         )
 
-    def _dense_terms(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
-        """src tokens and block-0 projections with the dense prompt added."""
-        if hidden is None:
-            src = prep.tokens + self.no_mask
-            k = prep.k0 + self.fold["k"][2]
-            v = prep.v0 + self.fold["v"][2]
-            q = prep.q0 + self.fold["q"][2]
-        else:
-            src = torch.addmm(prep.tokens + self.b3, hidden, self.w3.T)
-            k = torch.addmm(prep.k0 + self.fold["k"][1], hidden, self.fold["k"][0].T)
-            v = torch.addmm(prep.v0 + self.fold["v"][1], hidden, self.fold["v"][0].T)
-            q = torch.addmm(prep.q0 + self.fold["q"][1], hidden, self.fold["q"][0].T)
-        return src, k, v, q
+    def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
+        """Image tokens and block-0 projections with the dense prompt added."""
+        base = {"src": prep.tokens, "k": prep.k0, "v": prep.v0, "q": prep.q0}
+        out = {}
+        for name, (w_h, b_h, no_mask) in self.dense.items():
+            if hidden is None:
+                out[name] = base[name] + no_mask
+            else:
+                out[name] = torch.addmm(base[name] + b_h, hidden, w_h)
+        return out["src"], out["k"], out["v"], out["q"]
 
     @torch.inference_mode()
     def __call__(
@@ -232,53 +215,66 @@ class FastMaskDecoder:
         Returns
         -------
         low_res : torch.Tensor, shape (1, 256, 256)
-            Logits of the returned mask in the padded input frame / 4.
+            Logits of the returned mask (padded-input frame, 1/4 resolution).
         iou : torch.Tensor, shape (M,)
             Predicted IoU of all M candidates considered.
         index : int
-            Which candidate was returned (0 single mask, 1..3 multimask).
+            Which mask token was returned (0 single mask, 1..3 multimask).
         """
         point_pe = torch.cat([self.out_tokens, sparse], dim=0)
-        src, k0, v0, q0 = self._dense_terms(prep, mask_hidden)
-        queries, keys = point_pe, src
-        for i, (sa, ca1, ca2, norms, mlp, skip_pe) in enumerate(self.blocks):
-            if skip_pe:
-                queries = sa.tokens_to_tokens(queries, queries, queries)
-            else:
-                q = queries + point_pe
-                queries = queries + sa.tokens_to_tokens(q, q, queries)
-            queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
-            first = i == 0
-            keys_pe = None if first else keys + self.pos
-            queries = queries + ca1.tokens_to_image(
-                queries + point_pe, keys_pe, keys, *((k0, v0) if first else (None, None))
-            )
-            queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
-            hidden = F.relu(F.linear(queries, mlp[0], mlp[1]))
-            queries = F.layer_norm(queries + F.linear(hidden, mlp[2], mlp[3]), queries.shape[-1:], *norms[2])
-            update = ca2.image_to_tokens(keys_pe, queries + point_pe, queries, q_img=q0 if first else None)
-            keys = F.layer_norm(keys + update, keys.shape[-1:], *norms[3])
-        queries = queries + self.final.tokens_to_image(queries + point_pe, keys + self.pos, keys)
+        keys, k_img, v_img, q_img = self._first_block_inputs(prep, mask_hidden)
+        queries = point_pe
+        for i, blk in enumerate(self.blocks):
+            if i > 0:
+                w, b = blk["fused"]
+                proj = torch.addmm(b, keys, w)
+                internal = blk["ca1"].internal
+                k_img = proj[:, :internal] + blk["pos_k"]
+                v_img = proj[:, internal : 2 * internal]
+                q_img = proj[:, 2 * internal :] + blk["pos_q"]
+            queries = self._token_side(blk, queries, point_pe, k_img, v_img)
+            update = blk["ca2"].image_to_tokens(q_img, queries + point_pe, queries)
+            keys = F.layer_norm(keys + update, keys.shape[-1:], *blk["norms"][3])
+        w, b = self.final_fused
+        proj = torch.addmm(b, keys, w)
+        internal = self.final.internal
+        k_img = proj[:, :internal] + self.final_pos_k
+        v_img = proj[:, internal : 2 * internal]
+        queries = queries + self.final.tokens_to_image(queries + point_pe, k_img, v_img)
         queries = F.layer_norm(queries, queries.shape[-1:], *self.final_norm)
 
         iou = self.iou_head(queries[0])
-        candidates = range(1, self.num_mask_tokens) if multimask else range(0, 1)
-        iou = iou[list(candidates)]
+        candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
+        iou = iou[candidates]
         index = candidates[int(torch.argmax(iou))]
         weights = self.hyper[index](queries[1 + index])  # (C/8,)
-        return self._upscale(keys, weights), iou, index
+        return self._upscale(proj[:, 2 * internal :], weights), iou, index
 
-    def _upscale(self, keys: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Two stride-2 transposed convolutions, channels last, then the mask's dot product.
+    def _token_side(self, blk: dict, queries, point_pe, k_img, v_img) -> torch.Tensor:
+        """Self-attention, token->image attention and MLP of one block, on the prompt tokens."""
+        norms = blk["norms"]
+        if blk["skip_pe"]:
+            queries = blk["sa"].among_tokens(queries, queries, queries)
+        else:
+            q = queries + point_pe
+            queries = queries + blk["sa"].among_tokens(q, q, queries)
+        queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
+        queries = queries + blk["ca1"].tokens_to_image(queries + point_pe, k_img, v_img)
+        queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
+        w1, b1, w2, b2 = blk["mlp"]
+        queries = queries + F.linear(F.relu(F.linear(queries, w1, b1)), w2, b2)
+        return F.layer_norm(queries, queries.shape[-1:], *norms[2])
 
-        keys (N, C) on the h x w grid -> (1, 4h, 4w) logits.
+    def _upscale(self, up1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Finish the upscaling from the first transposed convolution's output.
+
+        up1 (N, 4*C/4), columns (di, dj, channel), on the h x w grid ->
+        (1, 4h, 4w) logits of the mask with hypernetwork ``weights`` (C/8,).
         """
         h, w = self.grid_size
-        y = torch.addmm(self.up1_b, keys, self.up1_w)  # (N, 4*C4): [i, j][di, dj, o]
-        c4 = self.up_norm[0].shape[0]
-        y = F.gelu(F.layer_norm(y.view(-1, c4), (c4,), *self.up_norm))
-        z = F.gelu(torch.addmm(self.up2_b, y, self.up2_w))  # (N*4, 4*C8): [i, j, di, dj][ei, ej, o]
-        c8 = weights.shape[0]
-        m = z.view(-1, c8) @ weights  # [i, j, di, dj, ei, ej]
+        y = F.layer_norm(up1.unflatten(1, (4, self.c4)), (self.c4,), *self.up_norm)
+        y = F.gelu(y).view(-1, self.c4)  # rows (i, j, di, dj)
+        z = F.gelu(torch.addmm(self.up2[1], y, self.up2[0]))  # columns (ei, ej, channel)
+        m = z.view(-1, weights.shape[0]) @ weights  # (i, j, di, dj, ei, ej)
         m = m.view(h, w, 2, 2, 2, 2).permute(0, 2, 4, 1, 3, 5)  # rows (i, di, ei), cols (j, dj, ej)
         return m.reshape(1, 4 * h, 4 * w)
