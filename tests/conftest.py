@@ -59,3 +59,7 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"../shared not found beside the repository: {path} (set PROMPTSEG_SHARED)")
     return path.resolve()
+
+
+# Tiny random-weight SAM fixtures (tiny_model, tiny_backend) for any test.
+pytest_plugins = ["tiny_sam"]

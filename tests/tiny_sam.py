@@ -1,4 +1,4 @@
-"""A tiny random-weight SAM shared by the backend tests (fast on a CPU)."""
+"""A tiny random-weight SAM shared by backend and CLI tests (fast on a CPU)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,145 @@
+"""``promptseg`` command line: a thin front end over the library.
+
+Sub-commands: ``segment`` (headless one-shot segmentation), ``models`` (the
+checkpoint registry and cache) and ``evaluate`` (the standard click protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import PromptsegError
+
+
+def _point(text: str) -> tuple[float, float, int]:
+    parts = text.split(",")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        row, col = float(parts[0]), float(parts[1])
+        label = int(parts[2]) if len(parts) == 3 else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--point takes ROW,COL or ROW,COL,LABEL (label 1 or 0), got {text!r}")
+    return row, col, label
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"--box takes R0,C0,R1,C1, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _add_segment(sub) -> None:
+    p = sub.add_parser(
+        "segment",
+        help="segment one object in an image from points and/or a box (no GUI)",
+        description="Encode IMAGE once and predict one mask from the given prompts. "
+        "Coordinates are (row, col) pixels, as napari shows them.",
+    )
+    p.add_argument("image", type=Path, help="image file (TIFF, PNG, JPEG, ...)")
+    p.add_argument("--backend", required=True, help="registry name (see `promptseg models`) or checkpoint path")
+    p.add_argument("--point", type=_point, action="append", default=[], metavar="ROW,COL[,LABEL]",
+                   help="a click; LABEL 1 = object (default), 0 = background; repeat for more")
+    p.add_argument("--box", type=_box, metavar="R0,C0,R1,C1", help="a box around the object")
+    p.add_argument("--slice", type=int, default=None, metavar="Z", help="for a stack: the 2D slice to segment")
+    p.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="scale non-8-bit data from LOW..HIGH to 0..255 (default: robust percentiles)")
+    p.add_argument("--out", type=Path, required=True, help="mask file to write (0 background, --value object)")
+    p.add_argument("--value", type=int, default=255, help="pixel value of the object in the mask (default 255)")
+    p.add_argument("--logits", type=Path, help="also save the (H, W) float32 logits as .npy")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=_run_segment)
+
+
+def _run_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .backends import load_backend
+    from .io import read_image, write_mask
+
+    if not args.point and args.box is None:
+        raise PromptsegError("give at least one --point ROW,COL[,LABEL] or a --box R0,C0,R1,C1.")
+    image = read_image(args.image)
+    is_stack = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))
+    if is_stack and args.slice is None:
+        raise PromptsegError(
+            f"{args.image} is a stack of {image.shape[0]} slices of {image.shape[1]} x {image.shape[2]} pixels; "
+            "choose one slice with --slice Z."
+        )
+    if args.slice is not None:
+        if not 0 <= args.slice < image.shape[0]:
+            raise PromptsegError(f"--slice {args.slice} is outside the stack of {image.shape[0]} slices.")
+        image = image[args.slice]
+    backend = load_backend(args.backend, device=args.device)
+    start = time.perf_counter()
+    emb = backend.encode(image, contrast_limits=args.contrast_limits)
+    encoded = time.perf_counter()
+    points = [(r, c) for r, c, _ in args.point] or None
+    labels = [lab for _, _, lab in args.point] or None
+    pred = backend.predict(emb, points=points, labels=labels, box=args.box)
+    done = time.perf_counter()
+    out = write_mask(args.out, pred.mask, value=args.value)
+    if args.logits:
+        args.logits.parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.logits, pred.logits)
+    print(
+        f"{out}: {pred.area} object pixels of {pred.mask.size}, score {pred.score:.3f} "
+        f"(encode {encoded - start:.2f} s, predict {1000 * (done - encoded):.1f} ms, backend {backend.name})"
+    )
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the known checkpoints and whether they are cached")
+    p.add_argument("--cache-dir", type=Path, default=None, help="checkpoint cache (default: $PROMPTSEG_CACHE_DIR or the user cache)")
+    p.set_defaults(func=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from .backends import BUILTIN_BACKENDS
+    from .model.registry import cache_dir, model_table
+
+    rows = model_table(args.cache_dir)
+    cols = [("name", 30), ("architecture", 12), ("domain", 22), ("size", 9), ("license", 11), ("cached", 6)]
+    print("  ".join(f"{title:{width}}" for title, width in cols))
+    for row in rows:
+        print("  ".join(f"{str(row[title]):{width}}" for title, width in cols))
+    print(f"\ncache: {cache_dir(args.cache_dir)}")
+    print(f"built-in backends (no download): {', '.join(sorted(BUILTIN_BACKENDS))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .eval.cli import add_evaluate_parser
+
+    parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_segment(sub)
+    _add_models(sub)
+    add_evaluate_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``promptseg`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PromptsegError as exc:
+        print(f"promptseg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
