@@ -102,7 +102,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 runs.append(_run_one(backend, dataset, args))
                 summary = summarize(runs[-1])
                 print(f"{summary.dataset} / {summary.backend}: {summary.targets} targets, "
-                      f"NoC@90 {summary.noc.get(0.90) or 0:.2f}, {runs[-1].wall_seconds:.0f} s", file=sys.stderr)
+                      f"mIoU@5 {summary.miou_at(5):.3f}, {runs[-1].wall_seconds:.0f} s", file=sys.stderr)
         summaries = [summarize(r) for r in runs]
         print(format_table(summaries))
         if args.json_path:
@@ -123,7 +123,7 @@ def _run_one(backend, dataset: Dataset, args: argparse.Namespace):
                          feedback=args.feedback, limit=args.limit)
     bar = None
     if args.progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         total = len(select_targets(dataset.targets, args.limit))
         bar = tqdm(desc=f"{getattr(backend, 'name', 'backend')} on {dataset.name}", total=total, unit="target",
