@@ -111,11 +111,11 @@ def _torchvision_shim() -> None:
     def to_pil_image(arr, mode=None):
         return Image.fromarray(arr)
 
-    def batched_nms(*args, **kwargs):
-        raise NotImplementedError("not needed for prompting")
+    def not_needed(*args, **kwargs):
+        raise NotImplementedError("automatic mask generation is not benchmarked")
 
     functional.resize, functional.to_pil_image = resize, to_pil_image
-    boxes.batched_nms = batched_nms
+    boxes.batched_nms = boxes.box_area = not_needed
     tv.transforms, transforms.functional, tv.ops, ops.boxes = transforms, functional, ops, boxes
     sys.modules.update(
         {

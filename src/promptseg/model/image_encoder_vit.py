@@ -177,12 +177,46 @@ class Attention(nn.Module):
         heads = self.num_heads
         qkv = self.qkv(x).reshape(b, h * w, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
-        bias = None
         if self.use_rel_pos:
-            bias = rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w), (h, w))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+            out = self._rel_pos_attention(q, k, v, (h, w))
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         out = out.transpose(1, 2).reshape(b, h, w, c)
         return self.proj(out)
+
+    def _rel_pos_attention(self, q, k, v, size: tuple[int, int]) -> torch.Tensor:
+        """Attention with the relative position bias, in chunks of queries.
+
+        The bias of a global block is heads x 4096 x 4096 floats (0.8 GB for
+        vit_b); building it a few query rows (or windows) at a time keeps it
+        in a small buffer and gives the same result.
+        """
+        b, heads, n, _ = q.shape
+        h, w = size
+        per_query = heads * n * 4  # bytes of bias per query row
+        if b > 1:  # windows: chunk over windows
+            step = max(1, _BIAS_CHUNK_BYTES // (per_query * n))
+            parts = [
+                F.scaled_dot_product_attention(
+                    q[i : i + step], k[i : i + step], v[i : i + step],
+                    attn_mask=rel_pos_bias(q[i : i + step], self.rel_pos_h, self.rel_pos_w, size, size),
+                    scale=self.scale,
+                )
+                for i in range(0, b, step)
+            ]
+            return torch.cat(parts, 0) if len(parts) > 1 else parts[0]
+        rows = max(1, _BIAS_CHUNK_BYTES // (per_query * w))
+        parts = []
+        for r in range(0, h, rows):
+            rr = min(rows, h - r)
+            qs = q[:, :, r * w : (r + rr) * w]
+            bias = rel_pos_bias(qs, self.rel_pos_h, self.rel_pos_w, (rr, w), size, row_offset=r)
+            parts.append(F.scaled_dot_product_attention(qs, k, v, attn_mask=bias, scale=self.scale))
+        return torch.cat(parts, 2) if len(parts) > 1 else parts[0]
+
+
+#: Size of one chunk of relative-position bias built at a time.
+_BIAS_CHUNK_BYTES = 32 * 2**20
 
 
 def rel_pos_bias(
@@ -191,6 +225,7 @@ def rel_pos_bias(
     rel_pos_w: torch.Tensor,
     q_size: tuple[int, int],
     k_size: tuple[int, int],
+    row_offset: int = 0,
 ) -> torch.Tensor:
     """Decomposed relative position bias.
 
@@ -200,6 +235,11 @@ def rel_pos_bias(
         Unscaled queries.
     rel_pos_h, rel_pos_w : torch.Tensor, shape (2*size-1, head_dim)
         Learned embeddings of relative row / column offsets.
+    q_size, k_size : (int, int)
+        Grid of the queries given and of all keys.
+    row_offset : int
+        Grid row of the first query row, when ``q`` holds only some rows of a
+        ``k_size`` grid (chunked global attention).
 
     Returns
     -------
@@ -208,14 +248,18 @@ def rel_pos_bias(
     """
     qh, qw = q_size
     kh, kw = k_size
-    rh = _relative_table(qh, kh, rel_pos_h)  # (qh, kh, d)
+    full_h = kh if row_offset or qh != kh else qh
+    rh = _relative_table(full_h, kh, rel_pos_h)[row_offset : row_offset + qh]  # (qh, kh, d)
     rw = _relative_table(qw, kw, rel_pos_w)  # (qw, kw, d)
     b, heads, _, d = q.shape
     r_q = q.reshape(b, heads, qh, qw, d)
-    bias_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh)
-    bias_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw)
-    bias = bias_h[..., :, None] + bias_w[..., None, :]
-    return bias.reshape(b, heads, qh * qw, kh * kw)
+    bias_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh).contiguous()
+    bias_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw).contiguous()
+    # One pass into a contiguous buffer: for global attention this is the
+    # largest tensor of the encoder (heads x 4096 x 4096), never copy it again.
+    bias = torch.empty(b, heads, qh, qw, kh, kw, dtype=q.dtype, device=q.device)
+    torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
+    return bias.view(b, heads, qh * qw, kh * kw)
 
 
 def _relative_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:

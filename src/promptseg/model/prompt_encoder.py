@@ -31,15 +31,16 @@ class PositionEmbeddingRandom(nn.Module):
     def grid(self, size: tuple[int, int]) -> torch.Tensor:
         """Encoding of every cell centre of an (h, w) grid, shape (C, h, w)."""
         h, w = size
-        ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h
-        xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w
+        device = self.positional_encoding_gaussian_matrix.device
+        ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h
+        xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w
         coords = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
         return self._encode(coords).permute(2, 0, 1)
 
     def points(self, coords_xy: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
         """Encoding of (B, N, 2) (x, y) pixel coordinates in an image of (h, w) pixels."""
         h, w = image_size
-        scale = torch.tensor([1.0 / w, 1.0 / h], dtype=torch.float32)
+        scale = torch.tensor([1.0 / w, 1.0 / h], dtype=torch.float32, device=coords_xy.device)
         return self._encode(coords_xy.to(torch.float32) * scale)
 
 
@@ -97,8 +98,8 @@ class PromptEncoder(nn.Module):
         coords_xy = coords_xy + 0.5  # pixel centres
         if pad:
             b = coords_xy.shape[0]
-            coords_xy = torch.cat([coords_xy, torch.zeros(b, 1, 2)], dim=1)
-            labels = torch.cat([labels, -torch.ones(b, 1, dtype=labels.dtype)], dim=1)
+            coords_xy = torch.cat([coords_xy, coords_xy.new_zeros(b, 1, 2)], dim=1)
+            labels = torch.cat([labels, -labels.new_ones(b, 1)], dim=1)
         emb = self.pe_layer.points(coords_xy, self.input_image_size)
         is_pad = (labels == -1).unsqueeze(-1)
         emb = torch.where(is_pad, self.not_a_point_embed.weight, emb)
@@ -132,7 +133,7 @@ class PromptEncoder(nn.Module):
             if item is not None:
                 batch = item.shape[0]
                 break
-        sparse = torch.empty(batch, 0, self.embed_dim)
+        sparse = self.no_mask_embed.weight.new_empty(batch, 0, self.embed_dim)
         if points is not None:
             sparse = torch.cat([sparse, self.embed_points(points[0], points[1], pad=boxes is None)], dim=1)
         if boxes is not None:

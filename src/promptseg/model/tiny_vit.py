@@ -23,12 +23,38 @@ _STRIDE_ONE_DIMS = (320, 448, 576)
 
 
 class ConvBN(nn.Sequential):
-    """Conv2d without bias followed by BatchNorm2d (``c`` / ``bn``)."""
+    """Conv2d without bias followed by BatchNorm2d (``c`` / ``bn``).
+
+    In eval mode the normalisation is folded into the convolution
+    (``w * g / s``, ``b - m * g / s``): one pass over the activations instead
+    of two.  The folded weights are recomputed whenever a parameter or buffer
+    changes (load, in-place edit) or the device changes.
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, pad: int = 0, groups: int = 1):
         super().__init__()
         self.add_module("c", nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False))
         self.add_module("bn", nn.BatchNorm2d(cout))
+        self._folded: tuple | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        conv = self.c
+        weight, bias = self._folded_weights()
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+    def _folded_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        bn = self.bn
+        tensors = (self.c.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        key = tuple((t._version, t.data_ptr()) for t in tensors)
+        if self._folded is None or self._folded[0] != key:
+            with torch.no_grad():
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                weight = self.c.weight * scale.view(-1, 1, 1, 1)
+                bias = bn.bias - bn.running_mean * scale
+            self._folded = (key, weight, bias)
+        return self._folded[1], self._folded[2]
 
 
 class PatchEmbed(nn.Module):
@@ -256,9 +282,11 @@ class TinyViT(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
+        # Channels-last activations: depthwise and 1x1 convolutions run much
+        # faster in that layout; the attention stages already use it.
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         for stage in self.layers:
             x = stage(x)
         b, _, c = x.shape
         x = x.view(b, self.grid, self.grid, c).permute(0, 3, 1, 2)
-        return self.neck(x)
+        return self.neck(x).contiguous()
