@@ -128,15 +128,86 @@ def _torchvision_shim() -> None:
     )
 
 
+def _timm_shim() -> None:
+    """The three timm helpers TinyViT's official code imports (benchmark only)."""
+    import types
+
+    import torch
+
+    if "timm" in sys.modules:
+        return
+    timm = types.ModuleType("timm")
+    models = types.ModuleType("timm.models")
+    layers = types.ModuleType("timm.models.layers")
+    registry = types.ModuleType("timm.models.registry")
+
+    class DropPath(torch.nn.Module):
+        def __init__(self, drop_prob=0.0):
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x):
+            return x
+
+    layers.DropPath = DropPath
+    layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    layers.trunc_normal_ = torch.nn.init.trunc_normal_
+    registry.register_model = lambda fn: fn
+    timm.models, models.layers, models.registry = models, layers, registry
+    sys.modules.update({"timm": timm, "timm.models": models, "timm.models.layers": layers,
+                        "timm.models.registry": registry})
+
+
+def _official_vit_t():
+    """MobileSAM as its authors build it: the TinyViT reference code + SAM's prompt encoder and decoder.
+
+    Uses ``mobile_sam`` when installed; otherwise the identical TinyViT file
+    shipped in ``segment_anything_hq`` (light HQ-SAM) wired to
+    ``segment_anything``'s official modules.
+    """
+    import importlib.util
+
+    try:
+        from mobile_sam import sam_model_registry
+
+        return sam_model_registry["vit_t"](checkpoint=None)
+    except ImportError:
+        pass
+    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    _timm_shim()
+    spec = importlib.util.find_spec("segment_anything_hq")
+    path = Path(spec.submodule_search_locations[0]) / "modeling" / "tiny_vit_sam.py"
+    loader = importlib.util.spec_from_file_location("_official_tiny_vit", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+
+    class Encoder(module.TinyViT):  # the HQ copy also returns intermediate features
+        def forward(self, x):
+            return super().forward(x)[0]
+
+    encoder = Encoder(img_size=1024, in_chans=3, num_classes=1000, embed_dims=[64, 128, 160, 320],
+                      depths=[2, 2, 6, 2], num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0,
+                      drop_rate=0.0, drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0,
+                      local_conv_size=3, layer_lr_decay=0.8)
+    return Sam(
+        image_encoder=encoder,
+        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024),
+                                     mask_in_chans=16),
+        mask_decoder=MaskDecoder(num_multimask_outputs=3,
+                                 transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+                                 transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256),
+        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
+    )
+
+
 def run_official(weights: Path, arch: str, clicks: int, repeats: int) -> dict:
     import torch
 
     _torchvision_shim()
-    if arch == "vit_t":
-        from mobile_sam import SamPredictor, sam_model_registry
-    else:
-        from segment_anything import SamPredictor, sam_model_registry
-    model = sam_model_registry[arch](checkpoint=None)
+    from segment_anything import SamPredictor, sam_model_registry
+
+    model = _official_vit_t() if arch == "vit_t" else sam_model_registry[arch](checkpoint=None)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     predictor = SamPredictor(model)
@@ -162,8 +233,11 @@ def run_official(weights: Path, arch: str, clicks: int, repeats: int) -> dict:
 
 # ---------------------------------------------------------------------- driver
 def official_available(arch: str) -> bool:
-    module = "mobile_sam" if arch == "vit_t" else "segment_anything"
-    code = f"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
+    needed = ["segment_anything"]
+    if arch == "vit_t":
+        needed.append("mobile_sam' ) or importlib.util.find_spec('segment_anything_hq")
+    checks = " and ".join(f"importlib.util.find_spec({m!r})" for m in needed)
+    code = f"import importlib.util,sys; sys.exit(0 if ({checks}) else 1)"
     return subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
