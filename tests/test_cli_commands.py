@@ -22,7 +22,7 @@ def image_file(tmp_path):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 4000, (3, 40, 50)).astype(np.uint16)  # a small 16-bit stack
     path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, img)
+    tifffile.imwrite(path, img, photometric="minisblack")
     return path
 
 
