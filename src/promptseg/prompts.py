@@ -149,3 +149,103 @@ def to_xy(points_rc: np.ndarray) -> np.ndarray:
 def box_to_xyxy(box_rc: np.ndarray) -> np.ndarray:
     """(row0, col0, row1, col1) -> (x0, y0, x1, y1), via :func:`to_xy`."""
     return to_xy(np.asarray(box_rc, dtype=np.float64).reshape(2, 2)).reshape(4)
+
+
+def polygon_mask(vertices_rc: Sequence[Sequence[float]] | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise a closed polygon: the pixels whose centres lie inside it.
+
+    Parameters
+    ----------
+    vertices_rc : array_like, shape (K, 2)
+        Vertices in the image's (row, col) pixel frame, in drawing order; the
+        polygon is closed from the last vertex back to the first.  K >= 3.
+    shape : (H, W)
+        Size of the mask.
+
+    Returns
+    -------
+    np.ndarray, shape (H, W), bool
+        Inside by the even-odd rule; pixel (r, c) has its centre at (r, c).
+
+    Examples
+    --------
+    >>> polygon_mask([(1, 1), (1, 3), (3, 3), (3, 1)], (5, 5)).sum()
+    np.int64(9)
+    """
+    verts = _as_path(vertices_rc, "polygon", min_len=3)
+    h, w = int(shape[0]), int(shape[1])
+    out = np.zeros((h, w), dtype=bool)
+    r_lo, c_lo = np.maximum(np.floor(verts.min(axis=0)).astype(int), 0)
+    r_hi, c_hi = np.minimum(np.ceil(verts.max(axis=0)).astype(int) + 1, (h, w))
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return out
+    rows = np.arange(r_lo, r_hi, dtype=np.float64)[:, None]
+    cols = np.arange(c_lo, c_hi, dtype=np.float64)[None, :]
+    inside = np.zeros((r_hi - r_lo, c_hi - c_lo), dtype=bool)
+    start, end = verts, np.roll(verts, -1, axis=0)
+    for (r0, c0), (r1, c1) in zip(start, end):
+        if r0 == r1:
+            continue  # horizontal edges never cross a horizontal ray
+        crosses = (rows >= min(r0, r1)) & (rows < max(r0, r1))
+        col_at = c0 + (rows - r0) * (c1 - c0) / (r1 - r0)
+        inside ^= crosses & (cols < col_at)
+    # Points exactly on the boundary count as inside, so thin polygons still show.
+    out[r_lo:r_hi, c_lo:c_hi] = inside | scribble_mask(np.vstack([verts, verts[:1]]), shape, width=1.0)[
+        r_lo:r_hi, c_lo:c_hi
+    ]
+    return out
+
+
+def scribble_mask(
+    path_rc: Sequence[Sequence[float]] | np.ndarray, shape: tuple[int, int], width: float = 3.0
+) -> np.ndarray:
+    """Rasterise an open path (a scribble) drawn with a round pen.
+
+    Parameters
+    ----------
+    path_rc : array_like, shape (K, 2)
+        Path vertices in the (row, col) pixel frame; K >= 1 (one vertex is a dot).
+    shape : (H, W)
+        Size of the mask.
+    width : float
+        Pen diameter in pixels; a pixel is drawn when its centre lies within
+        ``width / 2`` of the path (at least the pixel nearest each vertex).
+
+    Returns
+    -------
+    np.ndarray, shape (H, W), bool
+
+    Examples
+    --------
+    >>> scribble_mask([(2, 0), (2, 4)], (5, 5), width=1).sum(axis=1).tolist()
+    [0, 0, 5, 0, 0]
+    """
+    path = _as_path(path_rc, "scribble", min_len=1)
+    if not width > 0:
+        raise PromptError(f"scribble width must be positive, got {width!r}.")
+    h, w = int(shape[0]), int(shape[1])
+    out = np.zeros((h, w), dtype=bool)
+    radius = max(width / 2.0, 0.5)
+    segments = zip(path, path[1:]) if len(path) > 1 else [(path[0], path[0])]
+    for a, b in segments:
+        lo = np.maximum(np.floor(np.minimum(a, b) - radius).astype(int), 0)
+        hi = np.minimum(np.ceil(np.maximum(a, b) + radius).astype(int) + 1, (h, w))
+        if lo[0] >= hi[0] or lo[1] >= hi[1]:
+            continue
+        rr = np.arange(lo[0], hi[0], dtype=np.float64)[:, None] - a[0]
+        cc = np.arange(lo[1], hi[1], dtype=np.float64)[None, :] - a[1]
+        d = b - a
+        length2 = float(d @ d)
+        t = np.clip((rr * d[0] + cc * d[1]) / length2, 0.0, 1.0) if length2 > 0 else 0.0
+        dist2 = (rr - t * d[0]) ** 2 + (cc - t * d[1]) ** 2
+        out[lo[0] : hi[0], lo[1] : hi[1]] |= dist2 <= radius**2
+    return out
+
+
+def _as_path(vertices: Sequence[Sequence[float]] | np.ndarray, what: str, *, min_len: int) -> np.ndarray:
+    arr = np.asarray(vertices, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < min_len:
+        raise PromptError(f"a {what} needs at least {min_len} (row, col) vertices, got an array of shape {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise PromptError(f"{what} vertices contain NaN or infinite coordinates.")
+    return arr

@@ -1,0 +1,133 @@
+"""Object-level undo and redo: prompt changes, commits and clears.
+
+Every step records the current object before and after; a commit also
+records the pixels it wrote into the objects array (their indices and old
+values), so undoing it restores the array exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .image_stack import SliceKey
+from .object_prompts import ObjectPrompts
+
+StepKind = Literal["prompt", "commit", "clear"]
+
+
+@dataclass(frozen=True, eq=False)
+class Draft:
+    """The object being drawn: its slice and its prompts (``slice_key`` None when nothing is drawn)."""
+
+    slice_key: SliceKey | None = None
+    prompts: ObjectPrompts = field(default_factory=ObjectPrompts)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.slice_key is None or self.prompts.is_empty
+
+
+@dataclass(frozen=True, eq=False)
+class CommittedObject:
+    """One object saved into the objects array, with everything needed to redo it.
+
+    Attributes
+    ----------
+    label : int
+        Its id in the objects array.
+    slice_key : tuple of int
+        The 2D slice it lives on (``()`` for 2D images).
+    prompts : ObjectPrompts
+        The prompts that produced it.
+    backend_name, backend_id : str
+        The backend that answered them (``backend_id`` includes the checkpoint hash).
+    checkpoint_hash : str or None
+        Content hash of the model weights, when the backend has any.
+    score : float
+        The backend's quality estimate of the mask.
+    area : int
+        Pixels written into the objects array.
+    """
+
+    label: int
+    slice_key: SliceKey
+    prompts: ObjectPrompts
+    backend_name: str
+    backend_id: str
+    checkpoint_hash: str | None
+    score: float
+    area: int
+
+
+@dataclass(frozen=True, eq=False)
+class LabelEdit:
+    """Pixels written into the objects array: full nD indices, old values and the new value."""
+
+    index: tuple[np.ndarray, ...]
+    old: np.ndarray
+    new: int
+
+    def bounding_box(self) -> tuple[slice, ...]:
+        """The smallest box (one slice per axis) holding every edited pixel."""
+        return tuple(slice(int(i.min()), int(i.max()) + 1) for i in self.index)
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One undoable action."""
+
+    kind: StepKind
+    before: Draft
+    after: Draft
+    edit: LabelEdit | None = None
+    obj: CommittedObject | None = None
+
+
+class History:
+    """Two stacks of :class:`Step`; recording a new step forgets the redo stack.
+
+    Parameters
+    ----------
+    limit : int
+        Most steps kept for undo (the oldest are forgotten; commits stay in
+        the objects array either way).
+    """
+
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = int(limit)
+        self._undo: list[Step] = []
+        self._redo: list[Step] = []
+
+    def record(self, step: Step) -> None:
+        self._undo.append(step)
+        del self._undo[: -self.limit]
+        self._redo.clear()
+
+    def pop_undo(self) -> Step | None:
+        if not self._undo:
+            return None
+        step = self._undo.pop()
+        self._redo.append(step)
+        return step
+
+    def pop_redo(self) -> Step | None:
+        if not self._redo:
+            return None
+        step = self._redo.pop()
+        self._undo.append(step)
+        return step
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()

@@ -1,0 +1,195 @@
+"""AnnotationSession with a tiny random-weight SAM: predict, commit, undo, 3D, JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from promptseg.data import synthetic_nuclei_2d, synthetic_nuclei_3d
+from promptseg.errors import PromptsegError
+from promptseg.session import (
+    AnnotationSession, ImageStack, ObjectPrompts, load_annotations, replay_iter, save_annotations, to_json,
+)
+
+
+class FakeBackend:
+    """Predicts a disk of radius 5 around every positive click (minus around negative ones)."""
+
+    name = "fake"
+    backend_id = "fake:1"
+    checkpoint_hash = "h1"
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def encode(self, image, *, contrast_limits=None):
+        from promptseg.backends.base import ImageEmbedding
+
+        return ImageEmbedding(self.backend_id, image.shape[:2], np.asarray(image, np.float32))
+
+    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+        from promptseg.backends.base import Prediction
+
+        self.calls.append((None if points is None else len(points), previous is not None))
+        h, w = embedding.image_shape
+        rr, cc = np.mgrid[:h, :w]
+        out = np.zeros((h, w), bool) if mask is None else mask.copy()
+        for (r, c), lab in zip(points if points is not None else [], labels if labels is not None else []):
+            disk = (rr - r) ** 2 + (cc - c) ** 2 <= 25
+            out = out | disk if lab else out & ~disk
+        if box is not None:
+            r0, c0, r1, c1 = (int(v) for v in box)
+            out[r0 : r1 + 1, c0 : c1 + 1] |= points is None
+        logits = np.where(out, 1.0, -1.0).astype(np.float32)
+        return Prediction(out, logits, 0.9, state=out)
+
+
+def _session(shape=(64, 64), backend=None):
+    img = synthetic_nuclei_2d(shape, n_nuclei=4, seed=1).image if len(shape) == 2 else \
+        synthetic_nuclei_3d(shape, n_nuclei=4, seed=1).image
+    session = AnnotationSession(ImageStack(img), backend or FakeBackend())
+    return session
+
+
+def _click(*pts, labels=None) -> ObjectPrompts:
+    return ObjectPrompts(points=list(pts), labels=labels or [1] * len(pts))
+
+
+def test_prediction_waits_for_embedding() -> None:
+    s = _session()
+    assert s.set_prompts((), _click((20, 20))) is None
+    assert s.waiting_for == ()
+    for _ in s.encode_iter([()]):
+        pass
+    assert s.waiting_for is None and s.refresh().area > 0
+
+
+def test_prediction_equals_backend_for_one_click(tiny_backend) -> None:
+    s = _session(backend=tiny_backend)
+    for _ in s.encode_iter([()]):
+        pass
+    pred = s.set_prompts((), _click((30, 30)))
+    expected = tiny_backend.predict(s.embedding(()), points=[(30, 30)], labels=[1])
+    np.testing.assert_array_equal(pred.mask, expected.mask)
+    np.testing.assert_allclose(pred.logits, expected.logits, atol=1e-5)
+
+
+def test_previous_prediction_is_fed_back_once_per_click() -> None:
+    backend = FakeBackend()
+    s = _session(backend=backend)
+    list(s.encode_iter([()]))
+    s.set_prompts((), _click((20, 20)))
+    s.set_prompts((), _click((20, 20), (40, 40), labels=[1, 0]))
+    assert backend.calls == [(1, False), (2, True)]
+    s.undo()  # back to one click: memoised, no new predict
+    assert len(backend.calls) == 2 and s.prediction.area > 0
+
+
+def test_commit_ids_never_overwrite() -> None:
+    s = _session()
+    list(s.encode_iter([()]))
+    for i, (r, c) in enumerate([(20, 20), (24, 24), (50, 50)], start=1):
+        s.set_prompts((), _click((r, c)))
+        obj = s.commit()
+        assert obj.label == i and s.draft.is_empty
+    assert sorted(np.unique(s.objects)) == [0, 1, 2, 3]
+    assert (s.objects == 1).sum() == s.committed[0].area  # object 2 did not take object 1's pixels
+    assert s.committed[1].area < s.committed[0].area
+
+
+def test_commit_with_overwrite() -> None:
+    s = _session()
+    list(s.encode_iter([()]))
+    s.set_prompts((), _click((20, 20)))
+    s.commit()
+    s.set_prompts((), _click((22, 22)))
+    s.commit(overwrite=True)
+    assert s.objects[20, 20] == 2
+
+
+def test_commit_errors_are_actionable() -> None:
+    s = _session()
+    with pytest.raises(PromptsegError, match="click"):
+        s.commit()
+    s.set_prompts((), _click((20, 20)))
+    with pytest.raises(PromptsegError, match="encoded"):
+        s.commit()
+
+
+def test_undo_redo_sequence() -> None:
+    s = _session()
+    list(s.encode_iter([()]))
+    s.set_prompts((), _click((20, 20)))
+    s.set_prompts((), _click((20, 20), (22, 30)))
+    s.commit()
+    s.set_prompts((), _click((50, 50)))
+    s.clear()
+    assert s.draft.is_empty
+    s.undo()  # clear undone
+    assert len(s.draft.prompts.points) == 1
+    s.undo()  # the click on object 2 undone
+    assert s.draft.is_empty
+    snapshot = s.objects.copy()
+    s.undo()  # commit undone: object gone, its prompts back
+    assert s.objects.max() == 0 and len(s.draft.prompts.points) == 2 and s.prediction is not None
+    s.redo()
+    np.testing.assert_array_equal(s.objects, snapshot)
+    assert s.draft.is_empty and [o.label for o in s.committed] == [1]
+    s.undo()
+    s.undo()
+    assert len(s.draft.prompts.points) == 1
+    s.set_prompts((), _click((20, 20), (10, 10)))  # a new step forgets the redo stack
+    assert s.redo() is None
+    s.commit()
+    assert s.committed[-1].label == 1  # the undone id is reused
+
+
+def test_3d_slices_are_independent() -> None:
+    s = _session((8, 48, 48))
+    list(s.encode_iter([(2,), (3,)]))
+    assert len(s.cache) == 2
+    s.set_prompts((2,), _click((20, 20)))
+    s.commit()
+    s.set_prompts((3,), _click((20, 20)))
+    s.commit()
+    assert (s.objects[2] == 1).any() and (s.objects[3] == 2).any()
+    assert not (s.objects[[0, 1, 4, 5, 6, 7]] > 0).any()
+    assert s.committed[0].slice_key == (2,)
+    assert s.image.neighbours((0,), 2) == [(1,), (2,)]
+
+
+def test_rgb_stack_slices() -> None:
+    data = np.zeros((3, 32, 40, 3), np.uint8)
+    stack = ImageStack(data, rgb=True)
+    assert stack.label_shape == (3, 32, 40) and stack.plane((1,)).shape == (32, 40, 3)
+
+
+def test_json_round_trip_reproduces_objects(tmp_path, tiny_backend) -> None:
+    s = _session(backend=tiny_backend)
+    list(s.encode_iter([()]))
+    s.set_prompts((), _click((20, 20), (30, 30), labels=[1, 0]))
+    s.commit(overwrite=True)  # random weights: masks may cover anything
+    s.set_prompts((), ObjectPrompts(box=(40, 40, 60, 60), polygons=[np.array([(45, 45), (45, 55), (55, 50)])]))
+    s.commit(overwrite=True)
+    path = save_annotations(tmp_path / "a.json", s)
+    data = to_json(s)
+    assert data["objects"][0]["checkpoint_hash"] == "test" and data["objects"][0]["backend"] == "tiny"
+    loaded = load_annotations(path)
+    assert [o.label for o in loaded.objects] == [1, 2]
+    fresh = _session(backend=tiny_backend)
+    warnings = None
+    gen = replay_iter(fresh, loaded, overwrite=True)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        warnings = stop.value
+    assert warnings == []
+    np.testing.assert_array_equal(fresh.objects, s.objects)
+
+
+def test_load_rejects_other_files(tmp_path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"format": "something"}')
+    with pytest.raises(PromptsegError, match="not a promptseg"):
+        load_annotations(path)
