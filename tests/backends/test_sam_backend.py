@@ -130,7 +130,7 @@ def test_fast_decoder_equals_reference(tiny_model, n_points, with_box, with_mask
     with torch.inference_mode():
         sparse, _ = pe((torch.as_tensor(xy, dtype=torch.float32)[None], torch.as_tensor(labels)[None]),
                        None if box is None else torch.as_tensor(box, dtype=torch.float32)[None], None)
-        hidden = None if mask_low is None else pe.embed_mask_hidden(mask_low)[0].flatten(1).T
+    hidden = None if mask_low is None else fast.mask_hidden(mask_low[0])
     low, iou, index = fast(fast.prepare(emb), sparse[0], hidden, multimask)
     torch.testing.assert_close(iou, ref_iou, atol=1e-4, rtol=0)
     best = int(torch.argmax(ref_iou))

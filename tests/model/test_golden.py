@@ -87,9 +87,7 @@ def test_fast_decoder_matches(golden):
         geometry, points, box, mask = _model_prompts(model, case, prompt, name)
         with torch.inference_mode():
             sparse, _ = model.prompt_encoder(points, box, None)
-            hidden = None
-            if mask is not None:
-                hidden = model.prompt_encoder.embed_mask_hidden(mask)[0].flatten(1).T
+        hidden = None if mask is None else fast.mask_hidden(mask[0])
         low, iou, index = fast(prep, sparse[0], hidden, prompt["multimask_output"])
         giou = case[f"{name}__iou"]
         assert np.abs(iou.numpy() - giou).max() <= 1e-4, name

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..imaging import to_uint8_rgb
 from ..model.fast_decoder import FastMaskDecoder, PreparedEmbedding
+from ..model.runtime import tune_allocator
 from ..model.sam import Sam
 from ..model.transforms import ImageGeometry
 from ..prompts import Prompts, box_to_xyxy, check_prompts, to_xy
@@ -66,6 +67,7 @@ class SamBackend:
         self.name = name
         self.checkpoint_hash = checkpoint_hash
         self._decoder = FastMaskDecoder(self.model)
+        tune_allocator()
 
     @classmethod
     def from_checkpoint(
@@ -161,10 +163,7 @@ class SamBackend:
         multimask = prompts.is_single_point and previous is None
         low_res_prompt = self._mask_prompt(prompts, previous, geometry)
         sparse = self._sparse_tokens(prompts, geometry)
-        hidden = None
-        if low_res_prompt is not None:
-            h = self.model.prompt_encoder.embed_mask_hidden(low_res_prompt.to(self.device)[None])
-            hidden = h[0].flatten(1).T.contiguous()
+        hidden = None if low_res_prompt is None else self._decoder.mask_hidden(low_res_prompt.to(self.device))
         low_res, iou, index = self._decoder(self._prepared(emb), sparse, hidden, multimask)
         score = float(iou.max())
         logits = geometry.upsample_logits(low_res[None])[0, 0]

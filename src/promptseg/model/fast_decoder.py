@@ -10,9 +10,10 @@ equations) but orders the work for interactive use:
 * the mask prompt enters the first block through its 16-channel hidden map,
   folded into those projections (``W_k (W_3 h + b_3) = (W_k W_3) h + W_k b_3``);
 * positional-encoding terms of later projections are per-model constants
-  (``(x + p) W^T = x W^T + p W^T``), and every linear map applied to the same
-  image tokens is one fused matrix product (keys, values, queries, and the
-  first upscaling convolution);
+  (``(x + p) W^T = x W^T + p W^T``), and the linear maps applied to the same
+  image tokens are one fused matrix product, computed feature-major
+  (``W X^T``) so every head's keys, values and queries are contiguous
+  without copies;
 * image-to-token attention uses the cheaper association order for few
   prompt tokens (``sum_h A_h (V_h W_o,h^T)`` instead of ``(A V) W_o^T``);
 * the upscaling convolutions run channels-last and only the mask that is
@@ -36,64 +37,123 @@ from .transformer import TokenAttention
 
 @dataclass
 class PreparedEmbedding:
-    """Per-image constants of the first decoder block, channels last, N = 64*64 tokens."""
+    """Per-image constants of the first decoder block; N = 64*64 image tokens, I the attention width.
 
-    tokens: torch.Tensor  #: (N, C) image embedding
-    k0: torch.Tensor  #: (N, I) first token->image keys of embedding + PE
-    v0: torch.Tensor  #: (N, I) first token->image values of the embedding
-    q0: torch.Tensor  #: (N, I) first image->token queries of embedding + PE
+    Each holds the image embedding plus the dense prompt's constant part:
+    the learned "no mask" vector, or the bias of the mask path.
+    """
+
+    tokens_no_mask: torch.Tensor  #: (N, C) image tokens + no-mask embedding, token-major
+    tokens_mask: torch.Tensor  #: (N, C) image tokens + mask-path bias
+    kvq_no_mask: torch.Tensor  #: (3I, N) block-0 keys (with PE), values, queries (with PE), feature-major
+    kvq_mask: torch.Tensor  #: (3I, N) the same for the mask-path bias
 
 
 class _Heads:
-    """One TokenAttention's weights as plain tensors, with head bookkeeping."""
+    """One TokenAttention's weights as plain tensors, with head bookkeeping.
 
-    def __init__(self, attn: TokenAttention) -> None:
+    Image-side tensors are feature-major, (I, N): head h is rows h*d..(h+1)*d.
+    """
+
+    def __init__(self, attn: TokenAttention, *, scaled: str = "q") -> None:
         self.heads = attn.num_heads
         self.internal = attn.internal_dim
         self.dim = self.internal // self.heads
-        self.scale = 1.0 / math.sqrt(self.dim)
-        self.wq, self.bq = attn.q_proj.weight.detach(), attn.q_proj.bias.detach()
-        self.wk, self.bk = attn.k_proj.weight.detach(), attn.k_proj.bias.detach()
+        scale = 1.0 / math.sqrt(self.dim)
+        # The softmax scale is folded into the token-side projection that
+        # enters the scores (q, or k for image->token attention).
+        sq, sk = (scale, 1.0) if scaled == "q" else (1.0, scale)
+        self.wq, self.bq = attn.q_proj.weight.detach() * sq, attn.q_proj.bias.detach() * sq
+        self.wk, self.bk = attn.k_proj.weight.detach() * sk, attn.k_proj.bias.detach() * sk
         self.wv, self.bv = attn.v_proj.weight.detach(), attn.v_proj.bias.detach()
         self.wo, self.bo = attn.out_proj.weight.detach(), attn.out_proj.bias.detach()
+        # out_proj per head as (H, d, C), for the (few tokens) association order
+        self.wo_heads = self.wo.T.reshape(self.heads, self.dim, -1).contiguous()
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, I) -> (heads, n, d)."""
+        """(t, I) token-major -> (H, t, d)."""
         return x.view(x.shape[0], self.heads, self.dim).transpose(0, 1)
-
-    def merge(self, x: torch.Tensor) -> torch.Tensor:
-        """(heads, n, d) -> (n, I)."""
-        return x.transpose(0, 1).reshape(x.shape[1], self.internal)
 
     def among_tokens(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention among the few prompt tokens, (t, C) -> (t, C)."""
         qh = self.split(F.linear(q, self.wq, self.bq))
         kh = self.split(F.linear(k, self.wk, self.bk))
         vh = self.split(F.linear(v, self.wv, self.bv))
-        attn = torch.softmax(torch.bmm(qh, kh.transpose(1, 2)) * self.scale, dim=-1)
-        return F.linear(self.merge(torch.bmm(attn, vh)), self.wo, self.bo)
+        attn = torch.softmax(torch.bmm(qh, kh.transpose(1, 2)), dim=-1)
+        out = torch.bmm(attn, vh).transpose(0, 1).reshape(q.shape[0], self.internal)
+        return F.linear(out, self.wo, self.bo)
 
-    def tokens_to_image(self, q: torch.Tensor, k_img: torch.Tensor, v_img: torch.Tensor) -> torch.Tensor:
-        """Tokens (t, C) attend to projected image keys / values (N, I) -> (t, C)."""
+    def tokens_to_image(self, q: torch.Tensor, k_side, v_side) -> torch.Tensor:
+        """Tokens (t, C) attend to the image tokens -> (t, C).
+
+        ``k_side`` / ``v_side`` are the projected image keys / values, either
+        computed, feature-major (I, N), or :class:`Projection` products.
+        """
         qh = self.split(F.linear(q, self.wq, self.bq))  # (H, t, d)
-        kh = k_img.view(-1, self.heads, self.dim).permute(1, 2, 0)  # (H, d, N)
-        attn = torch.softmax(torch.bmm(qh, kh) * self.scale, dim=-1)  # (H, t, N)
-        out = torch.bmm(attn, self.split(v_img))  # (H, t, d)
-        return F.linear(self.merge(out), self.wo, self.bo)
+        attn = torch.softmax(_head_scores(qh, k_side), dim=-1)  # (H, t, N)
+        if isinstance(v_side, Projection):
+            # attn_h (keys W_v,h^T + b_v,h) = (attn_h keys) W_v,h^T + b_v,h: rows of attn sum to one
+            heads, t, n = attn.shape
+            mixed = (attn.reshape(heads * t, n) @ v_side.keys).view(heads, t, -1)  # (H, t, C)
+            w = v_side.weight.view(heads, self.dim, -1).transpose(1, 2)  # (H, C, d)
+            out = torch.baddbmm(v_side.const[:, :1].reshape(heads, 1, self.dim), mixed, w)
+        else:
+            out = torch.bmm(attn, v_side.view(self.heads, self.dim, -1).transpose(1, 2))
+        return F.linear(out.transpose(0, 1).reshape(q.shape[0], self.internal), self.wo, self.bo)
 
-    def image_to_tokens(self, q_img: torch.Tensor, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
-        """Image tokens with projected queries (N, I) attend to tokens (t, C) -> (N, C) update."""
+    def image_to_tokens(self, q_side, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
+        """Image tokens (projected queries: (I, N) or a :class:`Projection`) attend to tokens (t, C).
+
+        Returns the (N, C) update of the image tokens.
+        """
         t = k_tok.shape[0]
         kh = self.split(F.linear(k_tok, self.wk, self.bk))  # (H, t, d)
         vh = self.split(F.linear(v_tok, self.wv, self.bv))  # (H, t, d)
-        scores = torch.bmm(self.split(q_img), kh.transpose(1, 2))  # (H, N, t)
-        attn = torch.softmax(scores * self.scale, dim=-1)
+        attn = _softmax_dim1_(_head_scores(kh, q_side))  # (H, t, N), over the tokens
         if self.heads * t < self.internal:
             # sum_h A_h (V_h W_o,h^T): one (N, H*t) @ (H*t, C) product
-            u = torch.bmm(vh, self.wo.view(-1, self.heads, self.dim).permute(1, 2, 0))  # (H, t, C)
-            flat = attn.transpose(0, 1).reshape(attn.shape[1], self.heads * t)
-            return torch.addmm(self.bo, flat, u.reshape(self.heads * t, -1))
-        return F.linear(self.merge(torch.bmm(attn, vh)), self.wo, self.bo)
+            u = torch.bmm(vh, self.wo_heads).reshape(self.heads * t, -1)
+            return torch.addmm(self.bo, attn.reshape(self.heads * t, -1).T, u)
+        mixed_t = torch.bmm(vh.transpose(1, 2), attn).reshape(self.internal, -1)  # (I, N)
+        return torch.addmm(self.bo, mixed_t.T, self.wo.T)
+
+
+@dataclass
+class Projection:
+    """Image tokens under a linear map, kept as a product: ``weight @ keys.T + const``.
+
+    For few prompt tokens it is cheaper to multiply the tokens' side into
+    ``weight`` first than to form the (I, N) result.
+    """
+
+    keys: torch.Tensor  #: (N, C) image tokens
+    weight: torch.Tensor  #: (I, C)
+    const: torch.Tensor  #: (I, N) positional term and bias
+
+    def materialise(self) -> torch.Tensor:
+        return torch.addmm(self.const, self.weight, self.keys.T)
+
+
+def _head_scores(qh: torch.Tensor, side) -> torch.Tensor:
+    """Per-head dot products of (H, t, d) token vectors with projected image tokens -> (H, t, N)."""
+    heads, t, d = qh.shape
+    if isinstance(side, Projection):
+        g = torch.bmm(qh, side.weight.view(heads, d, -1)).reshape(heads * t, -1)  # (H*t, C)
+        base = torch.bmm(qh, side.const.view(heads, d, -1))  # (H, t, N)
+        return torch.addmm(base.view(heads * t, -1), g, side.keys.T).view(heads, t, -1)
+    return torch.bmm(qh, side.view(heads, d, -1))
+
+
+def _softmax_dim1_(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over axis 1 of a (H, t, N) tensor, in place (faster than torch's strided kernel)."""
+    x.sub_(x.amax(dim=1, keepdim=True)).exp_()
+    return x.div_(x.sum(dim=1, keepdim=True))
+
+
+def _gelu_(x: torch.Tensor) -> torch.Tensor:
+    """Exact (erf) GELU in place: the upscaling's 3M activations need no second buffer."""
+    torch._C._nn.gelu_(x)
+    return x
 
 
 def _norm(module) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -118,48 +178,54 @@ class FastMaskDecoder:
     def _build(self, dec, pe) -> None:
         grid = pe.get_dense_pe()[0]  # (C, h, w)
         self.grid_size = tuple(grid.shape[1:])
-        self.pos = pos = grid.flatten(1).T.contiguous()  # (N, C)
+        pos_t = grid.flatten(1)  # (C, N) feature-major
         self.out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0).detach()
         self.blocks = []
         for b in dec.transformer.layers:
-            sa, ca1, ca2 = _Heads(b.self_attn), _Heads(b.cross_attn_token_to_image), _Heads(b.cross_attn_image_to_token)
-            fused = torch.cat([ca1.wk, ca1.wv, ca2.wq], 0)
-            fused_bias = torch.cat([torch.zeros_like(ca1.bk), ca1.bv, torch.zeros_like(ca2.bq)])
+            sa, ca1 = _Heads(b.self_attn), _Heads(b.cross_attn_token_to_image)
+            ca2 = _Heads(b.cross_attn_image_to_token, scaled="k")
+            fused = torch.cat([ca1.wk, ca1.wv, ca2.wq], 0)  # (3I, C)
+            # constant part of W (x + p) + b, feature-major: keys and queries see the PE, values do not
+            const = torch.cat([ca1.wk @ pos_t + ca1.bk[:, None], ca1.bv[:, None].expand(-1, pos_t.shape[1]),
+                               ca2.wq @ pos_t + ca2.bq[:, None]], 0)
             self.blocks.append(
                 {
                     "sa": sa, "ca1": ca1, "ca2": ca2, "skip_pe": b.skip_first_layer_pe,
                     "norms": [_norm(n) for n in (b.norm1, b.norm2, b.norm3, b.norm4)],
                     "mlp": (b.mlp.lin1.weight.detach(), b.mlp.lin1.bias.detach(),
                             b.mlp.lin2.weight.detach(), b.mlp.lin2.bias.detach()),
-                    "fused": (fused.T.contiguous(), fused_bias),
-                    "pos_k": F.linear(pos, ca1.wk, ca1.bk),
-                    "pos_q": F.linear(pos, ca2.wq, ca2.bq),
+                    "fused": fused.contiguous(),
+                    "const": const.contiguous(),
                 }
             )
-        self.final = fin = _Heads(dec.transformer.final_attn_token_to_image)
+        fin = self.final = _Heads(dec.transformer.final_attn_token_to_image)
         self.final_norm = _norm(dec.transformer.norm_final_attn)
+        self.final_fused = torch.cat([fin.wk, fin.wv], 0).contiguous()
+        self.final_const = torch.cat([fin.wk @ pos_t + fin.bk[:, None],
+                                      fin.bv[:, None].expand(-1, pos_t.shape[1])], 0).contiguous()
         up = dec.output_upscaling
         c1 = up[0].weight.detach()  # (C, C/4, 2, 2) -> columns ordered (di, dj, out)
-        up1 = c1.permute(0, 2, 3, 1).reshape(c1.shape[0], -1)
         self.c4 = c1.shape[1]
-        self.final_fused = (
-            torch.cat([fin.wk.T, fin.wv.T, up1], 1).contiguous(),
-            torch.cat([torch.zeros_like(fin.bk), fin.bv, up[0].bias.detach().repeat(4)]),
-        )
-        self.final_pos_k = F.linear(pos, fin.wk, fin.bk)
+        self.up1 = (c1.permute(0, 2, 3, 1).reshape(c1.shape[0], -1).contiguous(), up[0].bias.detach().repeat(4))
         self.up_norm = _norm(up[1])
         c2 = up[3].weight.detach()  # (C/4, C/8, 2, 2)
         self.up2 = (c2.permute(0, 2, 3, 1).reshape(c2.shape[0], -1).contiguous(), up[3].bias.detach().repeat(4))
         self.hyper = dec.output_hypernetworks_mlps
         self.iou_head = dec.iou_prediction_head
-        # mask prompt: dense = h W3^T + b3 with h the 16-channel hidden map
+        # mask prompt: dense = W3 h + b3, h the 16-channel hidden map; no mask: a learned vector
         conv = pe.mask_downscaling[-1]
         w3, b3 = conv.weight.detach().flatten(1), conv.bias.detach()  # (C, 16), (C,)
         no_mask = pe.no_mask_embed.weight.detach()[0]
-        first = self.blocks[0]
-        self.dense = {"src": (w3.T.contiguous(), b3, no_mask)}
-        for name, w in (("k", first["ca1"].wk), ("v", first["ca1"].wv), ("q", first["ca2"].wq)):
-            self.dense[name] = ((w @ w3).T.contiguous(), w @ b3, w @ no_mask)
+        first = self.blocks[0]["fused"]  # (3I, C)
+        self.dense_tokens = (w3.T.contiguous(), b3, no_mask)
+        self.dense_kvq = ((first @ w3).contiguous(), (first @ b3)[:, None], (first @ no_mask)[:, None])
+        ds = pe.mask_downscaling
+        conv1, conv2 = ds[0], ds[3]  # (C1, 1, 2, 2), (C2, C1, 2, 2); LayerNorm2d at 1 and 4
+        self.mask_path = (
+            (conv1.weight.detach().flatten(1).T.contiguous(), conv1.bias.detach(), _norm(ds[1])),
+            (conv2.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv2.out_channels).contiguous(),
+             conv2.bias.detach(), _norm(ds[4])),
+        )
 
     @torch.inference_mode()
     def prepare(self, embedding: torch.Tensor) -> PreparedEmbedding:
@@ -170,26 +236,50 @@ class FastMaskDecoder:
         embedding : torch.Tensor, shape (1, C, h, w)
             Image encoder output.
         """
-        x = embedding[0].flatten(1).T.contiguous()  # (N, C)
+        x_t = embedding[0].flatten(1)  # (C, N)
         first = self.blocks[0]
-        ca1, ca2 = first["ca1"], first["ca2"]
+        tokens = x_t.T.contiguous()
+        kvq = torch.addmm(first["const"], first["fused"], x_t)
+        _, b3, no_mask = self.dense_tokens
+        _, b_kvq, no_mask_kvq = self.dense_kvq
         return PreparedEmbedding(
-            tokens=x,
-            k0=F.linear(x, ca1.wk) + first["pos_k"],
-            v0=F.linear(x, ca1.wv, ca1.bv),
-            q0=F.linear(x, ca2.wq) + first["pos_q"],
+            tokens_no_mask=tokens + no_mask,
+            tokens_mask=tokens + b3,
+            kvq_no_mask=kvq + no_mask_kvq,
+            kvq_mask=kvq + b_kvq,
         )
 
+    def mask_hidden(self, low_res: torch.Tensor) -> torch.Tensor:
+        """The mask prompt's downscaling path up to its last 1x1 convolution.
+
+        Parameters
+        ----------
+        low_res : torch.Tensor, shape (1, 4h, 4w)
+            Mask logits in the low-resolution input frame (a previous
+            prediction, or a user mask converted to logits).
+
+        Returns
+        -------
+        torch.Tensor, shape (N, 16)
+            The 16-channel hidden map, token-major (N = h*w in row-major order).
+
+        The two stride-2 2x2 convolutions are matrix products over 2x2 pixel
+        blocks; the channel layer norms act on the last axis.
+        """
+        h, w = self.grid_size
+        (w1, b1, n1), (w2, b2, n2) = self.mask_path
+        x = low_res.reshape(2 * h, 2, 2 * w, 2).permute(0, 2, 1, 3).reshape(-1, 4)  # blocks (di, dj)
+        x = F.gelu(F.layer_norm(torch.addmm(b1, x, w1), b1.shape, *n1))  # (4hw, C1) on the 2h x 2w grid
+        c1 = x.shape[1]
+        x = x.view(h, 2, w, 2, c1).permute(0, 2, 1, 3, 4).reshape(h * w, 4 * c1)  # blocks (di, dj, c)
+        return F.gelu(F.layer_norm(torch.addmm(b2, x, w2), b2.shape, *n2))
+
     def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
-        """Image tokens and block-0 projections with the dense prompt added."""
-        base = {"src": prep.tokens, "k": prep.k0, "v": prep.v0, "q": prep.q0}
-        out = {}
-        for name, (w_h, b_h, no_mask) in self.dense.items():
-            if hidden is None:
-                out[name] = base[name] + no_mask
-            else:
-                out[name] = torch.addmm(base[name] + b_h, hidden, w_h)
-        return out["src"], out["k"], out["v"], out["q"]
+        """Image tokens (N, C) and block-0 projections (3I, N) with the dense prompt added."""
+        if hidden is None:
+            return prep.tokens_no_mask, prep.kvq_no_mask
+        keys = torch.addmm(prep.tokens_mask, hidden, self.dense_tokens[0])
+        return keys, torch.addmm(prep.kvq_mask, self.dense_kvq[0], hidden.T)
 
     @torch.inference_mode()
     def __call__(
@@ -206,8 +296,9 @@ class FastMaskDecoder:
         prep : PreparedEmbedding
         sparse : torch.Tensor, shape (n, C)
             Point / box tokens from the prompt encoder.
-        mask_hidden : torch.Tensor, shape (N, 16), or None
-            Mask prompt after all but the last downscaling layer, channels last.
+        mask_hidden : torch.Tensor, shape (16, N), or None
+            Mask prompt after all but the last downscaling layer, flattened
+            (channels first, as the prompt encoder returns it).
         multimask : bool
             Choose among the three candidate masks (by predicted IoU) instead
             of returning the single-mask output.
@@ -222,35 +313,33 @@ class FastMaskDecoder:
             Which mask token was returned (0 single mask, 1..3 multimask).
         """
         point_pe = torch.cat([self.out_tokens, sparse], dim=0)
-        keys, k_img, v_img, q_img = self._first_block_inputs(prep, mask_hidden)
+        keys, kvq = self._first_block_inputs(prep, mask_hidden)
         queries = point_pe
+        # With few tokens, image-side projections stay products (see Projection).
+        lazy = self.final.heads * point_pe.shape[0] < self.final.internal
         for i, blk in enumerate(self.blocks):
             if i > 0:
-                w, b = blk["fused"]
-                proj = torch.addmm(b, keys, w)
-                internal = blk["ca1"].internal
-                k_img = proj[:, :internal] + blk["pos_k"]
-                v_img = proj[:, internal : 2 * internal]
-                q_img = proj[:, 2 * internal :] + blk["pos_q"]
-            queries = self._token_side(blk, queries, point_pe, k_img, v_img)
-            update = blk["ca2"].image_to_tokens(q_img, queries + point_pe, queries)
+                kvq = Projection(keys, blk["fused"], blk["const"])
+                if not lazy:
+                    kvq = kvq.materialise()
+            k_side, v_side, q_side = _split3(kvq)
+            queries = self._token_side(blk, queries, point_pe, k_side, v_side)
+            update = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries)
             keys = F.layer_norm(keys + update, keys.shape[-1:], *blk["norms"][3])
-        w, b = self.final_fused
-        proj = torch.addmm(b, keys, w)
-        internal = self.final.internal
-        k_img = proj[:, :internal] + self.final_pos_k
-        v_img = proj[:, internal : 2 * internal]
-        queries = queries + self.final.tokens_to_image(queries + point_pe, k_img, v_img)
-        queries = F.layer_norm(queries, queries.shape[-1:], *self.final_norm)
-
-        iou = self.iou_head(queries[0])
+        # Only the IoU token and the mask tokens are read after the final
+        # attention, so it runs for those rows alone, as a product with the keys.
         candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
-        iou = iou[candidates]
-        index = candidates[int(torch.argmax(iou))]
-        weights = self.hyper[index](queries[1 + index])  # (C/8,)
-        return self._upscale(proj[:, 2 * internal :], weights), iou, index
+        rows = [0] + [1 + c for c in candidates]
+        k_side, v_side = _split2(Projection(keys, self.final_fused, self.final_const))
+        out = queries[rows] + self.final.tokens_to_image(queries[rows] + point_pe[rows], k_side, v_side)
+        out = F.layer_norm(out, out.shape[-1:], *self.final_norm)
 
-    def _token_side(self, blk: dict, queries, point_pe, k_img, v_img) -> torch.Tensor:
+        iou = self.iou_head(out[0])[candidates]
+        best = int(torch.argmax(iou))
+        weights = self.hyper[candidates[best]](out[1 + best])  # (C/8,)
+        return self._upscale(keys, weights), iou, candidates[best]
+
+    def _token_side(self, blk: dict, queries, point_pe, k_side, v_side) -> torch.Tensor:
         """Self-attention, token->image attention and MLP of one block, on the prompt tokens."""
         norms = blk["norms"]
         if blk["skip_pe"]:
@@ -259,22 +348,37 @@ class FastMaskDecoder:
             q = queries + point_pe
             queries = queries + blk["sa"].among_tokens(q, q, queries)
         queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
-        queries = queries + blk["ca1"].tokens_to_image(queries + point_pe, k_img, v_img)
+        queries = queries + blk["ca1"].tokens_to_image(queries + point_pe, k_side, v_side)
         queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
         w1, b1, w2, b2 = blk["mlp"]
         queries = queries + F.linear(F.relu(F.linear(queries, w1, b1)), w2, b2)
         return F.layer_norm(queries, queries.shape[-1:], *norms[2])
 
-    def _upscale(self, up1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Finish the upscaling from the first transposed convolution's output.
+    def _upscale(self, keys: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The two stride-2 transposed convolutions, channels last, and the mask's dot product.
 
-        up1 (N, 4*C/4), columns (di, dj, channel), on the h x w grid ->
-        (1, 4h, 4w) logits of the mask with hypernetwork ``weights`` (C/8,).
+        keys (N, C) on the h x w grid, hypernetwork ``weights`` (C/8,) ->
+        (1, 4h, 4w) mask logits.
         """
         h, w = self.grid_size
-        y = F.layer_norm(up1.unflatten(1, (4, self.c4)), (self.c4,), *self.up_norm)
-        y = F.gelu(y).view(-1, self.c4)  # rows (i, j, di, dj)
-        z = F.gelu(torch.addmm(self.up2[1], y, self.up2[0]))  # columns (ei, ej, channel)
+        y = torch.addmm(self.up1[1], keys, self.up1[0])  # (N, 4*C/4): columns (di, dj, channel)
+        y = _gelu_(F.layer_norm(y.view(-1, self.c4), (self.c4,), *self.up_norm))  # rows (i, j, di, dj)
+        z = _gelu_(torch.addmm(self.up2[1], y, self.up2[0]))  # columns (ei, ej, channel)
         m = z.view(-1, weights.shape[0]) @ weights  # (i, j, di, dj, ei, ej)
         m = m.view(h, w, 2, 2, 2, 2).permute(0, 2, 4, 1, 3, 5)  # rows (i, di, ei), cols (j, dj, ej)
         return m.reshape(1, 4 * h, 4 * w)
+
+
+def _split(side, parts: int) -> list:
+    """Split a fused (parts*I, N) projection, computed or as a product, into its parts."""
+    if isinstance(side, Projection):
+        return [Projection(side.keys, w, c) for w, c in zip(side.weight.chunk(parts), side.const.chunk(parts))]
+    return list(side.chunk(parts, dim=0))
+
+
+def _split2(side) -> list:
+    return _split(side, 2)
+
+
+def _split3(side) -> list:
+    return _split(side, 3)
