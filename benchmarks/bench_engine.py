@@ -233,11 +233,12 @@ def run_official(weights: Path, arch: str, clicks: int, repeats: int) -> dict:
 
 # ---------------------------------------------------------------------- driver
 def official_available(arch: str) -> bool:
-    needed = ["segment_anything"]
+    """Whether the official code for ``arch`` can be imported (checked in a subprocess)."""
     if arch == "vit_t":
-        needed.append("mobile_sam' ) or importlib.util.find_spec('segment_anything_hq")
-    checks = " and ".join(f"importlib.util.find_spec({m!r})" for m in needed)
-    code = f"import importlib.util,sys; sys.exit(0 if ({checks}) else 1)"
+        test = "find('segment_anything') and (find('mobile_sam') or find('segment_anything_hq'))"
+    else:
+        test = "find('segment_anything')"
+    code = f"import sys; from importlib.util import find_spec as find; sys.exit(0 if {test} else 1)"
     return subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
