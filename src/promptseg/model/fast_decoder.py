@@ -94,9 +94,13 @@ class _Heads:
         if isinstance(v_side, Projection):
             # attn_h (keys W_v,h^T + b_v,h) = (attn_h keys) W_v,h^T + b_v,h: rows of attn sum to one
             heads, t, n = attn.shape
-            mixed = (attn.reshape(heads * t, n) @ v_side.keys).view(heads, t, -1)  # (H, t, C)
-            w = v_side.weight.view(heads, self.dim, -1).transpose(1, 2)  # (H, C, d)
-            out = torch.baddbmm(v_side.const[:, :1].reshape(heads, 1, self.dim), mixed, w)
+            mixed = (attn.reshape(heads * t, n) @ v_side.keys).view(heads, t, -1)  # (H, t, K)
+            w = v_side.weight.view(heads, self.dim, -1).transpose(1, 2)  # (H, K, d)
+            if v_side.const_per_row:
+                base = v_side.const[:, :1].reshape(heads, 1, self.dim)
+            else:
+                base = torch.bmm(attn, v_side.const.view(heads, self.dim, n).transpose(1, 2))
+            out = torch.baddbmm(base, mixed, w)
         else:
             out = torch.bmm(attn, v_side.view(self.heads, self.dim, -1).transpose(1, 2))
         return F.linear(out.transpose(0, 1).reshape(q.shape[0], self.internal), self.wo, self.bo)
@@ -120,15 +124,18 @@ class _Heads:
 
 @dataclass
 class Projection:
-    """Image tokens under a linear map, kept as a product: ``weight @ keys.T + const``.
+    """Projected image tokens kept as a product: ``weight @ keys.T + const``, (I, N).
 
     For few prompt tokens it is cheaper to multiply the tokens' side into
-    ``weight`` first than to form the (I, N) result.
+    ``weight`` first than to form the (I, N) result.  ``keys`` are the image
+    tokens (K = C), or the mask prompt's hidden map (K = 16) on top of
+    per-image constants in the first block.
     """
 
-    keys: torch.Tensor  #: (N, C) image tokens
-    weight: torch.Tensor  #: (I, C)
-    const: torch.Tensor  #: (I, N) positional term and bias
+    keys: torch.Tensor  #: (N, K)
+    weight: torch.Tensor  #: (I, K)
+    const: torch.Tensor  #: (I, N) positional term, bias, per-image constants
+    const_per_row: bool = False  #: const is one value per row (a bias): a cheaper value path
 
     def materialise(self) -> torch.Tensor:
         return torch.addmm(self.const, self.weight, self.keys.T)
@@ -275,11 +282,15 @@ class FastMaskDecoder:
         return F.gelu(F.layer_norm(torch.addmm(b2, x, w2), b2.shape, *n2))
 
     def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
-        """Image tokens (N, C) and block-0 projections (3I, N) with the dense prompt added."""
+        """Image tokens (N, C) and block-0 projections (3I, N) with the dense prompt added.
+
+        With a mask prompt the projections stay a low-rank product on top of
+        the per-image constants (rank 16: the hidden map's channels).
+        """
         if hidden is None:
             return prep.tokens_no_mask, prep.kvq_no_mask
         keys = torch.addmm(prep.tokens_mask, hidden, self.dense_tokens[0])
-        return keys, torch.addmm(prep.kvq_mask, self.dense_kvq[0], hidden.T)
+        return keys, Projection(hidden, self.dense_kvq[0], prep.kvq_mask)
 
     @torch.inference_mode()
     def __call__(
@@ -322,7 +333,8 @@ class FastMaskDecoder:
                 kvq = Projection(keys, blk["fused"], blk["const"])
                 if not lazy:
                     kvq = kvq.materialise()
-            k_side, v_side, q_side = _split3(kvq)
+            # values of later blocks carry only a bias; block 0's carry the image's values
+            k_side, v_side, q_side = _split(kvq, 3, bias_parts=(1,) if i > 0 else ())
             queries = self._token_side(blk, queries, point_pe, k_side, v_side)
             update = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries)
             keys = F.layer_norm(keys + update, keys.shape[-1:], *blk["norms"][3])
@@ -330,7 +342,7 @@ class FastMaskDecoder:
         # attention, so it runs for those rows alone, as a product with the keys.
         candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
         rows = [0] + [1 + c for c in candidates]
-        k_side, v_side = _split2(Projection(keys, self.final_fused, self.final_const))
+        k_side, v_side = _split_final(Projection(keys, self.final_fused, self.final_const))
         out = queries[rows] + self.final.tokens_to_image(queries[rows] + point_pe[rows], k_side, v_side)
         out = F.layer_norm(out, out.shape[-1:], *self.final_norm)
 
@@ -369,16 +381,17 @@ class FastMaskDecoder:
         return m.reshape(1, 4 * h, 4 * w)
 
 
-def _split(side, parts: int) -> list:
-    """Split a fused (parts*I, N) projection, computed or as a product, into its parts."""
+def _split(side, parts: int, bias_parts: tuple[int, ...] = ()) -> list:
+    """Split a fused (parts*I, N) projection, computed or as a product, into its parts.
+
+    ``bias_parts`` name the parts whose constant is a bias (values).
+    """
     if isinstance(side, Projection):
-        return [Projection(side.keys, w, c) for w, c in zip(side.weight.chunk(parts), side.const.chunk(parts))]
+        chunks = zip(side.weight.chunk(parts), side.const.chunk(parts))
+        return [Projection(side.keys, w, c, side.const_per_row or i in bias_parts) for i, (w, c) in enumerate(chunks)]
     return list(side.chunk(parts, dim=0))
 
 
-def _split2(side) -> list:
-    return _split(side, 2)
-
-
-def _split3(side) -> list:
-    return _split(side, 3)
+def _split_final(side) -> list:
+    """Keys and values of the final attention; values carry only a bias."""
+    return _split(side, 2, bias_parts=(1,))
