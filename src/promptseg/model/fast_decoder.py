@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .common import gelu
 from .sam import Sam
 from .transformer import TokenAttention
 
@@ -155,12 +156,6 @@ def _softmax_dim1_(x: torch.Tensor) -> torch.Tensor:
     """Softmax over axis 1 of a (H, t, N) tensor, in place (faster than torch's strided kernel)."""
     x.sub_(x.amax(dim=1, keepdim=True)).exp_()
     return x.div_(x.sum(dim=1, keepdim=True))
-
-
-def _gelu_(x: torch.Tensor) -> torch.Tensor:
-    """Exact (erf) GELU in place: the upscaling's 3M activations need no second buffer."""
-    torch._C._nn.gelu_(x)
-    return x
 
 
 def _norm(module) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -374,8 +369,8 @@ class FastMaskDecoder:
         """
         h, w = self.grid_size
         y = torch.addmm(self.up1[1], keys, self.up1[0])  # (N, 4*C/4): columns (di, dj, channel)
-        y = _gelu_(F.layer_norm(y.view(-1, self.c4), (self.c4,), *self.up_norm))  # rows (i, j, di, dj)
-        z = _gelu_(torch.addmm(self.up2[1], y, self.up2[0]))  # columns (ei, ej, channel)
+        y = gelu(F.layer_norm(y.view(-1, self.c4), (self.c4,), *self.up_norm))  # rows (i, j, di, dj)
+        z = gelu(torch.addmm(self.up2[1], y, self.up2[0]))  # columns (ei, ej, channel)
         m = z.view(-1, weights.shape[0]) @ weights  # (i, j, di, dj, ei, ej)
         m = m.view(h, w, 2, 2, 2, 2).permute(0, 2, 4, 1, 3, 5)  # rows (i, di, ei), cols (j, dj, ej)
         return m.reshape(1, 4 * h, 4 * w)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d
+from .common import LayerNorm2d, gelu
 
 
 class ImageEncoderViT(nn.Module):
@@ -103,7 +103,7 @@ class MLPBlock(nn.Module):
         self.lin2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(F.gelu(self.lin1(x)))
+        return self.lin2(gelu(self.lin1(x)))
 
 
 class Block(nn.Module):

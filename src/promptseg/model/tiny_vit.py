@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d
+from .common import LayerNorm2d, gelu
 
 #: Output widths for which the final patch merging keeps the resolution.
 _STRIDE_ONE_DIMS = (320, 448, 576)
@@ -69,7 +69,7 @@ class PatchEmbed(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+        return self.seq[2](gelu(self.seq[0](x)))
 
 
 class MBConv(nn.Module):
@@ -83,9 +83,9 @@ class MBConv(nn.Module):
         self.conv3 = ConvBN(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.gelu(self.conv1(x))
-        y = F.gelu(self.conv2(y))
-        return F.gelu(self.conv3(y) + x)
+        y = gelu(self.conv1(x))
+        y = gelu(self.conv2(y))
+        return gelu(self.conv3(y) + x)
 
 
 class PatchMerging(nn.Module):
@@ -103,8 +103,8 @@ class PatchMerging(nn.Module):
         if x.ndim == 3:
             b = x.shape[0]
             x = x.view(b, self.resolution, self.resolution, -1).permute(0, 3, 1, 2)
-        x = F.gelu(self.conv1(x))
-        x = F.gelu(self.conv2(x))
+        x = gelu(self.conv1(x))
+        x = gelu(self.conv2(x))
         x = self.conv3(x)
         return x.flatten(2).transpose(1, 2)
 
@@ -170,7 +170,7 @@ class TinyMlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+        return self.fc2(gelu(self.fc1(self.norm(x))))
 
 
 class TinyViTBlock(nn.Module):
