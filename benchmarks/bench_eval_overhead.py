@@ -39,21 +39,24 @@ def predictions(gt: np.ndarray, rng: np.random.Generator, n: int = 10) -> list[n
     return preds
 
 
-def time_variant(cases, *, crop: bool, use_cv2: bool) -> tuple[float, list]:
-    """Milliseconds per click (next_click + iou) and the clicks placed."""
+def time_variant(cases, *, crop: bool, use_cv2: bool, repeat: int) -> tuple[float, list]:
+    """Milliseconds per click (next_click + iou; best of ``repeat`` passes) and the clicks placed."""
     clicker_module._CV2 = None if use_cv2 else False
-    clicks, seconds, count = [], 0.0, 0
-    for gt, ignore, preds in cases:
-        sim = ClickSimulator(gt, ignore=ignore, crop=crop)
-        for pred in preds:
-            t0 = time.perf_counter()
-            click = sim.next_click(pred)
-            sim.iou(pred)
-            seconds += time.perf_counter() - t0
-            count += 1
-            clicks.append(None if click is None else (click.row, click.col, click.is_positive))
+    best = float("inf")
+    for _ in range(repeat):
+        clicks, seconds, count = [], 0.0, 0
+        for gt, ignore, preds in cases:
+            sim = ClickSimulator(gt, ignore=ignore, crop=crop)
+            for pred in preds:
+                t0 = time.perf_counter()
+                click = sim.next_click(pred)
+                sim.iou(pred)
+                seconds += time.perf_counter() - t0
+                count += 1
+                clicks.append(None if click is None else (click.row, click.col, click.is_positive))
+        best = min(best, 1e3 * seconds / max(count, 1))
     clicker_module._CV2 = None
-    return 1e3 * seconds / max(count, 1), clicks
+    return best, clicks
 
 
 def load_cases(name: str, limit: int, rng: np.random.Generator):
@@ -76,6 +79,7 @@ def load_cases(name: str, limit: int, rng: np.random.Generator):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=30, help="targets per dataset (evenly spaced)")
+    parser.add_argument("--repeat", type=int, default=3, help="passes per variant; the fastest is reported")
     args = parser.parse_args()
     try:
         import cv2  # noqa: F401
@@ -83,14 +87,14 @@ def main() -> None:
         have_cv2 = True
     except ImportError:
         have_cv2 = False
-    print(f"simulator overhead, ms per click (next click + IoU), 10 clicks per target; OpenCV: {have_cv2}")
+    print(f"simulator overhead, ms per click (next click + IoU), 10 clicks per target, best of {args.repeat}; OpenCV: {have_cv2}")
     print(f"{'dataset':<18} {'targets':>7} {'1st image':>10} {'shipped':>9} {'crop+scipy':>11} {'full+scipy':>11} {'same clicks':>12}")
     for name in DATASETS:
         rng = np.random.default_rng(0)
         cases, shape = load_cases(name, args.targets, rng)
-        shipped, a = time_variant(cases, crop=True, use_cv2=True)
-        cropped, b = time_variant(cases, crop=True, use_cv2=False)
-        full, c = time_variant(cases, crop=False, use_cv2=False)
+        shipped, a = time_variant(cases, crop=True, use_cv2=True, repeat=args.repeat)
+        cropped, b = time_variant(cases, crop=True, use_cv2=False, repeat=args.repeat)
+        full, c = time_variant(cases, crop=False, use_cv2=False, repeat=args.repeat)
         size = f"{shape[0]}x{shape[1]}"
         print(f"{name:<18} {len(cases):>7} {size:>10} {shipped:>9.2f} {cropped:>11.2f} {full:>11.2f} {str(a == b == c):>12}")
 

@@ -111,7 +111,9 @@ def plot_curves(path: str | os.PathLike, summaries: Sequence[Summary]) -> Path:
         for t in NOC_THRESHOLDS[:2]:
             ax.axhline(t, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("clicks")
-        ax.set_xlim(1, max((s.max_clicks for s in summaries), default=20))
+        last = max((s.max_clicks for s in summaries), default=20)
+        ax.set_xlim(1, last)
+        ax.set_xticks(sorted({1, *range(5, last + 1, 5), last}))
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
