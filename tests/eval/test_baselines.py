@@ -65,3 +65,9 @@ def test_grabcut_without_opencv_says_how_to_install(monkeypatch):
     module = importlib.import_module("promptseg.backends.grabcut")
     with pytest.raises(ImportError, match=r"napari-promptseg\[baselines\]"):
         module.GrabCutBackend()
+
+
+def test_baseline_accepts_a_box(backend):
+    emb = backend.encode(_square(True))
+    pred = backend.predict(emb, box=(8, 16, 40, 54))
+    assert pred.mask[24, 35] and not pred.mask[2, 2] and not pred.mask[45, 60]

@@ -54,6 +54,12 @@ class WorkingCopy:
         cols = np.clip(np.floor((pts[:, 1] + 0.5) * w / ww), 0, w - 1)
         return np.stack([rows, cols], axis=1).astype(np.intp)
 
+    def box_to_work(self, box_rc: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray]:
+        """A (row0, col0, row1, col1) image box as slices of the copy, and its centre pixel (1, 2)."""
+        corners = self.to_work(np.asarray(box_rc).reshape(2, 2))
+        inside = (slice(corners[0, 0], corners[1, 0] + 1), slice(corners[0, 1], corners[1, 1] + 1))
+        return inside, np.round(corners.mean(axis=0, keepdims=True)).astype(np.intp)
+
     def mask_to_work(self, mask: np.ndarray) -> np.ndarray:
         """Nearest-neighbour resample of an (H, W) mask to the copy's (h, w)."""
         if not self.is_scaled:

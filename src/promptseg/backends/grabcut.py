@@ -131,11 +131,13 @@ class GrabCutBackend:
             prior |= state if isinstance(state, np.ndarray) and state.shape == copy.shape else copy.mask_to_work(previous.mask)
         if prompts.mask is not None:
             prior |= copy.mask_to_work(prompts.mask)
-        if prompts.box is not None and not prior.any():
-            corners = copy.to_work(prompts.box.reshape(2, 2))
-            prior[corners[0, 0] : corners[1, 0] + 1, corners[0, 1] : corners[1, 1] + 1] = True
+        inside = None
+        if prompts.box is not None:
+            inside, centre = copy.box_to_work(prompts.box)
+            if not prior.any():
+                prior[inside] = True
             if len(positives) == 0:
-                positives = np.round(corners.mean(axis=0, keepdims=True)).astype(np.intp)
+                positives = centre
         if len(positives) == 0 and not prior.any():
             return empty_prediction(embedding.image_shape)
 
@@ -143,10 +145,9 @@ class GrabCutBackend:
         trimap = np.where(prior, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
         paint_disks(trimap, np.array([p for p in positives if not prior[p[0], p[1]]]), cv2.GC_PR_FGD, radius)
         paint_disks(trimap, np.array([p for p in negatives if prior[p[0], p[1]]]), cv2.GC_PR_BGD, radius)
-        if prompts.box is not None:
-            corners = copy.to_work(prompts.box.reshape(2, 2))
+        if inside is not None:
             outside = np.ones(copy.shape, dtype=bool)
-            outside[corners[0, 0] : corners[1, 0] + 1, corners[0, 1] : corners[1, 1] + 1] = False
+            outside[inside] = False
             trimap[outside] = cv2.GC_BGD
         for (r, c), lab in zip(pts, prompts.labels):
             paint_disks(trimap, np.array([[r, c]]), cv2.GC_FGD if lab == 1 else cv2.GC_BGD, SEED_RADIUS)

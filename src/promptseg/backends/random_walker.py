@@ -114,12 +114,12 @@ class RandomWalkerBackend:
         pts = copy.to_work(prompts.points)
         positives = pts[prompts.labels == 1]
         if prompts.box is not None:
-            corners = copy.to_work(prompts.box.reshape(2, 2))
+            inside, centre = copy.box_to_work(prompts.box)
             outside = np.ones(copy.shape, dtype=bool)
-            outside[corners[0, 0] : corners[1, 0] + 1, corners[0, 1] : corners[1, 1] + 1] = False
+            outside[inside] = False
             seeds[outside] = 2
             if len(positives) == 0:
-                positives = np.round(corners.mean(axis=0, keepdims=True)).astype(np.intp)
+                positives = centre
         if len(positives) == 0:
             return empty_prediction(embedding.image_shape)
         seeds[[0, -1], :] = 2  # the image border is background unless a click says otherwise
