@@ -168,7 +168,8 @@ class FastMaskDecoder:
     Parameters
     ----------
     sam : Sam
-        A loaded model; its weights are referenced, not copied.
+        A loaded model.  Its weights are read (and partly pre-multiplied)
+        here, once: build a new decoder after loading other weights.
     """
 
     def __init__(self, sam: Sam) -> None:
