@@ -19,6 +19,7 @@ __all__ = ["Backend", "ImageEmbedding", "Prediction", "check_embedding", "load_b
 #: Backends that need no checkpoint: name -> "module:Class" (imported lazily,
 #: so optional dependencies such as OpenCV are only needed when used).
 BUILTIN_BACKENDS: dict[str, str] = {
+    "classic": "promptseg.backends.classic:ClassicBackend",
     "random_walker": "promptseg.backends.random_walker:RandomWalkerBackend",
     "grabcut": "promptseg.backends.grabcut:GrabCutBackend",
 }

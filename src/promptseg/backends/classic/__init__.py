@@ -1,0 +1,254 @@
+"""The classic backend: a weight-free interactive segmenter from classical parts.
+
+``encode`` builds everything that depends on the image alone: a working copy
+(at most ``max_pixels``), CIELAB colour and gradient, watershed superpixels,
+their adjacency graph with contrast-adapted boundary weights and geodesic
+lengths, and a colour palette with every superpixel's soft membership.
+
+``predict`` moves the prompts onto the superpixels, combines geodesic
+proximity to the clicks, colour models relearnt from the prompts, the
+previous answer and the mask prompt into a per-superpixel evidence, and
+takes a graph cut (see :mod:`.head`).  It runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ...prompts import check_prompts
+from ..base import Box, ImageEmbedding, Point, Prediction, check_embedding
+from .encoder import ClassicFeatures, encode_image
+from .head import RegionPrompts, segment
+from .refine import refine_boundary
+from .regions import box_pixels, check_paths, coverage, path_superpixels, polygon_pixels
+from .settings import ClassicSettings
+
+__all__ = ["ClassicBackend", "ClassicSettings"]
+
+
+@dataclass(frozen=True)
+class _State:
+    """``Prediction.state`` of the classic backend: the answer on the superpixels it came from."""
+
+    graph: object
+    fraction: np.ndarray
+
+
+class ClassicBackend:
+    """Interactive segmentation without learned weights: superpixel graph cut.
+
+    Parameters
+    ----------
+    settings : ClassicSettings, optional
+        Tunable constants; the defaults are the same for every kind of image.
+    **overrides
+        Individual settings, e.g. ``ClassicBackend(smoothness=2.0)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> img = rng.normal(60, 10, (64, 64)); img[20:44, 20:44] += 100
+    >>> backend = ClassicBackend()
+    >>> emb = backend.encode(img)
+    >>> pred = backend.predict(emb, points=[(32, 32)], labels=[1])
+    >>> bool(pred.mask[32, 32]), bool(pred.mask[5, 5])
+    (True, False)
+    """
+
+    name = "classic"
+
+    def __init__(self, settings: ClassicSettings | None = None, **overrides) -> None:
+        base = settings or ClassicSettings()
+        if overrides:
+            unknown = set(overrides) - set(ClassicSettings.__dataclass_fields__)
+            if unknown:
+                raise TypeError(f"unknown ClassicBackend setting(s) {sorted(unknown)}; see ClassicSettings.")
+            base = ClassicSettings(**{**base.__dict__, **overrides})
+        if base.max_pixels < 256 or base.superpixel_area < 2:
+            raise ValueError(f"ClassicBackend needs max_pixels >= 256 and superpixel_area >= 2, got {base}.")
+        self.settings = base
+
+    @property
+    def backend_id(self) -> str:
+        return f"classic({self.settings.identity()})"
+
+    @property
+    def evaluation_note(self) -> str:
+        """Shown under evaluation tables."""
+        s = self.settings
+        return (f"superpixel graph cut with geodesic click priors and colour models; graph on a copy capped at "
+                f"{s.max_pixels / 1e6:.2f} MP, superpixels of ~{s.superpixel_area:g} px")
+
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """Do all image-dependent work for an (H, W) or (H, W, C) image.
+
+        Parameters
+        ----------
+        image : np.ndarray, shape (H, W) or (H, W, C), C in {1, 3, 4}
+            uint8, uint16 or float; non-uint8 data is scaled by
+            ``contrast_limits`` or robust percentiles.
+        contrast_limits : (low, high), optional
+            napari's display range for the layer.
+
+        Raises
+        ------
+        ImageError
+            Wrong dimensions, NaNs, constant images.
+        """
+        t0 = time.perf_counter()
+        features = encode_image(image, contrast_limits=contrast_limits, settings=self.settings)
+        return ImageEmbedding(
+            backend_id=self.backend_id,
+            image_shape=features.work.image_shape,
+            features=features,
+            encode_seconds=time.perf_counter() - t0,
+        )
+
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        *,
+        points: Sequence[Point] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Box | None = None,
+        mask: np.ndarray | None = None,
+        previous: Prediction | None = None,
+        scribbles: Sequence[np.ndarray] | None = None,
+        scribble_labels: Sequence[int] | None = None,
+        polygons: Sequence[np.ndarray] | None = None,
+        polygon_labels: Sequence[int] | None = None,
+    ) -> Prediction:
+        """Segment one object from any mix of prompts; coordinates are (row, col) image pixels.
+
+        Parameters
+        ----------
+        embedding : ImageEmbedding
+            From :meth:`encode` of this backend.
+        points : array_like, shape (N, 2), optional
+            Clicks (row, col).
+        labels : array_like, shape (N,), optional
+            1 object, 0 background (default: all 1).
+        box : (row0, col0, row1, col1), optional
+            The object lies inside; everything outside is background.
+        mask : np.ndarray, shape (H, W), optional
+            A rough object mask (soft prior and colour sample).
+        previous : Prediction, optional
+            The last answer for this object (soft prior; refined, not redone).
+        scribbles : list of np.ndarray, shape (N, 2), optional
+            Polylines (row, col); every superpixel they cross is a seed.
+        scribble_labels : list of int, optional
+            1 or 0 per scribble (default 1).
+        polygons : list of np.ndarray, shape (N, 2), optional
+            Closed outlines (row, col): label 1 acts like a mask prompt,
+            label 0 marks its inside as background.
+        polygon_labels : list of int, optional
+            1 or 0 per polygon (default 1).
+
+        Returns
+        -------
+        Prediction
+            ``mask`` and float32 ``logits`` of shape (H, W); ``score`` is
+            the mean confidence along the answer; ``state`` lets the next
+            call reuse this answer as ``previous``.
+
+        Raises
+        ------
+        EmbeddingError
+            If ``embedding`` was not made by this backend.
+        PromptError
+            Malformed prompts, coordinates outside the image, no prompt at all.
+        """
+        check_embedding(embedding, self.backend_id)
+        features: ClassicFeatures = embedding.features
+        shape = embedding.image_shape
+        scribble_list = check_paths(scribbles, scribble_labels, shape, "scribbles")
+        polygon_list = check_paths(polygons, polygon_labels, shape, "polygons")
+        prompts = check_prompts(shape, points=points, labels=labels, box=box, mask=mask,
+                                allow_empty=bool(scribble_list or polygon_list))
+        region, forbidden = self._regions(features, prompts, scribble_list, polygon_list, previous)
+        g = features.graph
+        if not region.has_object_evidence:
+            return _empty(shape, g.n, features)
+        obj, evidence = segment(features, region, self.settings)
+        pts = features.work.to_work(prompts.points)
+        work_logits = refine_boundary(
+            g.labels, features.work.lab, features.right, features.down, features.adjacency, g.size, g.colour,
+            obj, evidence, positive_px=pts[prompts.labels == 1], negative_px=pts[prompts.labels == 0],
+            smoothness=self.settings.pixel_smoothness, prior=self.settings.pixel_prior,
+            exemplar_radius=self.settings.exemplar_radius,
+        ) if self.settings.refine else evidence[g.labels]
+        if forbidden.any():  # outside the box, inside negative polygons: background at pixel level too
+            work_logits = np.where(forbidden, np.minimum(work_logits, np.float32(-1e-3)), work_logits)
+        logits = _to_image(work_logits, features)
+        state = _State(graph=g, fraction=obj.astype(np.float32))
+        score = float(np.tanh(np.abs(evidence[obj]).mean())) if obj.any() else 0.0
+        return Prediction(mask=logits > 0, logits=logits, score=score, state=state)
+
+    def _regions(self, features, prompts, scribble_list, polygon_list, previous) -> RegionPrompts:
+        g, work = features.graph, features.work
+        pts = work.to_work(prompts.points)
+        ids = g.labels[pts[:, 0], pts[:, 1]] if len(pts) else np.zeros(0, np.intp)
+        positive = [ids[prompts.labels == 1]]
+        negative = [ids[prompts.labels == 0]]
+        for path, lab in scribble_list:
+            (positive if lab == 1 else negative).append(path_superpixels(features, path))
+        mask_cov = None
+        if prompts.mask is not None:
+            mask_cov = coverage(features, work.mask_to_work(prompts.mask))
+        inside = [p for p, lab in polygon_list if lab == 1]
+        outside = [p for p, lab in polygon_list if lab == 0]
+        if inside:
+            cov = coverage(features, polygon_pixels(features, inside))
+            mask_cov = cov if mask_cov is None else np.maximum(mask_cov, cov)
+        forbidden = polygon_pixels(features, outside) if outside else np.zeros(work.shape, np.float32)
+        exclude = coverage(features, forbidden) if outside else None
+        box_cov = None
+        if prompts.box is not None:
+            inside_box = box_pixels(features, prompts.box)
+            box_cov = coverage(features, inside_box)
+            forbidden = np.maximum(forbidden, 1.0 - inside_box)
+        prev = None
+        if previous is not None:
+            state = previous.state
+            if isinstance(state, _State) and state.graph is g:
+                prev = state.fraction
+            elif np.shape(previous.mask) == tuple(work.image_shape):
+                prev = coverage(features, work.mask_to_work(np.asarray(previous.mask, bool)))
+        region = RegionPrompts(
+            positive=np.concatenate(positive).astype(np.intp),
+            negative=np.concatenate(negative).astype(np.intp),
+            box=box_cov,
+            mask=mask_cov,
+            exclude=exclude,
+            previous=prev,
+        )
+        return region, forbidden > 0
+
+
+def _to_image(work_logits: np.ndarray, features: ClassicFeatures) -> np.ndarray:
+    """Working-frame (h, w) logits -> image-frame (H, W) float32 logits."""
+    work = features.work
+    if work.factor == 1:
+        return np.ascontiguousarray(work_logits, dtype=np.float32)
+    k = work.factor
+    h, w = work.shape
+    hh, ww = work.image_shape
+    # bilinear, sampling working pixel centres at (r + 0.5) * k - 0.5
+    rows = np.clip((np.arange(hh) + 0.5) / k - 0.5, 0, h - 1)
+    cols = np.clip((np.arange(ww) + 0.5) / k - 0.5, 0, w - 1)
+    r0 = np.floor(rows).astype(np.intp); c0 = np.floor(cols).astype(np.intp)
+    r1 = np.minimum(r0 + 1, h - 1); c1 = np.minimum(c0 + 1, w - 1)
+    fr = (rows - r0).astype(np.float32)[:, None]; fc = (cols - c0).astype(np.float32)[None, :]
+    top = work_logits[r0][:, c0] * (1 - fc) + work_logits[r0][:, c1] * fc
+    bottom = work_logits[r1][:, c0] * (1 - fc) + work_logits[r1][:, c1] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+
+
+def _empty(shape: tuple[int, int], n: int, features: ClassicFeatures) -> Prediction:
+    """All background: no prompt says where the object is."""
+    return Prediction(mask=np.zeros(shape, bool), logits=np.full(shape, -1.0, np.float32), score=0.0,
+                      state=_State(graph=features.graph, fraction=np.zeros(n, np.float32)))
