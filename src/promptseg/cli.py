@@ -119,12 +119,14 @@ def _run_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .eval.cli import add_evaluate_parser
+    from .store.cli import add_embed_parser
 
     parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
     _add_models(sub)
     add_evaluate_parser(sub)
+    add_embed_parser(sub)
     return parser
 
 

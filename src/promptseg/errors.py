@@ -29,3 +29,11 @@ class CheckpointError(PromptsegError, RuntimeError):
 
 class DownloadError(CheckpointError):
     """A checkpoint could not be downloaded (offline, firewall, bad hash)."""
+
+
+class StoreError(PromptsegError, RuntimeError):
+    """An embedding store is missing, incomplete, or cannot hold this backend's embeddings."""
+
+
+class StoreMismatchError(StoreError, ValueError):
+    """An embedding store was written for other image data, another model or other settings."""

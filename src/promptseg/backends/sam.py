@@ -125,6 +125,25 @@ class SamBackend:
         self._prepared(emb)
         return emb
 
+    # ------------------------------------------- storage (promptseg.store)
+    #: Name and version of the arrays below; stores written with another are refused.
+    embedding_codec = "sam-image-embedding/1"
+
+    def embedding_layout(self, image_shape: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+        """Shapes of the arrays :meth:`embedding_to_arrays` returns for an (H, W) image: the (256, 64, 64) encoder output."""
+        pe = self.model.prompt_encoder
+        return {"embedding": (int(pe.embed_dim), *(int(s) for s in pe.image_embedding_size))}
+
+    def embedding_to_arrays(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+        """The stored form of an embedding: ``{"embedding": (256, 64, 64) float32}`` (geometry follows from the image shape)."""
+        emb = check_embedding(embedding, self.backend_id)
+        return {"embedding": emb.features.embedding[0].to("cpu", torch.float32).numpy()}
+
+    def embedding_from_arrays(self, arrays: dict[str, np.ndarray], image_shape: tuple[int, int]) -> ImageEmbedding:
+        """Rebuild an embedding of an (H, W) image from :meth:`embedding_to_arrays` output (any float dtype)."""
+        tensor = torch.from_numpy(np.ascontiguousarray(arrays["embedding"], dtype=np.float32))[None]
+        return self.embedding_from_features(tensor, ImageGeometry.for_image(image_shape, self.model.img_size))
+
     def _prepared(self, emb: ImageEmbedding) -> PreparedEmbedding:
         prep = emb.cache.get("sam_decoder")
         if prep is None:

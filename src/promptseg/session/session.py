@@ -224,6 +224,11 @@ class AnnotationSession:
             self._apply(step, forward=True)
         return step
 
+    def apply_step(self, step: Step) -> None:
+        """Apply a step built outside the session (e.g. a 3D propagation, see :mod:`.propagate`) and make it undoable."""
+        self._apply(step, forward=True)
+        self.history.record(step)
+
     def _apply(self, step: Step, *, forward: bool) -> None:
         if step.edit is not None:
             self.objects[step.edit.index] = step.edit.new if forward else step.edit.old

@@ -1,0 +1,73 @@
+"""How a backend's embeddings become arrays on disk and back.
+
+A backend is *storable* when it implements :class:`StorableBackend`: a fixed
+layout of named arrays per (H, W) image, and the two conversions.  The SAM
+backend stores its (256, 64, 64) encoder output; the geometry follows from
+the image shape.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..backends.base import Backend, ImageEmbedding
+from ..errors import StoreError
+
+
+@runtime_checkable
+class StorableBackend(Protocol):
+    """The methods a backend needs so its embeddings can be written to an :class:`EmbeddingStore`."""
+
+    #: Name and version of the array layout, e.g. ``"sam-image-embedding/1"``.
+    embedding_codec: str
+
+    def embedding_layout(self, image_shape: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every array stored for one (H, W) image (the same for every image of that size)."""
+        ...
+
+    def embedding_to_arrays(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+        """The arrays of :meth:`embedding_layout`; they are stored in the store's dtype (float16 or float32)."""
+        ...
+
+    def embedding_from_arrays(self, arrays: dict[str, np.ndarray], image_shape: tuple[int, int]) -> ImageEmbedding:
+        """Rebuild a ready-to-predict embedding of an (H, W) image from stored arrays."""
+        ...
+
+
+def unwrap(backend: Backend) -> Backend:
+    """The backend under wrappers such as :class:`~promptseg.store.tiled.TiledBackend` (their ``inner``)."""
+    while hasattr(backend, "inner"):
+        backend = backend.inner
+    return backend
+
+
+def check_storable(backend: Backend) -> StorableBackend:
+    """The backend (under any wrapper) if its embeddings can be stored, else a :class:`StoreError` saying what is missing."""
+    backend = unwrap(backend)
+    missing = [name for name in ("embedding_codec", "embedding_layout", "embedding_to_arrays", "embedding_from_arrays")
+               if not hasattr(backend, name)]
+    if missing:
+        name = getattr(backend, "name", type(backend).__name__)
+        raise StoreError(
+            f"backend {name!r} cannot write its embeddings to a store (it lacks {', '.join(missing)}). "
+            "Use a SAM-family backend for precomputed embeddings, or annotate without a store "
+            "(every slice is then encoded when it is first shown)."
+        )
+    return backend  # type: ignore[return-value]
+
+
+def cast_arrays(arrays: dict[str, np.ndarray], layout: dict[str, tuple[int, ...]], dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Check ``arrays`` against ``layout`` and cast them to the store's ``dtype``."""
+    if set(arrays) != set(layout):
+        raise StoreError(f"backend returned arrays {sorted(arrays)}, its layout promises {sorted(layout)}.")
+    out = {}
+    for name, arr in arrays.items():
+        arr = np.asarray(arr)
+        if tuple(arr.shape) != tuple(layout[name]):
+            raise StoreError(f"array {name!r} has shape {arr.shape}, the layout promises {tuple(layout[name])}.")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise StoreError(f"array {name!r} has dtype {arr.dtype}; stores hold numbers only.")
+        out[name] = arr.astype(dtype, copy=False)
+    return out

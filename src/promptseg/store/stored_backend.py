@@ -1,0 +1,99 @@
+"""A backend that takes embeddings from a store instead of encoding: what the annotator uses.
+
+``StoredBackend(backend, store)`` is a drop-in :class:`~promptseg.backends.base.Backend`:
+``encode(image)`` hashes the slice it is given, and when the store holds a
+slice with that content (and the same contrast limits) it streams it from
+disk instead of running the encoder.  Each slice is matched by its content,
+so a store written for other data is never used for it; anything the store
+lacks is encoded as usual (tiled when large).  An annotation session only
+needs ``session.set_backend(StoredBackend.open(path, backend))``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction
+from .embedding_store import EmbeddingStore
+from .metadata import slice_digest
+from .tiled import TiledBackend
+
+
+class StoredBackend:
+    """Encode-from-store wrapper around ``backend``.
+
+    Parameters
+    ----------
+    backend : Backend
+        The model the store was written with (checked by id).
+    store : EmbeddingStore
+        Opened with ``backend``.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Slices served from the store / encoded because the store lacked them.
+    """
+
+    def __init__(self, backend: Backend, store: EmbeddingStore) -> None:
+        tiling = store.metadata.tiling
+        if isinstance(backend, TiledBackend):
+            tiled = backend
+        elif tiling.n_tiles > 1:
+            tiled = TiledBackend(backend, tile=max(tiling.tile_shape), halo=tiling.halo)
+        else:
+            tiled = TiledBackend(backend)
+        if store.backend is None:
+            store.backend = tiled.inner
+        store._require_backend()
+        self.inner = tiled
+        self.store = store
+        self.name = tiled.name
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, backend: Backend) -> "StoredBackend":
+        """Open the store at ``path`` for ``backend`` (see :meth:`EmbeddingStore.open` for the errors)."""
+        return cls(backend, EmbeddingStore.open(path, backend=backend))
+
+    @property
+    def backend_id(self) -> str:
+        return self.inner.backend_id
+
+    @property
+    def checkpoint_hash(self) -> str | None:
+        return self.inner.checkpoint_hash
+
+    def lookup(self, image: np.ndarray, contrast_limits: Sequence[float] | None = None) -> int | None:
+        """The stored slice with this content and these contrast limits, or None."""
+        limits = None if contrast_limits is None else (float(contrast_limits[0]), float(contrast_limits[1]))
+        if limits != self.store.metadata.image.contrast_limits:
+            return None
+        z = self.store.index_of(slice_digest(np.asarray(image)))
+        return z if z is not None and self.store.has(z) else None
+
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """The stored embedding of ``image`` when the store holds it, else a fresh encoding."""
+        z = self.lookup(image, contrast_limits)
+        if z is not None:
+            self.hits += 1
+            return self.store.load(z)
+        self.misses += 1
+        return self.inner.encode(image, contrast_limits=contrast_limits)
+
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        *,
+        points: Sequence[Point] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Box | None = None,
+        mask: np.ndarray | None = None,
+        previous: Prediction | None = None,
+    ) -> Prediction:
+        """Answer one prompt set in (row, col) image pixels (tiled embeddings are blended seamlessly)."""
+        return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous)

@@ -1,0 +1,223 @@
+"""A backend wrapper that encodes large 2D images tile by tile and answers prompts seamlessly.
+
+``TiledBackend(inner)`` behaves like ``inner`` for images up to the tiling
+threshold.  Larger images are encoded as overlapping tiles
+(:func:`~promptseg.store.tiling.plan_tiling`); a prompt set is answered by
+the tile that holds it farthest from its inner edges, and when the mask
+reaches into the overlap with a neighbour, that neighbour is asked too (with
+the mask so far as its mask prompt) and the answers are blended with
+feathered weights, so masks are continuous across tile borders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction, check_embedding
+from ..imaging import ROBUST_PERCENTILES, check_image
+from ..prompts import Prompts, check_prompts
+from .metadata import Tiling
+from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, feather_weights, plan_tiling, tile_slices, touched_neighbours
+
+#: Logit given to pixels no asked tile covers.
+OUTSIDE_LOGIT = -20.0
+
+
+@dataclass(frozen=True, eq=False)
+class TiledFeatures:
+    """Payload of a tiled :class:`ImageEmbedding`: the tiling and a loader of each tile's embedding.
+
+    Tiles are loaded on first use (from memory or an embedding store) and
+    kept in the embedding's ``cache``.
+    """
+
+    tiling: Tiling
+    load_tile: Callable[[int], ImageEmbedding] = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class TiledState:
+    """``Prediction.state`` of a tiled answer: each asked tile's own prediction."""
+
+    first: int
+    tiles: dict[int, Prediction]
+
+
+def tiled_embedding(backend_id: str, tiling: Tiling, image_shape: tuple[int, int],
+                    load_tile: Callable[[int], ImageEmbedding], encode_seconds: float = 0.0) -> ImageEmbedding:
+    """Wrap per-tile embeddings of one (H, W) slice as one :class:`ImageEmbedding`."""
+    return ImageEmbedding(backend_id, tuple(image_shape), TiledFeatures(tiling, load_tile), encode_seconds)
+
+
+def tile_of(embedding: ImageEmbedding, index: int) -> ImageEmbedding:
+    """Tile ``index`` of a tiled embedding (loaded once, then cached)."""
+    tiles = embedding.cache.setdefault("tiles", {})
+    if index not in tiles:
+        tiles[index] = embedding.features.load_tile(index)
+    return tiles[index]
+
+
+def slice_contrast_limits(image: np.ndarray, contrast_limits: Sequence[float] | None) -> tuple[float, float] | None:
+    """Limits that scale every tile of ``image`` alike: the given ones, or robust percentiles of the whole slice (None for uint8)."""
+    if contrast_limits is not None:
+        return float(contrast_limits[0]), float(contrast_limits[1])
+    arr = check_image(image)
+    if arr.dtype == np.uint8:
+        return None
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    low, high = (float(v) for v in np.percentile(arr, ROBUST_PERCENTILES))
+    if high <= low:
+        low, high = float(arr.min()), float(arr.max())
+    return (low, high) if high > low else None
+
+
+def encode_tiles(backend: Backend, image: np.ndarray, tiling: Tiling,
+                 contrast_limits: Sequence[float] | None = None) -> list[ImageEmbedding]:
+    """Encode every tile of an (H, W[, C]) slice; a single-tile tiling encodes the slice as is."""
+    if tiling.n_tiles == 1:
+        return [backend.encode(image, contrast_limits=contrast_limits)]
+    limits = slice_contrast_limits(image, contrast_limits)
+    out = []
+    for i in range(tiling.n_tiles):
+        rs, cs = tile_slices(tiling, i)
+        out.append(backend.encode(np.ascontiguousarray(image[rs, cs]), contrast_limits=limits))
+    return out
+
+
+def native_tile_size(backend: Backend) -> int:
+    """The input side of the backend's model (1024 for SAM), or 1024."""
+    return int(getattr(getattr(backend, "model", None), "img_size", 1024))
+
+
+class TiledBackend:
+    """``inner`` for ordinary images, tiled encoding and blended prediction for large ones.
+
+    Parameters
+    ----------
+    inner : Backend
+        The backend that encodes each tile and answers each tile's prompts.
+    tile : int, optional
+        Tile side; default the model's input size (1024 for SAM).
+    halo : int, optional
+        Overlap margin (default ``tile // 8``).
+    threshold : int or None
+        Slices whose longer side exceeds this are tiled (default 2048).
+    """
+
+    def __init__(self, inner: Backend, *, tile: int | None = None, halo: int | None = None,
+                 threshold: int | None = DEFAULT_TILE_THRESHOLD) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.tile = native_tile_size(inner) if tile is None else int(tile)
+        self.halo = halo
+        self.threshold = threshold
+
+    @property
+    def backend_id(self) -> str:
+        return self.inner.backend_id
+
+    @property
+    def checkpoint_hash(self) -> str | None:
+        return getattr(self.inner, "checkpoint_hash", None)
+
+    def tiling_for(self, plane_shape: Sequence[int]) -> Tiling:
+        """How a slice of (H, W) ``plane_shape`` is tiled by this backend."""
+        return plan_tiling(plane_shape, tile=self.tile, halo=self.halo, threshold=self.threshold)
+
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """Encode an (H, W[, C]) image, tile by tile when it is larger than the threshold."""
+        image = check_image(image)
+        tiling = self.tiling_for(image.shape[:2])
+        tiles = encode_tiles(self.inner, image, tiling, contrast_limits)
+        if tiling.n_tiles == 1:
+            return tiles[0]
+        seconds = sum(t.encode_seconds for t in tiles)
+        return tiled_embedding(self.backend_id, tiling, image.shape[:2], tiles.__getitem__, seconds)
+
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        *,
+        points: Sequence[Point] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Box | None = None,
+        mask: np.ndarray | None = None,
+        previous: Prediction | None = None,
+    ) -> Prediction:
+        """Answer one prompt set in (row, col) image pixels; see the module docstring for tiled images."""
+        if not isinstance(getattr(embedding, "features", None), TiledFeatures):
+            if previous is not None and isinstance(previous.state, TiledState):
+                previous = None
+            return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous)
+        emb = check_embedding(embedding, self.backend_id)
+        prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
+        return predict_tiled(self.inner, emb, prompts, previous)
+
+
+def _bbox(prompts: Prompts, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    rows, cols = [], []
+    if len(prompts.points):
+        rows += list(prompts.points[:, 0]); cols += list(prompts.points[:, 1])  # noqa: E702
+    if prompts.box is not None:
+        r0, c0, r1, c1 = prompts.box
+        rows += [r0, r1]; cols += [c0, c1]  # noqa: E702
+    if prompts.mask is not None and prompts.mask.any():
+        rr, cc = np.nonzero(prompts.mask)
+        rows += [rr.min(), rr.max()]; cols += [cc.min(), cc.max()]  # noqa: E702
+    if not rows:
+        return 0.0, 0.0, shape[0] - 1.0, shape[1] - 1.0
+    return min(rows), min(cols), max(rows), max(cols)
+
+
+def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndarray | None) -> dict:
+    rs, cs = tile_slices(tiling, index)
+    r0, c0 = rs.start, cs.start
+    th, tw = tiling.tile_shape
+    out: dict = {}
+    if len(prompts.points):
+        p = prompts.points - np.array([r0, c0], dtype=float)
+        keep = (p[:, 0] >= 0) & (p[:, 0] <= th - 1) & (p[:, 1] >= 0) & (p[:, 1] <= tw - 1)
+        if keep.any() and (prompts.labels[keep] == 1).any():
+            out["points"], out["labels"] = p[keep], prompts.labels[keep]
+    if prompts.box is not None:
+        b0, b1, b2, b3 = prompts.box
+        box = (max(b0 - r0, 0.0), max(b1 - c0, 0.0), min(b2 - r0, th - 1.0), min(b3 - c0, tw - 1.0))
+        if box[0] < box[2] and box[1] < box[3]:
+            out["box"] = box
+    masks = [m[rs, cs] for m in (prompts.mask, so_far) if m is not None]
+    if masks:
+        out["mask"] = np.logical_or.reduce(masks)
+    return out
+
+
+def predict_tiled(inner: Backend, emb: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+    """Answer ``prompts`` on a tiled embedding: the best tile, then every neighbour the mask reaches, blended."""
+    tiling: Tiling = emb.features.tiling
+    shape = emb.image_shape
+    old = previous.state.tiles if previous is not None and isinstance(previous.state, TiledState) else {}
+    first = best_tile(tiling, _bbox(prompts, shape))
+    total = np.zeros(shape, np.float32)
+    weight = np.zeros(shape, np.float32)
+    asked: dict[int, Prediction] = {}
+    queue, merged = [first], None
+    while queue:
+        i = queue.pop(0)
+        if i in asked:
+            continue
+        local = _local_prompts(prompts, tiling, i, None if i == first else merged)
+        if i != first and "mask" not in local:
+            continue
+        pred = inner.predict(tile_of(emb, i), previous=old.get(i), **local)
+        asked[i] = pred
+        rs, cs = tile_slices(tiling, i)
+        w = feather_weights(tiling, i)
+        total[rs, cs] += w * pred.logits
+        weight[rs, cs] += w
+        logits = np.where(weight > 0, total / np.maximum(weight, 1e-12), OUTSIDE_LOGIT).astype(np.float32)
+        merged = logits > 0
+        queue += [j for j in touched_neighbours(tiling, i, merged) if j not in asked]
+    return Prediction(mask=merged, logits=logits, score=float(asked[first].score), state=TiledState(first, asked))

@@ -1,0 +1,109 @@
+"""Tiled embeddings of large 2D images: tile layout, seamless masks, tiled stores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from store_fakes import ComponentBackend, iou, run
+
+from promptseg.backends.base import ImageEmbedding, Prediction
+from promptseg.store import EmbeddingStore, StoredBackend, TiledBackend, embed_stack, plan_tiling
+from promptseg.store.tiled import TiledFeatures
+from promptseg.store.tiling import feather_weights, tile_slices
+
+
+@pytest.mark.parametrize("shape", [(700, 700), (513, 1300), (300, 2000)])
+def test_every_pixel_is_deep_inside_some_tile(shape):
+    tiling = plan_tiling(shape, tile=256, halo=32, threshold=256)
+    assert tiling.n_tiles > 1 and tiling.tile_shape == (min(256, shape[0]), min(256, shape[1]))
+    depth = np.zeros(shape)
+    for i in range(tiling.n_tiles):
+        rs, cs = tile_slices(tiling, i)
+        assert rs.stop <= shape[0] and cs.stop <= shape[1]
+        rr, cc = np.mgrid[rs, cs]
+        d = np.minimum.reduce([
+            np.where(rs.start > 0, rr - rs.start, 10**6), np.where(rs.stop < shape[0], rs.stop - 1 - rr, 10**6),
+            np.where(cs.start > 0, cc - cs.start, 10**6), np.where(cs.stop < shape[1], cs.stop - 1 - cc, 10**6),
+        ])
+        depth[rs, cs] = np.maximum(depth[rs, cs], d)
+    assert depth.min() >= 32  # every pixel is at least `halo` inside one tile
+
+
+def test_small_images_are_not_tiled():
+    assert plan_tiling((2048, 1500)).n_tiles == 1
+    assert plan_tiling((2049, 1500)).n_tiles > 1
+    with pytest.raises(ValueError, match="halo"):
+        plan_tiling((5000, 5000), tile=1024, halo=300)
+
+
+def test_feather_weights_blend_to_the_global_answer():
+    """A translation-equivariant backend: blended logits equal the untiled logits exactly (a partition of unity)."""
+
+    class Ramp:
+        name, backend_id = "ramp", "ramp:1"
+
+        def encode(self, image, *, contrast_limits=None):
+            return ImageEmbedding(self.backend_id, image.shape[:2], np.asarray(image, np.float32))
+
+        def predict(self, embedding, **prompts):
+            logits = embedding.features - 50.0
+            return Prediction(logits > 0, logits, 1.0)
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 100, (600, 620)).astype(np.float32)
+    tiled = TiledBackend(Ramp(), tile=256, halo=32, threshold=256)
+    emb = tiled.encode(image)
+    assert isinstance(emb.features, TiledFeatures)
+    pred = tiled.predict(emb, mask=np.ones(image.shape, bool))  # the mask reaches every tile
+    assert len(pred.state.tiles) == emb.features.tiling.n_tiles
+    np.testing.assert_allclose(pred.logits, image - 50.0, atol=1e-3)
+    weights = feather_weights(emb.features.tiling, 0)
+    assert weights.max() == 1.0 and 0 < weights.min() < 0.05
+
+
+def _bar_image():
+    image = np.full((700, 700), 20, np.uint16)
+    image[330:360, 40:660] = 900  # a bar across three tiles
+    image[100:140, 100:140] = 900  # a small object inside one tile
+    return image
+
+
+def test_masks_are_seamless_across_tile_borders():
+    image = _bar_image()
+    inner = ComponentBackend()
+    tiled = TiledBackend(inner, tile=256, halo=32, threshold=256)
+    emb = tiled.encode(image)
+    pred = tiled.predict(emb, points=[(345, 60)], labels=[1])
+    truth = inner.predict(inner.encode(image), points=[(345, 60)], labels=[1]).mask
+    assert iou(pred.mask, truth) == 1.0  # no seam, no cut at tile borders
+    assert len(pred.state.tiles) >= 3
+    small = tiled.predict(emb, points=[(120, 120)], labels=[1])
+    assert len(small.state.tiles) == 1 and small.mask.sum() == 40 * 40  # one tile when it holds the object
+
+
+def test_tiled_sam_predicts_full_size(tiny_backend):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (300, 560), dtype=np.uint8)
+    tiled = TiledBackend(tiny_backend, halo=32, threshold=256)  # tiny SAM's input is 256 px
+    emb = tiled.encode(image)
+    assert emb.features.tiling.n_tiles > 1
+    pred = tiled.predict(emb, points=[(150, 280)], labels=[1])
+    assert pred.mask.shape == pred.logits.shape == image.shape
+    again = tiled.predict(emb, points=[(150, 280), (140, 300)], labels=[1, 1], previous=pred)
+    assert again.mask.shape == image.shape
+
+
+def test_tiled_store_round_trip(tmp_path):
+    image = _bar_image()
+    inner = ComponentBackend()
+    steps, store = run(embed_stack(image, inner, tmp_path / "big.zarr", tile=256, halo=32, tile_threshold=256))
+    assert len(steps) == 1 and store.metadata.tiling.n_tiles == 16
+    assert store._arrays["image"].shape == (1, 16, 256, 256)
+    reopened = EmbeddingStore.open(tmp_path / "big.zarr", backend=inner)
+    emb = reopened.load(0)
+    assert isinstance(emb.features, TiledFeatures) and "tiles" not in emb.cache  # tiles are read on first use
+    stored = StoredBackend(inner, reopened)
+    pred = stored.predict(stored.encode(image), points=[(345, 600)], labels=[1])
+    assert stored.hits == 1
+    truth = inner.predict(inner.encode(image), points=[(345, 600)], labels=[1]).mask
+    assert iou(pred.mask, truth) == 1.0
