@@ -11,10 +11,11 @@ hashed) and the total wall time.
 store of Z slices (float16 random values in SAM's layout; encoding 500 slices
 with vit_t would take ~10 minutes and does not change reading), then an
 :class:`AnnotationSession` on the lazy stack with a :class:`StoredBackend`
-switches between random slices: "ready" is the slice's embedding loaded from
+switches between random slices (cold: nothing preloaded): "ready" is the slice's embedding loaded from
 the store and prepared for the decoder (what the session does when a slice is
-shown), "first mask" adds one click's prediction.  Prints latencies and the
-process's peak RSS.
+shown), "first mask" adds one click's prediction; then it steps to the next
+slices with the neighbours preloaded in between (what the annotator's
+background encoding does).  Prints latencies and the process's peak RSS.
 
     nice -n 19 python benchmarks/bench_store.py embed --slices 200
     nice -n 19 python benchmarks/bench_store.py read --slices 500
@@ -77,13 +78,13 @@ def bench_embed(args: argparse.Namespace) -> None:
         source = TiffSource(tif)
         spec = BackendSpec("random-vit_t", make_random_vit_t)
         print(f"stack {args.slices} x {args.size} x {args.size} uint16, backend random-weight vit_t (CPU)")
-        rate, wall, n = _run(embed_stack(source, spec, work / "w1.zarr", workers=1))
+        rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w1.zarr", workers=1), args.limit))
         print(f"  1 worker (in process):        {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. hashing)")
-        rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w2.zarr", workers=2), args.slices_distributed))
+        rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w2.zarr", workers=2), args.limit))
         print(f"  2 local workers (processes):  {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. start-up)")
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             job = embed_stack(source, spec, work / "sched.zarr", scheduler=cluster.scheduler_address)
-            rate, wall, n = _run(_limited(job, args.slices_distributed))
+            rate, wall, n = _run(_limited(job, args.limit))
             print(f"  LocalCluster at {cluster.scheduler_address} (2 workers): {n} slices, {rate:.3f} slices/s "
                   f"(wall {wall:.1f} s)")
     finally:
@@ -156,6 +157,19 @@ def annotate(work: Path, n: int, size: int, switches: int) -> None:
         t2 = time.perf_counter()
         ready.append(t1 - t0)
         first.append(t2 - t0)
+    # stepping through the stack with the neighbours preloaded between steps (as the annotator's
+    # background worker does while the user clicks): the switch itself is a cache hit
+    stepped = []
+    start = int(order[-1])
+    for _ in session.encode_iter(session.image.neighbours((start,), 2)):
+        pass
+    for z in range(start + 1, min(start + 1 + switches // 2, n)):
+        t0 = time.perf_counter()
+        for _ in session.encode_iter([(z,)]):
+            pass
+        stepped.append(time.perf_counter() - t0)
+        for _ in session.encode_iter(session.image.neighbours((z,), 2)):
+            pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     ms = lambda v, q: 1000 * float(np.percentile(v, q))  # noqa: E731
     print(f"  open store + session: {1000 * open_s:.0f} ms; {len(order)} slice switches "
@@ -163,6 +177,9 @@ def annotate(work: Path, n: int, size: int, switches: int) -> None:
     print(f"  slice switch -> ready to click: median {ms(ready, 50):.1f} ms, p95 {ms(ready, 95):.1f} ms, "
           f"max {1000 * max(ready):.1f} ms")
     print(f"  slice switch -> first mask shown: median {ms(first, 50):.1f} ms, p95 {ms(first, 95):.1f} ms")
+    if stepped:
+        print(f"  next slice with neighbours (z +/- 2) preloaded: median {ms(stepped, 50):.2f} ms, "
+              f"max {1000 * max(stepped):.2f} ms over {len(stepped)} steps; cache {session.cache.total_bytes / 2**20:.0f} MiB")
     print(f"  annotating process: peak RSS {rss:.2f} GiB ({rss_before:.2f} GiB after loading torch and the model)")
 
 
@@ -174,8 +191,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     e = sub.add_parser("embed")
     e.add_argument("--slices", type=int, default=200)
-    e.add_argument("--slices-distributed", type=int, default=None,
-                   help="stop the two distributed runs after this many slices (default: all)")
+    e.add_argument("--limit", type=int, default=None,
+                   help="stop each run after this many slices (default: all); slices/s is over those")
     e.add_argument("--size", type=int, default=1024)
     e.add_argument("--tmp", default=None)
     e.set_defaults(func=bench_embed)
