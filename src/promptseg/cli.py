@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     add_evaluate_parser(sub)
     add_embed_parser(sub)
+    __import__("promptseg._napari.cli", fromlist=["cli"]).add_annotate_parser(sub)  # napari loads only when run
     return parser
 
 

@@ -1,0 +1,148 @@
+"""Annotator click-to-preview latency in a real napari viewer.
+
+For each backend, an image is opened in napari with the PromptSeg annotator
+docked, its embedding is computed and then clicks are added to the Points
+layer, as a mouse click would (``Points.add``, which emits the layer's data
+event).  Latency is measured from that data event to the preview Labels
+layer refreshed with the new mask (its ``labels_update`` event, emitted when
+the changed pixels reach the layer's texture), and, separately, to the
+canvas redrawn (``processEvents`` after the click).  Each object gets two
+positive clicks (the second feeds the first prediction back) and is then
+cleared, as when annotating; nuclei positions come from the synthetic
+image's ground truth.
+
+Backends: ``classic`` (when installed) and a random-weight vit_t
+(``build_sam("vit_t")`` in a ``SamBackend``).  Needs a display: run under
+Xvfb on headless machines::
+
+    xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t]
+
+Prints p50 / p95 / max per backend (milliseconds), plus the bare
+``backend.predict`` time for the same prompts for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _percentiles(values: list[float]) -> str:
+    a = np.asarray(values) * 1000
+    return f"p50 {np.percentile(a, 50):6.1f}  p95 {np.percentile(a, 95):6.1f}  max {a.max():6.1f}  (n={len(a)})"
+
+
+def make_backend(name: str):
+    if name == "vit_t":
+        import torch
+
+        from promptseg.backends.sam import SamBackend
+        from promptseg.model.build import build_sam
+
+        torch.manual_seed(0)
+        return SamBackend(build_sam("vit_t"), name="vit_t-random", checkpoint_hash="random")
+    from promptseg.backends import load_backend
+
+    return load_backend(name)
+
+
+def click_targets(labels: np.ndarray, n_objects: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Two clicks inside each of the first ``n_objects`` nuclei: its centre and a point off-centre."""
+    from scipy import ndimage
+
+    out = []
+    ids = [i for i in np.unique(labels) if i][:n_objects]
+    for i in ids:
+        inside = labels == i
+        r, c = (int(round(v)) for v in ndimage.center_of_mass(inside))
+        rows, cols = np.nonzero(inside)
+        far = int(np.argmax((rows - r) ** 2 + (cols - c) ** 2))
+        second = (int((r + rows[far]) // 2), int((c + cols[far]) // 2))
+        out.append(((r, c), second))
+    return out
+
+
+def bench_backend(name: str, image: np.ndarray, targets, *, qapp) -> dict[str, list[float]]:
+    import napari
+
+    from promptseg._napari.annotator import AnnotatorWidget
+
+    backend = make_backend(name)
+    viewer = napari.Viewer(show=True)
+    viewer.add_image(image, name="nuclei")
+    widget = AnnotatorWidget(viewer, backend=backend)
+    widget.encoder.prefetch_enabled = False
+    viewer.window.add_dock_widget(widget, name="PromptSeg")
+    t0 = time.perf_counter()
+    while widget.session.embedding(()) is None or widget.encoder.busy:
+        qapp.processEvents()
+        time.sleep(0.01)
+    encode_s = time.perf_counter() - t0
+    for _ in range(20):
+        qapp.processEvents()
+    points, preview = widget.layers.points, widget.layers.preview
+    marks: dict[str, float] = {}
+
+    def on_points(event):  # connected last, called first: the moment napari emits the click
+        if str(getattr(event, "action", "")) == "added":
+            marks["event"] = time.perf_counter()
+
+    def on_preview(event):
+        marks["refreshed"] = time.perf_counter()
+
+    points.events.data.connect(on_points)
+    preview.events.labels_update.connect(on_preview)
+    refreshed, drawn, bare = [], [], []
+    emb = widget.session.embedding(())
+    for first, second in targets:
+        previous = None
+        clicks = []
+        for click in (first, second):
+            clicks.append(click)
+            marks.clear()
+            points.add(list(click))
+            done = time.perf_counter()
+            qapp.processEvents()
+            drawn_at = time.perf_counter()
+            start = marks.get("event", done)
+            refreshed.append(marks.get("refreshed", done) - start)
+            drawn.append(drawn_at - start)
+            t = time.perf_counter()
+            previous = backend.predict(emb, points=clicks, labels=[1] * len(clicks), previous=previous)
+            bare.append(time.perf_counter() - t)
+        widget.clear()
+        qapp.processEvents()
+    viewer.close()
+    return {"refreshed": refreshed, "drawn": drawn, "bare": bare, "encode": [encode_s]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
+    parser.add_argument("--objects", type=int, default=30, help="objects clicked (two clicks each)")
+    parser.add_argument("--backends", nargs="+", default=None, help="default: classic (if installed) and vit_t")
+    args = parser.parse_args()
+
+    import torch
+    from napari.qt import get_qapp
+
+    from promptseg.backends import BUILTIN_BACKENDS
+    from promptseg.data import synthetic_nuclei_2d
+
+    backends = args.backends or ([n for n in ("classic",) if n in BUILTIN_BACKENDS] + ["vit_t"])
+    sample = synthetic_nuclei_2d((args.size, args.size), n_nuclei=max(args.objects + 10, 24), seed=0)
+    targets = click_targets(sample.labels, args.objects)
+    qapp = get_qapp()
+    print(f"image {args.size}x{args.size} uint16, {len(targets)} objects x 2 clicks, torch threads {torch.get_num_threads()}")
+    for name in backends:
+        result = bench_backend(name, sample.image, targets, qapp=qapp)
+        print(f"\n{name}: encode {result['encode'][0]:.2f} s")
+        print(f"  click -> preview layer refreshed   {_percentiles(result['refreshed'])} ms")
+        print(f"  click -> canvas redrawn            {_percentiles(result['drawn'])} ms")
+        print(f"  bare backend.predict (same clicks) {_percentiles(result['bare'])} ms")
+
+
+if __name__ == "__main__":
+    main()

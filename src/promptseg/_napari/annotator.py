@@ -1,0 +1,349 @@
+"""The annotator dock widget: maps napari layer events to an AnnotationSession.
+
+Every prompt change (a click, a shape, a paint stroke) re-reads the prompts of
+the displayed slice from the owned layers and calls
+:meth:`AnnotationSession.set_prompts`; the prediction goes straight into the
+preview layer, touching only the pixels that changed.  Encoding runs in
+thread workers (:mod:`.encoding`); a click on a slice that is not encoded yet
+waits in the session and is answered when its embedding arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QFileDialog, QWidget
+
+from ..backends import Backend, load_backend
+from ..errors import PromptsegError
+from ..session import AnnotationSession, ImageStack, SliceKey
+from .actions import AnnotatorActions, _NoBackend
+from .backend_choice import BackendChoice, backend_choices, default_choice
+from .encoding import EncodeScheduler
+from .keys import bind_shortcuts, unbind_shortcuts
+from .layers import PromptLayers
+from .panel import Panel
+
+_NEGATIVE_MODIFIERS = {"Control", "Alt"}
+_FILE_ENTRY = "Checkpoint file…"
+
+
+class AnnotatorWidget(AnnotatorActions, QWidget):
+    """PromptSeg annotator: click on an object and see its mask; C commits it.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    backend : Backend or str, optional
+        A ready backend object, or a name/path for ``load_backend``; default
+        the ``classic`` backend when installed.
+    """
+
+    def __init__(self, napari_viewer: Any, backend: Backend | str | None = None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.panel = Panel(self)
+        self.backend: Backend | None = None
+        self.session: AnnotationSession | None = None
+        self.layers: PromptLayers | None = None
+        self.image_layer: Image | None = None
+        self.positive = True
+        self._sessions: dict[int, tuple[AnnotationSession, PromptLayers]] = {}
+        self._key: SliceKey | None = None
+        self._syncing = False  # set while the widget itself writes into its layers
+        self._loader = None
+        self.encoder = EncodeScheduler(self._on_encoded, self._on_error)
+        self._contrast_timer = QTimer(self, singleShot=True, interval=400)
+        self._contrast_timer.timeout.connect(self._contrast_changed)
+        self._choices: list[BackendChoice] = []
+        self._connect_panel()
+        self.viewer.dims.events.current_step.connect(self._on_dims)
+        self.viewer.dims.events.ndisplay.connect(self._on_dims)
+        self.viewer.layers.events.inserted.connect(self._refresh_image_combo)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
+        bind_shortcuts(self, [self.viewer])
+        self._refresh_image_combo()
+        self._fill_backend_combo(backend)
+
+    # ------------------------------------------------------------- set-up
+    def _connect_panel(self) -> None:
+        p = self.panel
+        p.image_combo.currentIndexChanged.connect(self._image_chosen)
+        p.backend_combo.activated.connect(self._backend_chosen)
+        p.polarity.clicked.connect(self.toggle_polarity)
+        p.commit.clicked.connect(self.commit)
+        p.clear.clicked.connect(self.clear)
+        p.undo.clicked.connect(self.undo)
+        p.redo.clicked.connect(self.redo)
+        p.export.clicked.connect(lambda: self.export_prompts())
+        p.import_.clicked.connect(lambda: self.import_prompts())
+
+    def _image_layers(self) -> list[Image]:
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _refresh_image_combo(self, event: Any = None, *, auto_select: bool = True) -> None:
+        combo = self.panel.image_combo
+        layers = self._image_layers()
+        combo.blockSignals(True)
+        combo.clear()
+        for layer in layers:
+            combo.addItem(layer.name, layer.unique_id)
+        if self.image_layer in layers:
+            combo.setCurrentIndex(layers.index(self.image_layer))
+        combo.blockSignals(False)
+        if auto_select and self.image_layer is None and layers:
+            self.set_image_layer(layers[-1])
+
+    def _image_chosen(self, index: int) -> None:
+        layers = self._image_layers()
+        if 0 <= index < len(layers) and layers[index] is not self.image_layer:
+            self.set_image_layer(layers[index])
+
+    def _on_layer_removed(self, event: Any) -> None:
+        owned = () if self.layers is None else (self.layers.points, self.layers.shapes, self.layers.preview,
+                                                self.layers.objects)
+        if event.value is self.image_layer or any(event.value is layer for layer in owned):
+            self.encoder.cancel()
+            self._disconnect_layers()
+            self._sessions.pop(id(self.image_layer), None)
+            self.image_layer, self.session, self.layers = None, None, None
+            self._set_status(f"'{event.value.name}' was closed; pick an image to go on.")
+        self._refresh_image_combo(auto_select=False)
+
+    def set_image_layer(self, layer: Image) -> None:
+        """Annotate ``layer`` (its owned layers are created on first use and reused after)."""
+        if layer.multiscale:
+            show_warning(f"PromptSeg: '{layer.name}' is multiscale; open one resolution level as a plain image.")
+            return
+        self.encoder.cancel()
+        self._disconnect_layers()
+        self.image_layer = layer
+        if id(layer) not in self._sessions:
+            try:
+                stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=id(layer))
+            except PromptsegError as exc:
+                show_warning(f"PromptSeg: cannot annotate '{layer.name}': {exc}")
+                self.image_layer = None
+                return
+            layers = PromptLayers(self.viewer, layer, stack.label_shape)
+            session = AnnotationSession(stack, self.backend or _NoBackend(), objects=layers.objects.data)
+            self._sessions[id(layer)] = (session, layers)
+        self.session, self.layers = self._sessions[id(layer)]
+        if self.backend is not None:
+            self.session.set_backend(self.backend)
+        self._connect_layers()
+        self.layers.set_click_positive(self.positive)
+        self._refresh_image_combo()
+        self.viewer.layers.selection.active = self.layers.points
+        self.layers.points.mode = "add"
+        self._key = None
+        self._on_dims()
+
+    @staticmethod
+    def _limits(layer: Image):
+        return None if np.dtype(layer.dtype) == np.uint8 else tuple(layer.contrast_limits)
+
+    def _connect_layers(self) -> None:
+        lay = self.layers
+        lay.points.events.data.connect(self._on_prompt_data)
+        lay.shapes.events.data.connect(self._on_prompt_data)
+        lay.preview.events.paint.connect(self._on_paint)
+        lay.points.mouse_drag_callbacks.append(self._on_click)
+        self.image_layer.events.contrast_limits.connect(self._on_contrast)
+        bind_shortcuts(self, [lay.points, lay.shapes, lay.preview, lay.objects])
+
+    def _disconnect_layers(self) -> None:
+        if self.layers is None:
+            return
+        lay = self.layers
+        lay.points.events.data.disconnect(self._on_prompt_data)
+        lay.shapes.events.data.disconnect(self._on_prompt_data)
+        lay.preview.events.paint.disconnect(self._on_paint)
+        if self._on_click in lay.points.mouse_drag_callbacks:
+            lay.points.mouse_drag_callbacks.remove(self._on_click)
+        self.image_layer.events.contrast_limits.disconnect(self._on_contrast)
+        unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
+
+    def _on_contrast(self, event: Any = None) -> None:
+        self._contrast_timer.start()  # re-encode once the slider rests
+
+    def _contrast_changed(self) -> None:
+        if self.session is None or self.image_layer is None:
+            return
+        limits = self._limits(self.image_layer)
+        if limits != self.session.image.contrast_limits:
+            old = self.session.image
+            self.session.image = ImageStack(old.data, rgb=old.rgb, contrast_limits=limits, key=id(self.image_layer))
+            self._key = None
+            self._on_dims()
+
+    # ------------------------------------------------------------ backend
+    def _fill_backend_combo(self, backend: Backend | str | None) -> None:
+        self._choices = backend_choices()
+        combo = self.panel.backend_combo
+        combo.clear()
+        for choice in self._choices:
+            combo.addItem(choice.label, choice.key)
+        combo.addItem(_FILE_ENTRY, None)
+        if backend is None:
+            choice = default_choice(self._choices)
+            backend = choice.key if choice else None
+        if backend is not None:
+            self.set_backend(backend)
+
+    def _backend_chosen(self, index: int) -> None:
+        key = self.panel.backend_combo.itemData(index)
+        if key is None:
+            key, _ = QFileDialog.getOpenFileName(self, "Segment-Anything checkpoint", "", "Checkpoints (*.pt *.pth)")
+            if not key:
+                return
+        self.set_backend(key)
+
+    def set_backend(self, backend: Backend | str) -> None:
+        """Use ``backend`` (an object, or a name/path loaded in a thread worker)."""
+        if not isinstance(backend, str):
+            self._use_backend(backend)
+            return
+        from napari.qt.threading import create_worker
+
+        self._set_status(f"Loading {backend}… (a model not cached yet is downloaded once)")
+        if self._loader is not None:
+            self._loader.quit()
+        worker = create_worker(load_backend, backend, progress=False, _progress={"desc": f"PromptSeg: loading {backend}"})
+        worker.returned.connect(self._use_backend)
+        worker.errored.connect(self._on_error)
+        self._loader = worker
+        worker.start()
+
+    def _use_backend(self, backend: Backend) -> None:
+        self.backend = backend
+        combo = self.panel.backend_combo
+        index = combo.findData(getattr(backend, "name", None))
+        if index < 0:
+            combo.insertItem(0, f"{backend.name} (loaded)", backend.name)
+            index = 0
+        combo.setCurrentIndex(index)
+        if self.session is not None:
+            self.encoder.cancel()
+            self.session.set_backend(backend)
+            self._key = None
+            self._on_dims()
+
+    # --------------------------------------------------------- slices
+    def displayed_slice(self) -> SliceKey | None:
+        """The slice of the image shown in the canvas, or None (3D view, axes transposed)."""
+        if self.image_layer is None or self.session is None:
+            return None
+        dims = self.viewer.dims
+        if dims.ndisplay != 2 or tuple(sorted(dims.displayed)) != (dims.ndim - 2, dims.ndim - 1):
+            return None
+        lead = self.session.image.leading_shape
+        pos = np.asarray(self.image_layer.world_to_data(dims.point))[: len(lead)]
+        return tuple(int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(pos, lead))
+
+    def _on_dims(self, event: Any = None) -> None:
+        key = self.displayed_slice()
+        if key == self._key or self.session is None:
+            return
+        self._key = key
+        if key is None:
+            self._set_status("Prompts work on 2D slices: switch the viewer to 2D (last two axes displayed).")
+            return
+        if isinstance(self.session.backend, _NoBackend):
+            return
+        self.encoder.request(self.session, key)
+        draft = self.session.draft
+        painted = draft.prompts.painted if draft.slice_key == key else None
+        self._predict(self.layers.read(key, painted), record=False)
+
+    # ------------------------------------------------------------ prompts
+    def _on_click(self, layer: Any, event: Any):
+        """Ctrl/Alt-click adds a negative point whatever the toggle says."""
+        if layer.mode == "add":
+            modifier = bool(_NEGATIVE_MODIFIERS & {str(m) for m in event.modifiers})
+            self.layers.set_click_positive(self.positive != modifier)
+        yield
+
+    def _on_prompt_data(self, event: Any) -> None:
+        if self._syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
+            return
+        if getattr(self.layers.shapes, "_is_creating", False) and event.source is self.layers.shapes:
+            return
+        self.layers.points.selected_data = set()
+        self.layers.recolor_points()
+        self.layers.set_click_positive(self.positive)
+        self._prompts_changed()
+
+    def _on_paint(self, event: Any) -> None:
+        # napari emits `paint` before it writes the pixels of a single paint() call: read them a moment later.
+        if not self._syncing and self._key is not None:
+            QTimer.singleShot(0, self._read_paint)
+
+    def _read_paint(self) -> None:
+        if self._key is None or self.layers is None:
+            return
+        self.layers.forget_preview_cache()
+        painted = np.asarray(self.layers.preview.data[self._key]) > 0
+        self._prompts_changed(painted=painted)
+
+    def _prompts_changed(self, painted: np.ndarray | None = None) -> None:
+        key = self._key
+        if key is None or self.session is None:
+            return
+        if painted is None and self.session.draft.slice_key == key:
+            painted = self.session.draft.prompts.painted
+        self.encoder.user_active()
+        self._predict(self.layers.read(key, painted), record=True)
+
+    def _predict(self, prompts, *, record: bool) -> None:
+        try:
+            self.session.set_prompts(self._key, prompts, record=record)
+        except PromptsegError as exc:
+            show_warning(f"PromptSeg: {exc}")
+        except (MemoryError, RuntimeError) as exc:
+            self._on_error(exc)
+        self._show()
+
+    def _show(self) -> None:
+        """Draw the session's prediction (or nothing) in the preview; update the status line."""
+        s = self.session
+        pred = s.prediction
+        self._syncing = True
+        try:
+            if pred is not None:
+                self.layers.show_preview(s.draft.slice_key, pred.mask)
+            else:
+                self.layers.show_preview(self._key, None)
+        finally:
+            self._syncing = False
+        if s.waiting_for is not None:
+            self._set_status("Encoding this slice… your prompts are answered as soon as it is ready.")
+        elif pred is not None:
+            self._set_status(f"Object {s.next_label}: {pred.area} px, score {pred.score:.2f}. C commits it.")
+        elif self.encoder.busy:
+            self._set_status("Encoding this slice…")
+        else:
+            self._set_status(f"Ready ({s.backend.name}). Click on an object.")
+
+    def _on_encoded(self, session: AnnotationSession, key: SliceKey) -> None:
+        if session is self.session and session.draft.slice_key == key and session.prediction is None:
+            try:
+                session.refresh()
+            except (PromptsegError, MemoryError, RuntimeError) as exc:
+                self._on_error(exc)
+        if session is self.session:
+            self._show()
+
+    def _on_error(self, exc: Exception) -> None:
+        text = str(exc)
+        if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+            text = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
+        show_error(f"PromptSeg: {text} Committed objects are kept.")
+        self._set_status(f"Error: {text}")
+
+    def _set_status(self, text: str) -> None:
+        self.panel.status.setText(text)

@@ -1,0 +1,105 @@
+"""Encoding in thread workers: the displayed slice on demand, its neighbours when idle.
+
+The work itself is :meth:`AnnotationSession.encode_iter` (a generator that
+puts each embedding into the session's cache); this module only runs it in a
+``napari.qt.threading`` worker with a progress bar, cancels stale workers and
+prefetches neighbouring slices after the user has been idle for a moment.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QTimer
+
+from ..session import AnnotationSession, SliceKey
+
+#: Milliseconds without user activity before neighbours are encoded ahead.
+IDLE_MS = 800
+#: Slices encoded ahead on each side of the displayed one.
+PREFETCH_RADIUS = 2
+
+
+class EncodeScheduler:
+    """Keeps at most one on-demand and one prefetch worker per annotator.
+
+    Parameters
+    ----------
+    on_encoded : callable(session, slice_key)
+        Called in the GUI thread after each slice is cached.
+    on_error : callable(Exception)
+        Called in the GUI thread when encoding fails.
+    """
+
+    def __init__(self, on_encoded: Callable, on_error: Callable[[Exception], None]) -> None:
+        self._on_encoded = on_encoded
+        self._on_error = on_error
+        self._demand = None  # worker encoding the displayed slice
+        self._demand_target: tuple | None = None
+        self._prefetch = None
+        self._prefetch_target: tuple[AnnotationSession, SliceKey] | None = None
+        self._idle = QTimer()
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(IDLE_MS)
+        self._idle.timeout.connect(self._start_prefetch)
+        self.prefetch_enabled = True
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker for the displayed slice is running."""
+        return self._demand is not None
+
+    def request(self, session: AnnotationSession, key: SliceKey) -> None:
+        """Make sure ``key`` gets encoded; cancels stale work (other slices, images or backends)."""
+        self.user_active()
+        target = (session, session.backend.backend_id, session.image.key, key)
+        if self._demand is not None and self._demand_target == target:
+            return  # already on it
+        self._quit("_demand")
+        if session.embedding(key) is None:
+            self._demand = self._start(session, [key], "_demand", f"PromptSeg: encoding slice {key or ''}".strip())
+            self._demand_target = target
+        self._prefetch_target = (session, key)
+        self._idle.start()
+
+    def user_active(self) -> None:
+        """The user did something: stop encoding ahead and wait for the next idle moment."""
+        self._quit("_prefetch")
+        if self._prefetch_target is not None:
+            self._idle.start()
+
+    def cancel(self) -> None:
+        self._idle.stop()
+        self._prefetch_target = None
+        self._quit("_demand")
+        self._quit("_prefetch")
+
+    def _start_prefetch(self) -> None:
+        if self._demand is not None:  # still encoding the displayed slice: try again later
+            self._idle.start()
+            return
+        if not self.prefetch_enabled or self._prefetch_target is None:
+            return
+        session, key = self._prefetch_target
+        todo = [k for k in session.image.neighbours(key, PREFETCH_RADIUS) if session.embedding(k) is None]
+        if todo:
+            self._prefetch = self._start(session, todo, "_prefetch", "PromptSeg: encoding neighbours")
+
+    def _start(self, session: AnnotationSession, keys: list[SliceKey], slot: str, desc: str):
+        worker = create_worker(session.encode_iter, keys, _progress={"total": len(keys), "desc": desc})
+        worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(lambda: self._finished(slot, worker))
+        worker.start()
+        return worker
+
+    def _finished(self, slot: str, worker) -> None:
+        if getattr(self, slot) is worker:
+            setattr(self, slot, None)
+
+    def _quit(self, slot: str) -> None:
+        worker = getattr(self, slot)
+        if worker is not None:
+            worker.quit()  # takes effect at its next yield; what it encoded so far stays cached
+            setattr(self, slot, None)

@@ -1,0 +1,216 @@
+"""The four layers the annotator owns for one image, and the prompts they hold.
+
+* ``<image> prompts``  — Points: clicks, green positive / magenta negative;
+* ``<image> shapes``   — Shapes: rectangles (box), polygons, paths (scribbles);
+* ``<image> preview``  — Labels: the live mask of the current object (painting
+  in it is a mask prompt);
+* ``<image> objects``  — Labels: committed objects, one id each.
+
+They share the image layer's scale and translate, so layer data coordinates
+are image pixel coordinates: a row of Points data is ``(*slice_key, row, col)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from napari.layers import Image, Labels, Points, Shapes
+
+from ..session import ObjectPrompts, SliceKey
+
+POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
+NEGATIVE_COLOR = np.array([1.0, 0.1, 0.8, 1.0])
+ROLE_KEY = "promptseg_role"
+ROLES = ("prompts", "shapes", "preview", "objects")
+
+
+def _ellipse_polygon(corners: np.ndarray, n: int = 32) -> np.ndarray:
+    """A napari ellipse (its 4 bounding-box corners, (row, col)) as an n-gon."""
+    center = corners.mean(axis=0)
+    radii = (corners.max(axis=0) - corners.min(axis=0)) / 2
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return center + np.stack([radii[0] * np.sin(t), radii[1] * np.cos(t)], axis=1)
+
+
+class PromptLayers:
+    """Creates (once) or finds the owned layers of ``image`` and converts prompts to and from them."""
+
+    def __init__(self, viewer: Any, image: Image, label_shape: tuple[int, ...]) -> None:
+        self.viewer = viewer
+        self.image = image
+        self.label_shape = label_shape
+        self.lead = len(label_shape) - 2
+        self.points: Points = self._find_or_add("prompts", self._new_points)
+        self.shapes: Shapes = self._find_or_add("shapes", self._new_shapes)
+        self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6))
+        self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7))
+        self.preview.selected_label = 1
+        self._next_positive = True
+        self._preview_key: SliceKey | None = None  # slice currently drawn in the preview
+        self._preview_mask: np.ndarray | None = None
+
+    # ----------------------------------------------------------- creation
+    def _geometry(self) -> dict[str, Any]:
+        return {"scale": self.image.scale, "translate": self.image.translate}
+
+    def _find_or_add(self, role: str, make) -> Any:
+        for layer in self.viewer.layers:
+            meta = layer.metadata
+            if meta.get(ROLE_KEY) == role and meta.get("promptseg_image") == self.image.unique_id:
+                return layer
+        layer = make(f"{self.image.name} {role}")
+        layer.metadata[ROLE_KEY] = role
+        layer.metadata["promptseg_image"] = self.image.unique_id
+        return self.viewer.add_layer(layer)
+
+    def _new_points(self, name: str) -> Points:
+        layer = Points(
+            np.zeros((0, len(self.label_shape))), ndim=len(self.label_shape), name=name, size=8,
+            features=pd.DataFrame({"positive": np.zeros(0, bool)}), face_color=POSITIVE_COLOR,
+            border_color="white", border_width=0.1, **self._geometry(),
+        )
+        layer.feature_defaults = {"positive": True}
+        return layer
+
+    def _new_shapes(self, name: str) -> Shapes:
+        return Shapes(ndim=len(self.label_shape), name=name, edge_color="yellow", edge_width=1.5,
+                      face_color=[1, 1, 0, 0.1], **self._geometry())
+
+    def _new_labels(self, name: str, dtype: type, opacity: float) -> Labels:
+        return Labels(np.zeros(self.label_shape, dtype), name=name, opacity=opacity, **self._geometry())
+
+    # ------------------------------------------------------ points colour
+    def set_click_positive(self, positive: bool) -> None:
+        """Label (and colour) of the next clicks."""
+        self._next_positive = bool(positive)
+        self.points.feature_defaults = {"positive": bool(positive)}
+        self.points.current_face_color = _hex(POSITIVE_COLOR if positive else NEGATIVE_COLOR)
+
+    def recolor_points(self) -> None:
+        """Colour every point by its label (green positive, magenta negative)."""
+        positive = self._positive()
+        if len(positive):
+            colors = np.where(positive[:, None], POSITIVE_COLOR, NEGATIVE_COLOR)
+            if not np.array_equal(self.points.face_color, colors):
+                self.points.face_color = colors
+
+    def _positive(self) -> np.ndarray:
+        feats = self.points.features
+        if "positive" not in feats or len(feats) != len(self.points.data):
+            return np.ones(len(self.points.data), bool)
+        return feats["positive"].to_numpy(dtype=bool)
+
+    # --------------------------------------------------- layers -> prompts
+    def _on_slice(self, coords: np.ndarray, key: SliceKey) -> np.ndarray:
+        """Which rows of (N, ndim) ``coords`` lie on slice ``key``."""
+        if self.lead == 0:
+            return np.ones(len(coords), bool)
+        return np.all(np.rint(coords[:, : self.lead]) == np.asarray(key), axis=1)
+
+    def read(self, key: SliceKey, painted: np.ndarray | None = None) -> ObjectPrompts:
+        """The prompts drawn on slice ``key`` (plus a painted mask kept elsewhere)."""
+        data = np.asarray(self.points.data)
+        on = self._on_slice(data, key) if len(data) else np.zeros(0, bool)
+        points = data[on][:, -2:] if len(data) else np.zeros((0, 2))
+        labels = self._positive()[on].astype(np.int64) if len(data) else np.zeros(0, np.int64)
+        box, polygons, scribbles = None, [], []
+        for verts, kind in zip(self.shapes.data, self.shapes.shape_type):
+            verts = np.asarray(verts)
+            if not len(verts) or not self._on_slice(verts, key).all():
+                continue
+            rc = verts[:, -2:]
+            if kind == "rectangle":
+                box = np.concatenate([rc.min(axis=0), rc.max(axis=0)])  # the last rectangle wins
+            elif kind == "polygon" and len(rc) >= 3:
+                polygons.append(rc)
+            elif kind == "ellipse":
+                polygons.append(_ellipse_polygon(rc))
+            elif kind in ("path", "line"):
+                scribbles.append(rc)
+        return ObjectPrompts(points=points, labels=labels, box=box, polygons=polygons, scribbles=scribbles,
+                             painted=painted)
+
+    # --------------------------------------------------- prompts -> layers
+    def write(self, key: SliceKey, prompts: ObjectPrompts | None) -> None:
+        """Replace what the points and shapes layers hold on slice ``key`` by ``prompts`` (None: nothing).
+
+        Emits no data events (the caller blocks them).
+        """
+        prompts = prompts or ObjectPrompts()
+        data = np.asarray(self.points.data).reshape(-1, len(self.label_shape))
+        keep = ~self._on_slice(data, key) if len(data) else np.zeros(0, bool)
+        lead = np.broadcast_to(np.asarray(key, float), (len(prompts.points), self.lead))
+        new_data = np.concatenate([data[keep], np.concatenate([lead, prompts.points], axis=1)])
+        positive = np.concatenate([self._positive()[keep], prompts.labels.astype(bool)])
+        with self.points.events.data.blocker():
+            self.points.data = new_data
+            self.points.features = pd.DataFrame({"positive": positive})
+        self.points.selected_data = set()
+        self.set_click_positive(self._next_positive)  # setting features resets the defaults
+        self.recolor_points()
+        self._write_shapes(key, prompts)
+
+    def _write_shapes(self, key: SliceKey, prompts: ObjectPrompts) -> None:
+        shapes = self.shapes
+        drop = {i for i, v in enumerate(shapes.data) if len(v) and self._on_slice(np.asarray(v), key).all()}
+        new, kinds = [], []
+        if prompts.box is not None:
+            r0, c0, r1, c1 = prompts.box
+            new.append(np.array([(r0, c0), (r0, c1), (r1, c1), (r1, c0)]))
+            kinds.append("rectangle")
+        new += list(prompts.polygons)
+        kinds += ["polygon"] * len(prompts.polygons)
+        new += list(prompts.scribbles)
+        kinds += ["path"] * len(prompts.scribbles)
+        lead = np.asarray(key, float)
+        new = [np.concatenate([np.broadcast_to(lead, (len(v), self.lead)), v], axis=1) for v in new]
+        with shapes.events.data.blocker():
+            if drop:
+                shapes.selected_data = drop
+                shapes.remove_selected()
+            if new:
+                shapes.add(new, shape_type=kinds)
+        shapes.selected_data = set()
+
+    def clear_all_prompts(self) -> None:
+        with self.points.events.data.blocker():
+            self.points.data = np.zeros((0, len(self.label_shape)))
+        with self.shapes.events.data.blocker():
+            self.shapes.data = []
+        self.set_click_positive(self._next_positive)
+
+    # ------------------------------------------------------------ preview
+    def show_preview(self, key: SliceKey | None, mask: np.ndarray | None) -> None:
+        """Draw ``mask`` on slice ``key`` of the preview (None: nothing), touching only changed pixels."""
+        if self._preview_key is not None and self._preview_key != key and self._preview_mask is not None:
+            self._set_pixels(self._preview_key, self._preview_mask, np.zeros_like(self._preview_mask))
+            self._preview_mask = None
+        if key is None:
+            self._preview_key = None
+            return
+        old = self._preview_mask
+        if old is None:
+            old = np.asarray(self.preview.data[key]) > 0
+        new = np.zeros(self.label_shape[-2:], bool) if mask is None else mask
+        self._set_pixels(key, old, new)
+        self._preview_key, self._preview_mask = key, new
+
+    def forget_preview_cache(self) -> None:
+        """The user painted in the preview: re-read it next time."""
+        self._preview_mask = None
+
+    def _set_pixels(self, key: SliceKey, old: np.ndarray, new: np.ndarray) -> None:
+        rows, cols = np.nonzero(old != new)
+        if not rows.size:
+            return
+        index = tuple(np.full(rows.size, i, np.intp) for i in key) + (rows, cols)
+        self.preview.data_setitem(index, new[rows, cols].astype(np.uint8))
+
+    def refresh_objects(self) -> None:
+        self.objects.refresh()
+
+
+def _hex(rgba: np.ndarray) -> str:
+    return "#" + "".join(f"{int(round(v * 255)):02x}" for v in rgba[:3])

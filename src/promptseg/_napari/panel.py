@@ -1,0 +1,54 @@
+"""The Qt controls of the annotator dock widget (layout only, no behaviour)."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QFormLayout, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+)
+
+from .keys import shortcuts_html
+
+
+class Panel:
+    """Widgets of the annotator, laid out in ``parent``."""
+
+    def __init__(self, parent: QWidget) -> None:
+        layout = QVBoxLayout(parent)
+        form = QFormLayout()
+        self.image_combo = QComboBox()
+        self.backend_combo = QComboBox()
+        self.backend_combo.setToolTip("classic needs no download; models marked 'download' are fetched once")
+        form.addRow("Image", self.image_combo)
+        form.addRow("Model", self.backend_combo)
+        layout.addLayout(form)
+
+        self.status = QLabel("Pick an image.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+
+        grid = QGridLayout()
+        self.polarity = QPushButton("Clicks: positive (N)")
+        self.polarity.setCheckable(True)
+        self.commit = QPushButton("Commit (C)")
+        self.clear = QPushButton("Clear (Shift+C)")
+        self.undo = QPushButton("Undo (Ctrl+Z)")
+        self.redo = QPushButton("Redo (Ctrl+Shift+Z)")
+        self.export = QPushButton("Export prompts…")
+        self.import_ = QPushButton("Import prompts…")
+        for i, button in enumerate((self.polarity, None, self.commit, self.clear, self.undo, self.redo,
+                                    self.export, self.import_)):
+            if button is not None:
+                grid.addWidget(button, i // 2, i % 2)
+        layout.addLayout(grid)
+
+        self.overwrite = QCheckBox("Commit may overwrite existing objects")
+        layout.addWidget(self.overwrite)
+
+        help_label = QLabel(shortcuts_html())
+        help_label.setWordWrap(True)
+        layout.addWidget(help_label)
+        layout.addStretch(1)
+
+    def show_polarity(self, positive: bool) -> None:
+        self.polarity.setChecked(not positive)
+        self.polarity.setText(f"Clicks: {'positive' if positive else 'negative'} (N)")

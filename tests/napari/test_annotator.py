@@ -1,0 +1,174 @@
+"""The annotator in a real viewer (under Xvfb): every prompt kind, commit, undo, 3D, screenshot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from disk_backend import DiskBackend
+from promptseg.prompts import polygon_mask, scribble_mask
+from promptseg.session.object_prompts import SCRIBBLE_WIDTH
+
+pytestmark = pytest.mark.gui
+
+
+def _preview(widget, key=()):
+    return np.asarray(widget.layers.preview.data[key]) > 0
+
+
+def test_owned_layers_are_created_once(annotator, image_2d) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["img", "img prompts", "img shapes", "img preview", "img objects"]
+    widget.set_image_layer(viewer.layers["img"])
+    assert len(viewer.layers) == 5
+    assert viewer.layers.selection.active is widget.layers.points and widget.layers.points.mode == "add"
+
+
+def test_click_shows_exactly_the_backend_answer(annotator, image_2d, tiny_backend) -> None:
+    viewer, widget = annotator(image_2d, tiny_backend)
+    widget.layers.points.add([30, 31])
+    emb = widget.session.embedding(())
+    expected = tiny_backend.predict(emb, points=[(30, 31)], labels=[1]).mask
+    np.testing.assert_array_equal(_preview(widget), expected)
+    assert expected.any()
+    # A second (negative) click feeds the previous prediction back.
+    widget.toggle_polarity()
+    widget.layers.points.add([10, 12])
+    first = tiny_backend.predict(emb, points=[(30, 31)], labels=[1])
+    second = tiny_backend.predict(emb, points=[(30, 31), (10, 12)], labels=[1, 0], previous=first)
+    np.testing.assert_array_equal(_preview(widget), second.mask)
+    assert widget.layers.points.features["positive"].tolist() == [True, False]
+    face = widget.layers.points.face_color
+    assert not np.allclose(face[0], face[1])  # positive and negative look different
+
+
+def test_box_polygon_scribble_prompts(annotator, image_2d) -> None:
+    backend = DiskBackend()
+    viewer, widget = annotator(image_2d, backend)
+    shapes = widget.layers.shapes
+    shapes.add(np.array([[10, 10], [10, 20], [20, 20], [20, 10]]), shape_type="rectangle")
+    assert backend.calls[-1]["box"] == (10.0, 10.0, 20.0, 20.0)
+    expected = np.zeros((64, 64), bool)
+    expected[10:21, 10:21] = True
+    np.testing.assert_array_equal(_preview(widget), expected)
+    poly = np.array([[30, 30], [30, 50], [50, 40]], float)
+    shapes.add(poly, shape_type="polygon")
+    np.testing.assert_array_equal(backend.calls[-1]["mask"], polygon_mask(poly, (64, 64)))
+    path = np.array([[5, 40], [5, 60]], float)
+    shapes.add(path, shape_type="path")
+    mask = backend.calls[-1]["mask"]
+    np.testing.assert_array_equal(mask, polygon_mask(poly, (64, 64)) | scribble_mask(path, (64, 64), SCRIBBLE_WIDTH))
+    assert backend.calls[-1]["box"] == (10.0, 10.0, 20.0, 20.0)
+
+
+def test_painting_in_the_preview_is_a_mask_prompt(annotator, image_2d, qtbot) -> None:
+    backend = DiskBackend()
+    viewer, widget = annotator(image_2d, backend)
+    widget.layers.points.add([30, 30])
+    preview = widget.layers.preview
+    preview.brush_size = 3
+    preview.paint((50, 50), 1)
+    qtbot.waitUntil(lambda: backend.calls[-1]["mask"] is not None, timeout=5000)
+    painted = backend.calls[-1]["mask"]
+    assert painted is not None and painted[50, 50] and painted[30, 30]
+    assert _preview(widget)[50, 50] and widget.session.draft.prompts.painted is not None
+
+
+def test_commits_get_ids_1_2_3_without_overwriting(annotator, image_2d) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    points, objects = widget.layers.points, widget.layers.objects
+    for r, c in [(20, 20), (24, 24), (45, 45)]:
+        points.add([r, c])
+        widget.commit()
+        assert len(points.data) == 0 and not _preview(widget).any()
+    data = objects.data
+    assert sorted(np.unique(data).tolist()) == [0, 1, 2, 3]
+    assert (data == 1).sum() == 81  # disk of radius 5, intact
+    assert (data == 2).sum() < 81  # object 2 only took free pixels
+    widget.panel.overwrite.setChecked(True)
+    points.add([20, 20])
+    assert widget.commit() == 4 and data[20, 20] == 4
+
+
+def test_undo_redo(annotator, image_2d) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    points, objects = widget.layers.points, widget.layers.objects
+    points.add([20, 20])
+    points.add([20, 26])
+    widget.commit()
+    points.add([45, 45])
+    widget.clear()
+    assert len(points.data) == 0
+    widget.undo()  # the clear
+    assert len(points.data) == 1 and _preview(widget)[45, 45]
+    widget.undo()  # the click
+    assert len(points.data) == 0 and not _preview(widget).any()
+    widget.undo()  # the commit: object gone, its two clicks and preview back
+    assert objects.data.max() == 0 and len(points.data) == 2 and _preview(widget)[20, 23]
+    widget.redo()
+    assert objects.data.max() == 1 and len(points.data) == 0
+    widget.undo()
+    widget.undo()  # the second click
+    np.testing.assert_array_equal(points.data, [[20, 20]])
+    widget.redo()
+    widget.redo()
+    assert objects.data.max() == 1 and widget.redo() is not None  # the click on the next object
+    assert len(points.data) == 1
+
+
+def test_shortcuts_are_bound(annotator, image_2d) -> None:
+    from napari.utils.key_bindings import coerce_keybinding
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.layers.points.add([20, 20])
+    for target in (viewer, widget.layers.points, widget.layers.preview):
+        assert coerce_keybinding("C") in target.keymap and coerce_keybinding("Control-Z") in target.keymap
+    widget.layers.preview.keymap[coerce_keybinding("C")](widget.layers.preview)
+    assert widget.layers.objects.data.max() == 1
+    viewer.keymap[coerce_keybinding("Control-Z")](viewer)
+    assert widget.layers.objects.data.max() == 0
+
+
+def test_3d_prompts_act_on_the_displayed_slice(annotator, stack_3d, qtbot) -> None:
+    backend = DiskBackend()
+    viewer, widget = annotator(stack_3d, backend)
+    (z,) = widget.displayed_slice()  # napari opens a stack in its middle
+    points = widget.layers.points
+    points.add([z, 30, 30])
+    assert _preview(widget, (z,))[30, 30]
+    widget.commit()
+    viewer.dims.set_point(0, 6)
+    assert widget.displayed_slice() == (6,)
+    points.add([6, 40, 40])  # not encoded yet: queued, answered when ready
+    assert widget.session.waiting_for in ((6,), None)
+    qtbot.waitUntil(lambda: _preview(widget, (6,))[40, 40], timeout=20000)
+    widget.commit()
+    objects = widget.layers.objects.data
+    assert objects[z, 30, 30] == 1 and objects[6, 40, 40] == 2
+    assert not objects[[i for i in range(8) if i not in (z, 6)]].any()
+    assert widget.session.committed[1].slice_key == (6,)
+    viewer.dims.set_point(0, z)
+    widget.undo()  # uncommit object 2: the viewer goes back to slice 6, its click is back
+    assert widget.displayed_slice() == (6,)
+    assert objects[6].max() == 0 and len(points.data) == 1 and points.data[0, 0] == 6
+    assert _preview(widget, (6,))[40, 40]
+
+
+def test_neighbours_are_encoded_ahead(annotator, stack_3d, qtbot) -> None:
+    backend = DiskBackend()
+    viewer, widget = annotator(stack_3d, backend, prefetch=True)
+    (z,) = widget.displayed_slice()
+    qtbot.waitUntil(lambda: len(backend.encoded) >= 5, timeout=20000)
+    assert all(widget.session.embedding((i,)) is not None for i in range(z - 2, z + 3))
+
+
+def test_screenshot_after_commit_shows_the_object(annotator, image_2d, tmp_path) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.layers.points.add([32, 32])
+    widget.commit()
+    widget.layers.points.visible = False
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    rgb = shot[..., :3].astype(int)
+    colourful = (rgb.max(axis=-1) - rgb.min(axis=-1)) > 60  # the gray image has none
+    assert colourful.mean() > 0.005, "the committed object is not visible in the screenshot"
