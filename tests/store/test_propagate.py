@@ -52,6 +52,18 @@ def test_stops_on_low_score_and_on_a_jump():
     assert sorted(relaxed.masks) == [0, 1, 2, 3, 4] and relaxed.stopped == {1: "range", -1: "range"}
 
 
+def test_stops_where_a_shrinking_object_grows_again():
+    backend = ScriptedBackend()
+    embs = _stack(backend, [12, 11, 12, 10, 8, 6, 5, 7, 9, 11])  # shrinks to slice 6, then creeps outwards
+    steps, result = run(propagate(backend, embs, disk(SHAPE, (20, 20), 12), 2, directions=(1,)))
+    assert sorted(result.masks) == [2, 3, 4, 5, 6] and result.stopped == {1: "regrew"}
+    assert steps[-1].z == 7 and not steps[-1].accepted
+    _, free = run(propagate(backend, embs, disk(SHAPE, (20, 20), 12), 2, directions=(1,), regrow_tolerance=None))
+    assert sorted(free.masks) == list(range(2, 10))
+    _, small_wobble = run(propagate(backend, embs, disk(SHAPE, (20, 20), 12), 0, z_range=(0, 2), directions=(1,)))
+    assert sorted(small_wobble.masks) == [0, 1, 2]  # areas 12² -> 11² -> 12² wobble within the tolerance
+
+
 def test_z_range_and_direction():
     backend = ScriptedBackend()
     embs = _stack(backend, [8] * 10)

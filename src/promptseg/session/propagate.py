@@ -4,8 +4,12 @@ Each new slice is prompted from its neighbour's mask -- the mask itself as
 mask prompt, its bounding box (slightly enlarged) and a positive click at
 its innermost pixel -- and propagation in one direction stops at the first
 slice where the backend's score drops below ``min_score``, the mask's IoU
-with the previous slice drops below ``min_overlap``, or the mask vanishes
-(fewer than ``min_area`` pixels); that slice is not kept.
+with the previous slice drops below ``min_overlap``, the mask vanishes
+(fewer than ``min_area`` pixels), or -- for convex objects such as nuclei,
+whose area along z rises to one maximum and falls -- the mask grows again
+after it has shrunk (``regrow_tolerance``: past the object's end a backend
+tends to creep into the background one slice after the other); that slice
+is not kept.
 
 :func:`propagate` is a generator (progress per slice, the masks as its
 return value) that needs only a backend and a way to get each slice's
@@ -29,7 +33,7 @@ from .history import CommittedObject, Draft, LabelEdit, Step
 from .object_prompts import ObjectPrompts
 
 #: Why propagation stopped in one direction.
-STOP_REASONS = ("score", "overlap", "vanished", "range")
+STOP_REASONS = ("score", "overlap", "vanished", "regrew", "range")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class PropagationStep:
     accepted : bool
         Whether the mask was kept; False means propagation stops here in this direction.
     reason : str or None
-        For a rejected slice: ``"score"``, ``"overlap"`` or ``"vanished"``.
+        For a rejected slice: ``"score"``, ``"overlap"``, ``"vanished"`` or ``"regrew"``.
     score, overlap : float
         The backend's score and the IoU with the previous slice's mask.
     area : int
@@ -121,6 +125,25 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return np.count_nonzero(a & b) / union if union else 0.0
 
 
+class _AreaTrend:
+    """Largest and (after shrinking) smallest area so far along one direction."""
+
+    def __init__(self, area: int, tolerance: float | None) -> None:
+        self.peak = self.low = area
+        self.shrinking = False
+        self.tolerance = tolerance
+
+    def regrows(self, area: int) -> bool:
+        if self.tolerance is None:
+            return False
+        if self.shrinking and area > (1 + self.tolerance) * self.low:
+            return True
+        self.peak = max(self.peak, area)
+        self.shrinking = self.shrinking or area < (1 - self.tolerance) * self.peak
+        self.low = min(self.low, area) if self.shrinking else area
+        return False
+
+
 def propagate(
     backend: Backend,
     embeddings,
@@ -131,6 +154,7 @@ def propagate(
     min_score: float = 0.0,
     min_overlap: float = 0.3,
     min_area: int = 4,
+    regrow_tolerance: float | None = 0.25,
     directions: Sequence[int] = (1, -1),
 ) -> Generator[PropagationStep, None, PropagationResult]:
     """Carry ``start_mask`` on slice ``z`` through the stack, slice by slice.
@@ -154,6 +178,10 @@ def propagate(
         Stop when the IoU with the previous slice's mask falls below this.
     min_area : int
         Stop when the mask has fewer pixels (the object vanished).
+    regrow_tolerance : float or None
+        Once the area has fallen below ``1 - regrow_tolerance`` of its
+        largest value, stop when it exceeds ``1 + regrow_tolerance`` times
+        its smallest value since (convex objects); None disables this.
     directions : sequence of {+1, -1}
         Up (+1), down (-1) or both.
 
@@ -191,6 +219,7 @@ def propagate(
     done = 0
     for direction in directions:
         prev, current = start_mask, int(z) + direction
+        areas = _AreaTrend(int(start_mask.sum()), regrow_tolerance)
         result.stopped[direction] = "range"
         while lo <= current <= hi:
             emb = load(current)
@@ -199,7 +228,7 @@ def propagate(
             pred = backend.predict(emb, **neighbour_prompts(prev))
             area, overlap = int(pred.mask.sum()), _iou(pred.mask, prev)
             reason = ("vanished" if area < min_area else "score" if pred.score < min_score
-                      else "overlap" if overlap < min_overlap else None)
+                      else "overlap" if overlap < min_overlap else "regrew" if areas.regrows(area) else None)
             done += 1
             yield PropagationStep(current, direction, reason is None, reason, float(pred.score), overlap, area, done, total)
             if reason is not None:
