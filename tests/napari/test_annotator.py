@@ -172,3 +172,58 @@ def test_screenshot_after_commit_shows_the_object(annotator, image_2d, tmp_path)
     rgb = shot[..., :3].astype(int)
     colourful = (rgb.max(axis=-1) - rgb.min(axis=-1)) > 60  # the gray image has none
     assert colourful.mean() > 0.005, "the committed object is not visible in the screenshot"
+
+
+def test_export_and_import_prompts_reproduce_objects(annotator, image_2d, tmp_path) -> None:
+    import json
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.layers.points.add([20, 20])
+    widget.commit()
+    widget.layers.shapes.add(np.array([[40, 40], [40, 50], [50, 50], [50, 40]]), shape_type="rectangle")
+    widget.commit()
+    path = widget.export_prompts(tmp_path / "prompts.json")
+    data = json.loads(path.read_text())
+    assert [o["label"] for o in data["objects"]] == [1, 2]
+    assert data["objects"][0]["backend"] == "disks" and data["objects"][0]["checkpoint_hash"] == "disk-hash"
+    expected = widget.layers.objects.data.copy()
+    viewer2, widget2 = annotator(image_2d, DiskBackend())
+    assert widget2.import_prompts(path) == []
+    np.testing.assert_array_equal(widget2.layers.objects.data, expected)
+
+
+def test_objects_layer_saves_with_napari_writers(annotator, image_2d, tmp_path) -> None:
+    import tifffile
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.layers.points.add([20, 20])
+    widget.commit()
+    out = widget.layers.objects.save(str(tmp_path / "objects.tif"))
+    np.testing.assert_array_equal(tifffile.imread(out[0]), widget.layers.objects.data)
+
+
+def test_rgb_and_uint16_contrast_limits(annotator) -> None:
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[10:30, 10:30] = (200, 50, 50)
+    viewer, widget = annotator(rgb, DiskBackend())
+    assert widget.layers.objects.data.shape == (48, 64)
+    assert widget.session.image.contrast_limits is None  # uint8 is never rescaled
+    widget.layers.points.add([20, 20])
+    assert widget.commit() == 1
+    gray = (np.arange(64 * 64).reshape(64, 64) % 4000).astype(np.uint16)
+    viewer2, widget2 = annotator(gray, DiskBackend(), contrast_limits=(100, 3000))
+    assert widget2.session.image.contrast_limits == (100.0, 3000.0)
+
+
+def test_backend_errors_become_notifications(annotator, image_2d, qtbot) -> None:
+    from napari.utils.notifications import notification_manager
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.layers.points.add([20, 20])
+    widget.commit()
+    seen = []
+    notification_manager.notification_ready.connect(lambda n: seen.append(str(n.message)))
+    widget.set_backend("/nonexistent/checkpoint.pt")
+    qtbot.waitUntil(lambda: any("PromptSeg" in m for m in seen), timeout=20000)
+    assert any("committed objects are kept" in m.lower() for m in seen)
+    assert widget.layers.objects.data.max() == 1

@@ -149,7 +149,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
 
     def _connect_layers(self) -> None:
         lay = self.layers
-        lay.points.events.data.connect(self._on_prompt_data)
+        lay.points.events.data.connect(self._on_prompt_data, position="first")  # mask first, then napari redraws the point
         lay.shapes.events.data.connect(self._on_prompt_data)
         lay.preview.events.paint.connect(self._on_paint)
         lay.points.mouse_drag_callbacks.append(self._on_click)
@@ -213,9 +213,10 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self._set_status(f"Loading {backend}… (a model not cached yet is downloaded once)")
         if self._loader is not None:
             self._loader.quit()
-        worker = create_worker(load_backend, backend, progress=False, _progress={"desc": f"PromptSeg: loading {backend}"})
-        worker.returned.connect(self._use_backend)
-        worker.errored.connect(self._on_error)
+        worker = create_worker(
+            load_backend, backend, progress=False, _progress={"desc": f"PromptSeg: loading {backend}"},
+            _connect={"returned": self._use_backend, "errored": self._on_error}, _start_thread=False,
+        )
         self._loader = worker
         worker.start()
 
@@ -273,9 +274,8 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
             return
         if getattr(self.layers.shapes, "_is_creating", False) and event.source is self.layers.shapes:
             return
-        self.layers.points.selected_data = set()
-        self.layers.recolor_points()
-        self.layers.set_click_positive(self.positive)
+        self.layers.recolor_points()  # no-op unless a point got the wrong colour
+        self.layers.set_click_positive(self.positive)  # after a Ctrl/Alt-click; no-op otherwise
         self._prompts_changed()
 
     def _on_paint(self, event: Any) -> None:

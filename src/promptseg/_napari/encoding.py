@@ -87,9 +87,11 @@ class EncodeScheduler:
             self._prefetch = self._start(session, todo, "_prefetch", "PromptSeg: encoding neighbours")
 
     def _start(self, session: AnnotationSession, keys: list[SliceKey], slot: str, desc: str):
-        worker = create_worker(session.encode_iter, keys, _progress={"total": len(keys), "desc": desc})
+        worker = create_worker(
+            session.encode_iter, keys, _progress={"total": len(keys), "desc": desc},
+            _connect={"errored": self._on_error}, _start_thread=False,  # no re-raise in the Qt event loop
+        )
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
-        worker.errored.connect(self._on_error)
         worker.finished.connect(lambda: self._finished(slot, worker))
         worker.start()
         return worker

@@ -47,7 +47,7 @@ class PromptLayers:
         self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6))
         self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7))
         self.preview.selected_label = 1
-        self._next_positive = True
+        self._next_positive: bool | None = None
         self._preview_key: SliceKey | None = None  # slice currently drawn in the preview
         self._preview_mask: np.ndarray | None = None
 
@@ -83,9 +83,16 @@ class PromptLayers:
 
     # ------------------------------------------------------ points colour
     def set_click_positive(self, positive: bool) -> None:
-        """Label (and colour) of the next clicks."""
-        self._next_positive = bool(positive)
-        self.points.feature_defaults = {"positive": bool(positive)}
+        """Label (and colour) of the next clicks; cheap when nothing changes."""
+        positive = bool(positive)
+        defaults = self.points.feature_defaults
+        if positive == self._next_positive and "positive" in defaults and bool(defaults["positive"][0]) == positive:
+            return
+        self._next_positive = positive
+        # napari also recolours the selected points when the current colour changes: deselect first.
+        if self.points.selected_data:
+            self.points.selected_data = set()
+        self.points.feature_defaults = {"positive": positive}
         self.points.current_face_color = _hex(POSITIVE_COLOR if positive else NEGATIVE_COLOR)
 
     def recolor_points(self) -> None:
@@ -93,7 +100,7 @@ class PromptLayers:
         positive = self._positive()
         if len(positive):
             colors = np.where(positive[:, None], POSITIVE_COLOR, NEGATIVE_COLOR)
-            if not np.array_equal(self.points.face_color, colors):
+            if not np.allclose(self.points.face_color, colors, atol=0.01):
                 self.points.face_color = colors
 
     def _positive(self) -> np.ndarray:
@@ -148,7 +155,7 @@ class PromptLayers:
             self.points.data = new_data
             self.points.features = pd.DataFrame({"positive": positive})
         self.points.selected_data = set()
-        self.set_click_positive(self._next_positive)  # setting features resets the defaults
+        self._force_defaults()  # setting features resets the defaults
         self.recolor_points()
         self._write_shapes(key, prompts)
 
@@ -179,7 +186,11 @@ class PromptLayers:
             self.points.data = np.zeros((0, len(self.label_shape)))
         with self.shapes.events.data.blocker():
             self.shapes.data = []
-        self.set_click_positive(self._next_positive)
+        self._force_defaults()
+
+    def _force_defaults(self) -> None:
+        positive, self._next_positive = self._next_positive, None
+        self.set_click_positive(True if positive is None else positive)
 
     # ------------------------------------------------------------ preview
     def show_preview(self, key: SliceKey | None, mask: np.ndarray | None) -> None:
