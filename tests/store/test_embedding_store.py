@@ -193,6 +193,7 @@ def test_session_never_encodes_what_the_store_holds(tmp_path, stack):
     z, (r, c) = 2, np.argwhere(stack[2] > 100)[0]
     pred = session.set_prompts((z,), ObjectPrompts(points=[(r, c)], labels=[1]))
     assert pred is not None and pred.mask[r, c]
+    assert stored.contrast_limits is None
     other_limits = StoredBackend.open(tmp_path / "s.zarr", backend)
     other_limits.encode(stack[1], contrast_limits=(0, 10))  # scaled differently: not the stored embedding
     assert other_limits.misses == 1 and other_limits.hits == 0

@@ -8,7 +8,9 @@ from store_fakes import ComponentBackend, ScriptedBackend, disk, iou, run
 
 from promptseg.errors import PromptsegError
 from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
-from promptseg.session.propagate import commit_propagation, neighbour_prompts, propagate, session_embeddings
+from promptseg.session.propagate import (
+    commit_propagation, neighbour_prompts, propagate, session_embeddings, start_from_session,
+)
 from promptseg.store import StoredBackend, embed_stack
 
 SHAPE = (40, 40)
@@ -93,7 +95,13 @@ def test_propagation_from_a_store_and_undo(tmp_path):
     assert all(iou(result.masks[z], ball[z]) == 1.0 for z in result.masks)
 
     session = AnnotationSession(ImageStack(image), StoredBackend(backend, store))
+    with pytest.raises(PromptsegError, match="nothing to propagate"):
+        start_from_session(session)
+    for _ in session.encode_iter([(6,)]):
+        pass
     session.set_prompts((6,), ObjectPrompts(points=[(20, 20)], labels=[1]))
+    key, mask = start_from_session(session)
+    assert key == (6,) and np.array_equal(mask, ball[6])
     edit = commit_propagation(session, result)
     assert session.objects.max() == 1 and np.array_equal(session.objects == 1, ball)
     assert session.draft.is_empty and len(session.committed) == 1 and edit.new == 1
@@ -113,7 +121,9 @@ def test_extends_a_committed_object_without_touching_others():
     session.set_prompts((6,), ObjectPrompts(points=[(20, 20)], labels=[1]))
     obj = session.commit()
     session.objects[5, 20, 20] = 7  # another object in the way
-    start = session.objects[6] == obj.label
+    key, start = start_from_session(session, label=obj.label, slice_key=(6,))
+    with pytest.raises(PromptsegError, match="not on slice"):
+        start_from_session(session, label=obj.label, slice_key=(0,))
     _, result = run(propagate(backend, session_embeddings(session), start, 6, z_range=(0, 11)))
     commit_propagation(session, result, label=obj.label)
     assert session.objects[5, 20, 20] == 7 and (session.objects == obj.label).sum() == ball.sum() - 1

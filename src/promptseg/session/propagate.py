@@ -295,3 +295,31 @@ def session_embeddings(session, prefix: tuple[int, ...] = ()) -> Callable[[int],
         return session.embedding(key)
 
     return load
+
+
+def start_from_session(session, *, label: int | None = None,
+                       slice_key: Sequence[int] | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    """The slice and mask to propagate from: the current object's prediction, or committed object ``label``.
+
+    Returns
+    -------
+    (slice_key, mask)
+        ``slice_key[:-1]`` is the ``prefix`` and ``slice_key[-1]`` the ``z``
+        of :func:`propagate` / :func:`commit_propagation`; ``mask`` is (H, W) bool.
+
+    Raises
+    ------
+    PromptsegError
+        No current prediction, or object ``label`` is not on ``slice_key``.
+    """
+    if label is None:
+        if session.draft.is_empty or session.prediction is None or not session.prediction.mask.any():
+            raise PromptsegError("nothing to propagate: segment an object on a slice first (or choose a committed one).")
+        return tuple(session.draft.slice_key), session.prediction.mask
+    if slice_key is None:
+        raise PromptsegError("give the slice on which the committed object should be propagated from.")
+    key = session.image.check_key(slice_key)
+    mask = np.asarray(session.objects[key]) == int(label)
+    if not mask.any():
+        raise PromptsegError(f"object {label} is not on slice {key}; go to a slice where it is, or pick another object.")
+    return key, mask

@@ -6,7 +6,10 @@ slice with that content (and the same contrast limits) it streams it from
 disk instead of running the encoder.  Each slice is matched by its content,
 so a store written for other data is never used for it; anything the store
 lacks is encoded as usual (tiled when large).  An annotation session only
-needs ``session.set_backend(StoredBackend.open(path, backend))``.
+needs ``session.set_backend(StoredBackend.open(path, backend))`` and an
+:class:`~promptseg.session.ImageStack` scaled with :attr:`StoredBackend.contrast_limits`
+(napari layers have contrast limits of their own: other limits are other
+embeddings, and the store is then not used).
 """
 
 from __future__ import annotations
@@ -67,6 +70,11 @@ class StoredBackend:
     @property
     def checkpoint_hash(self) -> str | None:
         return self.inner.checkpoint_hash
+
+    @property
+    def contrast_limits(self) -> tuple[float, float] | None:
+        """The limits the store was computed with (None: robust percentiles); encode with these to use it."""
+        return self.store.metadata.image.contrast_limits
 
     def lookup(self, image: np.ndarray, contrast_limits: Sequence[float] | None = None) -> int | None:
         """The stored slice with this content and these contrast limits, or None."""
