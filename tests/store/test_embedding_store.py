@@ -207,3 +207,41 @@ def test_store_paths(tmp_path):
     (store_path_for(image) / "zarr.json").write_text("{}")
     assert find_store(image) == store_path_for(image)
     assert find_store(tmp_path / "b.tif", tmp_path / "elsewhere") is None
+
+
+def test_resume_after_sigkill(tmp_path, stack):
+    """A separate process is killed (SIGKILL) mid-run; the next run computes only what is missing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    np.save(tmp_path / "stack.npy", stack)
+    script = (
+        "import sys, time, numpy as np\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from store_fakes import ComponentBackend\n"
+        "from promptseg.store import embed_stack\n"
+        "class Slow(ComponentBackend):\n"
+        "    def encode(self, image, **kw):\n"
+        "        time.sleep(0.3)\n"
+        "        return super().encode(image, **kw)\n"
+        f"for step in embed_stack(np.load({str(tmp_path / 'stack.npy')!r}), Slow(), {str(tmp_path / 's.zarr')!r}):\n"
+        "    print(step.z, flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(2):
+            assert child.stdout.readline().strip() != ""
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    backend = ComponentBackend()
+    store = EmbeddingStore.open(tmp_path / "s.zarr", backend=backend)
+    finished = int(store.done().sum())
+    assert 2 <= finished < len(stack)
+    steps, store = run(embed_stack(stack, backend, tmp_path / "s.zarr"))
+    assert len(steps) == backend.encodes == len(stack) - finished and store.done().all()
+    for z in range(len(stack)):
+        np.testing.assert_array_equal(store.read_arrays(z)["image"], stack[z].astype(np.float16))
