@@ -245,3 +245,26 @@ def test_resume_after_sigkill(tmp_path, stack):
     assert len(steps) == backend.encodes == len(stack) - finished and store.done().all()
     for z in range(len(stack)):
         np.testing.assert_array_equal(store.read_arrays(z)["image"], stack[z].astype(np.float16))
+
+
+def test_arrays_with_their_own_dtype(tmp_path, stack):
+    """Label maps and other integer arrays keep their dtype (float16 holds integers only up to 2048 exactly)."""
+
+    class WithLabels(ComponentBackend):
+        backend_id = "components+labels:1"
+        embedding_dtypes = {"labels": "int32"}
+
+        def embedding_layout(self, image_shape):
+            return {**super().embedding_layout(image_shape), "labels": tuple(image_shape)}
+
+        def embedding_to_arrays(self, embedding):
+            return {"image": embedding.features, "labels": np.arange(embedding.features.size).reshape(embedding.image_shape) * 7}
+
+    backend = WithLabels()
+    _, store = run(embed_stack(stack[:2], backend, tmp_path / "s.zarr"))
+    assert store.metadata.array_dtypes == {"labels": "int32"}
+    labels = store.read_arrays(1)["labels"]
+    assert labels.dtype == np.int32 and labels.max() == (labels.size - 1) * 7
+    assert store.read_arrays(1)["image"].dtype == np.float16
+    reopened = EmbeddingStore.open(tmp_path / "s.zarr", backend=backend)
+    assert reopened.metadata == store.metadata

@@ -28,7 +28,12 @@ class StorableBackend(Protocol):
         ...
 
     def embedding_to_arrays(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
-        """The arrays of :meth:`embedding_layout`; they are stored in the store's dtype (float16 or float32)."""
+        """The arrays of :meth:`embedding_layout`.
+
+        They are stored in the store's dtype (float16 or float32), except
+        those named in an optional ``embedding_dtypes`` attribute
+        (``{name: "int32", ...}``, e.g. label maps), which keep that dtype.
+        """
         ...
 
     def embedding_from_arrays(self, arrays: dict[str, np.ndarray], image_shape: tuple[int, int]) -> ImageEmbedding:
@@ -58,8 +63,14 @@ def check_storable(backend: Backend) -> StorableBackend:
     return backend  # type: ignore[return-value]
 
 
-def cast_arrays(arrays: dict[str, np.ndarray], layout: dict[str, tuple[int, ...]], dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Check ``arrays`` against ``layout`` and cast them to the store's ``dtype``."""
+def array_dtypes(backend: Backend) -> dict[str, str]:
+    """Arrays the backend stores in a dtype of their own (its optional ``embedding_dtypes``)."""
+    return {str(k): np.dtype(v).name for k, v in dict(getattr(unwrap(backend), "embedding_dtypes", {}) or {}).items()}
+
+
+def cast_arrays(arrays: dict[str, np.ndarray], layout: dict[str, tuple[int, ...]], dtype: np.dtype,
+                own_dtypes: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Check ``arrays`` against ``layout`` and cast them to the store's ``dtype`` (or their own, ``own_dtypes``)."""
     if set(arrays) != set(layout):
         raise StoreError(f"backend returned arrays {sorted(arrays)}, its layout promises {sorted(layout)}.")
     out = {}
@@ -69,5 +80,10 @@ def cast_arrays(arrays: dict[str, np.ndarray], layout: dict[str, tuple[int, ...]
             raise StoreError(f"array {name!r} has shape {arr.shape}, the layout promises {tuple(layout[name])}.")
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise StoreError(f"array {name!r} has dtype {arr.dtype}; stores hold numbers only.")
-        out[name] = arr.astype(dtype, copy=False)
+        target = np.dtype((own_dtypes or {}).get(name, dtype))
+        if np.issubdtype(target, np.integer) and np.issubdtype(arr.dtype, np.integer):
+            info = np.iinfo(target)
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                raise StoreError(f"array {name!r} holds values outside {target} ({arr.min()}..{arr.max()}).")
+        out[name] = arr.astype(target, copy=False)
     return out

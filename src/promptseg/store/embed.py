@@ -23,7 +23,7 @@ from typing import Any, Callable, Generator, Sequence
 import numpy as np
 
 from ..backends.base import Backend
-from .codec import cast_arrays, check_storable
+from .codec import array_dtypes, cast_arrays, check_storable
 from .embedding_store import EmbeddingStore, expected_metadata
 from .metadata import Tiling, describe_image
 from .sources import ArraySource, SliceSource, plane_shape
@@ -95,7 +95,8 @@ def _encode_task(source: SliceSource, z: int, backend: Backend | BackendSpec, ti
     storable = check_storable(be)
     layout = storable.embedding_layout(tiling.tile_shape)
     tiles = encode_tiles(be, source.read(z), tiling, limits)
-    return z, [cast_arrays(storable.embedding_to_arrays(t), layout, np.dtype(dtype)) for t in tiles]
+    own = array_dtypes(storable)
+    return z, [cast_arrays(storable.embedding_to_arrays(t), layout, np.dtype(dtype), own) for t in tiles]
 
 
 def embed_stack(

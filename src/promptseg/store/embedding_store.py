@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import StoreError, StoreMismatchError
-from .codec import StorableBackend, cast_arrays, check_storable
+from .codec import StorableBackend, array_dtypes, cast_arrays, check_storable
 from .metadata import PREPROCESSING_VERSION, STORE_FORMAT_VERSION, ImageInfo, StoreMetadata, Tiling, differences
 from .tiled import tiled_embedding
 from .tiling import tile_slices
@@ -44,6 +44,7 @@ def expected_metadata(backend: Backend, image: ImageInfo, tiling: Tiling, *, dty
         checkpoint_hash=getattr(backend, "checkpoint_hash", None),
         codec=storable.embedding_codec,
         arrays={k: tuple(int(s) for s in v) for k, v in storable.embedding_layout(tiling.tile_shape).items()},
+        array_dtypes=array_dtypes(storable),
         image=image,
         tiling=tiling,
         dtype=dtype,
@@ -88,7 +89,7 @@ class EmbeddingStore:
         group = zarr.open_group(str(p), mode="w")
         z, t = metadata.image.n_slices, metadata.tiling.n_tiles
         for name, shape in metadata.arrays.items():
-            group.create_array(name, shape=(z, t, *shape), chunks=(1, 1, *shape), dtype=metadata.dtype,
+            group.create_array(name, shape=(z, t, *shape), chunks=(1, 1, *shape), dtype=metadata.array_dtypes.get(name, metadata.dtype),
                                fill_value=0, compressors=None)
         group.create_array("done", shape=(z,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
         group.attrs[ATTRIBUTE] = metadata.to_json()
@@ -192,7 +193,7 @@ class EmbeddingStore:
             raise StoreError(f"slice {z}: got {len(tiles)} tiles, the store's tiling has {self.metadata.tiling.n_tiles}.")
         dtype = np.dtype(self.metadata.dtype)
         for t, arrays in enumerate(tiles):
-            for name, arr in cast_arrays(arrays, self.metadata.arrays, dtype).items():
+            for name, arr in cast_arrays(arrays, self.metadata.arrays, dtype, self.metadata.array_dtypes).items():
                 self._arrays[name][z, t] = arr
         self._done[z] = 1
 

@@ -133,6 +133,7 @@ class StoreMetadata:
     image: ImageInfo
     tiling: Tiling
     dtype: str = "float16"
+    array_dtypes: dict[str, str] = field(default_factory=dict)
     preprocessing_version: int = PREPROCESSING_VERSION
     format: str = STORE_FORMAT
     format_version: int = STORE_FORMAT_VERSION
@@ -158,6 +159,7 @@ class StoreMetadata:
             t = d.pop("tiling")
             tiling = Tiling(tuple(t["tile_shape"]), int(t["halo"]), tuple(tuple(o) for o in t["origins"]))
             arrays = {k: tuple(v) for k, v in d.pop("arrays").items()}
+            d["array_dtypes"] = dict(d.get("array_dtypes") or {})
             return cls(image=image, tiling=tiling, arrays=arrays, **d)
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"the store's metadata is incomplete or from another program ({exc!r}).") from exc
@@ -170,7 +172,7 @@ def differences(found: StoreMetadata, wanted: StoreMetadata, *, check_image: boo
         out.append(f"store format {found.format} v{found.format_version}, this version reads v{wanted.format_version}")
     if found.backend_id != wanted.backend_id:
         out.append(f"backend {found.backend_id!r} instead of {wanted.backend_id!r}")
-    if found.codec != wanted.codec or found.arrays != wanted.arrays:
+    if found.codec != wanted.codec or found.arrays != wanted.arrays or found.array_dtypes != wanted.array_dtypes:
         out.append(f"embedding layout {found.codec} {found.arrays} instead of {wanted.codec} {wanted.arrays}")
     if found.preprocessing_version != wanted.preprocessing_version:
         out.append(f"preprocessing version {found.preprocessing_version} instead of {wanted.preprocessing_version}")
