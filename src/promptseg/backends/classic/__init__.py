@@ -26,6 +26,7 @@ from .head import RegionPrompts, segment
 from .refine import refine_boundary
 from .regions import box_pixels, check_paths, coverage, path_superpixels, polygon_pixels
 from .settings import ClassicSettings
+from .superpixels import SuperpixelGraph
 
 __all__ = ["ClassicBackend", "ClassicSettings"]
 
@@ -174,13 +175,17 @@ class ClassicBackend:
         if not region.has_object_evidence:
             return _empty(shape, g.n, features)
         obj, evidence = segment(features, region, self.settings)
-        pts = features.work.to_work(prompts.points)
-        work_logits = refine_boundary(
-            g.labels, features.work.lab, features.right, features.down, features.adjacency, g.size, g.colour,
-            obj, evidence, positive_px=pts[prompts.labels == 1], negative_px=pts[prompts.labels == 0],
-            smoothness=self.settings.pixel_smoothness, prior=self.settings.pixel_prior,
-            exemplar_radius=self.settings.exemplar_radius,
-        ) if self.settings.refine else evidence[g.labels]
+        if self._refines(obj, g):
+            pts = features.work.to_work(prompts.points)
+            s = self.settings
+            work_logits = refine_boundary(
+                g.labels, features.work.lab, features.right, features.down, features.adjacency, g.boxes, g.size,
+                g.colour, g.spread, features.colour_noise, obj, evidence,
+                positive_px=pts[prompts.labels == 1], negative_px=pts[prompts.labels == 0],
+                smoothness=s.pixel_smoothness, prior=s.pixel_prior, exemplar_radius=s.exemplar_radius,
+            )
+        else:
+            work_logits = evidence[g.labels]
         if forbidden.any():  # outside the box, inside negative polygons: background at pixel level too
             work_logits = np.where(forbidden, np.minimum(work_logits, np.float32(-1e-3)), work_logits)
         logits = _to_image(work_logits, features)
@@ -188,12 +193,34 @@ class ClassicBackend:
         score = float(np.tanh(np.abs(evidence[obj]).mean())) if obj.any() else 0.0
         return Prediction(mask=logits > 0, logits=logits, score=score, state=state)
 
+    def _refines(self, obj: np.ndarray, graph: SuperpixelGraph) -> bool:
+        """Whether to relabel boundary pixels: only for objects a few superpixels across.
+
+        Superpixel boundaries follow the edges of large objects well; for
+        small objects (nuclei, defects) the superpixel grain itself is the
+        error, and the pixel cut pays off.
+        """
+        s = self.settings
+        return s.refine and 0 < int(obj.sum()) <= s.refine_below
+
     def _regions(self, features, prompts, scribble_list, polygon_list, previous) -> RegionPrompts:
         g, work = features.graph, features.work
         pts = work.to_work(prompts.points)
         ids = g.labels[pts[:, 0], pts[:, 1]] if len(pts) else np.zeros(0, np.intp)
-        positive = [ids[prompts.labels == 1]]
-        negative = [ids[prompts.labels == 0]]
+        if len(pts) and self.settings.mixed_click > 0:
+            # a click whose pixel does not look like its superpixel (an edge pixel of a mixed superpixel)
+            # constrains that pixel only, in the boundary refinement, not the whole superpixel
+            step = np.sqrt(((work.lab[pts[:, 0], pts[:, 1]] - g.colour[ids]) ** 2).sum(axis=1))
+            typical = self.settings.mixed_click * (g.spread[ids] + features.colour_noise)
+            trusted = step <= typical
+        else:
+            trusted = np.ones(len(ids), bool)
+        latest = None
+        if previous is not None and len(ids) and trusted[-1]:
+            latest = (int(ids[-1]), int(prompts.labels[-1]))
+        ids, kept = ids[trusted], prompts.labels[trusted]
+        positive = [ids[kept == 1]]
+        negative = [ids[kept == 0]]
         for path, lab in scribble_list:
             (positive if lab == 1 else negative).append(path_superpixels(features, path))
         mask_cov = None
@@ -225,6 +252,7 @@ class ClassicBackend:
             mask=mask_cov,
             exclude=exclude,
             previous=prev,
+            latest=latest if prev is not None else None,
         )
         return region, forbidden > 0
 

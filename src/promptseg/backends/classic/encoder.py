@@ -39,6 +39,9 @@ class ClassicFeatures:
         units of the image's median colour step.
     adjacency : scipy.sparse.csr_matrix, shape (n, n)
         1 for every pair of touching superpixels.
+    colour_noise : float
+        Typical Lab difference of neighbouring pixels (median), the image's
+        noise level.
     right, down : np.ndarray, shape (h, w - 1) / (h - 1, w), float32
         Contrast weights of horizontal / vertical pixel pairs of the working
         image (for the boundary refinement).
@@ -50,6 +53,7 @@ class ClassicFeatures:
     affinity: np.ndarray
     lengths: sp.csr_matrix
     adjacency: sp.csr_matrix
+    colour_noise: float
     right: np.ndarray
     down: np.ndarray
 
@@ -73,7 +77,8 @@ def encode_image(
         Wrong dimensions, NaNs, constant images.
     """
     work = prepare_image(image, contrast_limits=contrast_limits, max_pixels=settings.max_pixels)
-    graph = build_graph(work, area=settings.superpixel_area)
+    h, w = work.shape
+    graph = build_graph(work, area=max(settings.superpixel_area, h * w / settings.max_superpixels))
     n = graph.n
     feats = np.concatenate([graph.colour, settings.texture_weight * graph.spread[:, None]], axis=1)
     if work.is_gray:
@@ -94,5 +99,11 @@ def encode_image(
     right, down, _ = pixel_affinities(work.lab if not work.is_gray else work.lab[..., :1])
     return ClassicFeatures(
         work=work, graph=graph, palette=palette, affinity=affinity.astype(np.float32), lengths=lengths.tocsr(),
-        adjacency=adjacency, right=right, down=down,
+        adjacency=adjacency, right=right, down=down, colour_noise=_noise(work.lab),
     )
+
+
+def _noise(lab: np.ndarray) -> float:
+    """Median Lab distance of horizontally neighbouring pixels (a robust noise level), at least 0.5."""
+    step = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=-1))
+    return max(float(np.median(step)), 0.5)

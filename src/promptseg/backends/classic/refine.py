@@ -44,8 +44,11 @@ def refine_boundary(
     right: np.ndarray,
     down: np.ndarray,
     adjacency: sp.csr_matrix,
+    boxes: np.ndarray,
     size: np.ndarray,
     colour: np.ndarray,
+    spread: np.ndarray,
+    noise: float,
     obj: np.ndarray,
     evidence: np.ndarray,
     *,
@@ -67,10 +70,16 @@ def refine_boundary(
         From :func:`pixel_affinities`.
     adjacency : scipy.sparse.csr_matrix, shape (n, n)
         Superpixel adjacency (1 for touching pairs, no diagonal).
+    boxes : np.ndarray, shape (n, 4), int
+        Bounding box (row0, col0, row1, col1), end exclusive, of every superpixel.
     size : np.ndarray, shape (n,)
         Superpixel sizes.
     colour : np.ndarray, shape (n, C)
         Superpixel mean colours.
+    spread : np.ndarray, shape (n,)
+        Superpixel colour standard deviations.
+    noise : float
+        Image noise level (Lab units), added to every model's variance.
     obj : np.ndarray, shape (n,), bool
         Superpixel answer.
     evidence : np.ndarray, shape (n,), float32
@@ -90,7 +99,6 @@ def refine_boundary(
     np.ndarray, shape (h, w), float32
         Logits; positive for the object.
     """
-    h, w = labels.shape
     logits = evidence[labels]
     fg = obj.astype(np.float64)
     other = adjacency @ fg  # neighbours on the object side
@@ -98,12 +106,21 @@ def refine_boundary(
     on_boundary = np.where(obj, degree - other > 0, other > 0)
     if not on_boundary.any():
         return logits
+    # work on the bounding box of the band (plus one pixel of fixed neighbours)
+    h, w = labels.shape
+    sel = boxes[on_boundary]
+    r0, c0 = max(int(sel[:, 0].min()) - 1, 0), max(int(sel[:, 1].min()) - 1, 0)
+    r1, c1 = min(int(sel[:, 2].max()) + 1, h), min(int(sel[:, 3].max()) + 1, w)
+    labels, lab = labels[r0:r1, c0:c1], lab[r0:r1, c0:c1]
+    right, down = right[r0:r1, c0 : c1 - 1], down[r0 : r1 - 1, c0:c1]
+    positive_px = _shift(positive_px, r0, c0, r1, c1)
+    negative_px = _shift(negative_px, r0, c0, r1, c1)
+    hc, wc = labels.shape
     band = on_boundary[labels]
-    idx = np.full(h * w, -1, np.int64)
     flat_band = np.flatnonzero(band.ravel())
-    m = flat_band.size
-    idx[flat_band] = np.arange(m)
-    idx = idx.reshape(h, w)
+    idx = np.full(hc * wc, -1, np.int64)
+    idx[flat_band] = np.arange(flat_band.size)
+    idx = idx.reshape(hc, wc)
 
     # local colour models: size-weighted mean colour of the neighbouring object / background superpixels
     wf, wb = size * fg, size * (1.0 - fg)
@@ -114,29 +131,29 @@ def refine_boundary(
     mu_f = np.where(cnt_f[:, None] > 0, sum_f / np.maximum(cnt_f, 1e-9)[:, None], glob_f)
     mu_b = np.where(cnt_b[:, None] > 0, sum_b / np.maximum(cnt_b, 1e-9)[:, None], glob_b)
 
-    rows, cols = np.divmod(flat_band, w)
+    rows, cols = np.divmod(flat_band, wc)
     sp_ids = labels[rows, cols]
     c = lab[rows, cols].astype(np.float64)
     d_f = ((c - mu_f[sp_ids]) ** 2).sum(axis=1)
     d_b = ((c - mu_b[sp_ids]) ** 2).sum(axis=1)
     # clicked pixels are exemplars of their side for the band pixels around them
-    for clicked, dist in ((positive_px, d_f), (negative_px, d_b)):
-        for r, cc in np.asarray(clicked).reshape(-1, 2):
-            near = (rows - r) ** 2 + (cols - cc) ** 2 <= exemplar_radius**2
-            if near.any():
-                np.minimum.at(dist, np.flatnonzero(near), ((c[near] - lab[r, cc]) ** 2).sum(axis=1))
-    unary = (d_b - d_f) / (d_b + d_f + 1e-6) + prior * np.where(obj[sp_ids], 1.0, -1.0)
+    if exemplar_radius > 0:
+        for clicked, dist in ((positive_px, d_f), (negative_px, d_b)):
+            for r, cc in clicked:
+                near = (rows - r) ** 2 + (cols - cc) ** 2 <= exemplar_radius**2
+                if near.any():
+                    np.minimum.at(dist, np.flatnonzero(near), ((c[near] - lab[r, cc]) ** 2).sum(axis=1))
+    # Gaussian log-likelihood ratio with the local models' own spread (plus the image noise)
+    sq = spread.astype(np.float64) ** 2
+    var_f = np.where(cnt_f > 0, (adjacency @ (wf * sq)) / np.maximum(cnt_f, 1e-9), sq.mean()) + noise**2
+    var_b = np.where(cnt_b > 0, (adjacency @ (wb * sq)) / np.maximum(cnt_b, 1e-9), sq.mean()) + noise**2
+    vf, vb = var_f[sp_ids], var_b[sp_ids]
+    ratio = 0.5 * (d_b / vb - d_f / vf + np.log(vb / vf))
+    unary = np.clip(ratio, -2.0, 2.0) / 2.0 + prior * np.where(obj[sp_ids], 1.0, -1.0)
 
     # pairwise inside the band; neighbours outside the band act as fixed labels
     pix_label = obj[labels]
     ea, eb, ew = [], [], []
-    for a_idx, b_idx, weight in (
-        (idx[:, :-1], idx[:, 1:], right),
-        (idx[:-1, :], idx[1:, :], down),
-    ):
-        wgt = smoothness * weight
-        both = (a_idx >= 0) & (b_idx >= 0)
-        ea.append(a_idx[both]), eb.append(b_idx[both]), ew.append(wgt[both])
     unary_total = unary.copy()
     for a_idx, b_idx, weight, a_lab, b_lab in (
         (idx[:, :-1], idx[:, 1:], right, pix_label[:, :-1], pix_label[:, 1:]),
@@ -144,20 +161,28 @@ def refine_boundary(
     ):
         wgt = smoothness * weight
         a_in, b_in = a_idx >= 0, b_idx >= 0
-        sel = a_in & ~b_in  # a in band, b outside: pull a to b's label
-        np.add.at(unary_total, a_idx[sel], np.where(b_lab[sel], wgt[sel], -wgt[sel]))
-        sel = b_in & ~a_in
-        np.add.at(unary_total, b_idx[sel], np.where(a_lab[sel], wgt[sel], -wgt[sel]))
+        both = a_in & b_in
+        ea.append(a_idx[both]), eb.append(b_idx[both]), ew.append(wgt[both])
+        one = a_in & ~b_in  # a in the band, b outside: pull a towards b's label
+        np.add.at(unary_total, a_idx[one], np.where(b_lab[one], wgt[one], -wgt[one]))
+        one = b_in & ~a_in
+        np.add.at(unary_total, b_idx[one], np.where(a_lab[one], wgt[one], -wgt[one]))
     edges = np.stack([np.concatenate(ea), np.concatenate(eb)], axis=1)
     hard_fg = _band_ids(idx, positive_px)
     hard_bg = np.setdiff1d(_band_ids(idx, negative_px), hard_fg)
     result = min_cut(edges, np.concatenate(ew), unary_total, hard_fg=hard_fg, hard_bg=hard_bg)
-    eps = np.float32(1e-3)
-    mag = np.maximum(np.abs(unary).astype(np.float32), eps)
-    band_logits = np.where(result, mag, -mag)
-    out = logits.ravel().copy()
-    out[flat_band] = band_logits
-    return out.reshape(h, w)
+    mag = np.maximum(np.abs(unary).astype(np.float32), np.float32(1e-3))
+    crop = logits[r0:r1, c0:c1].ravel()
+    crop[flat_band] = np.where(result, mag, -mag)
+    logits[r0:r1, c0:c1] = crop.reshape(hc, wc)
+    return logits
+
+
+def _shift(pixels: np.ndarray, r0: int, c0: int, r1: int, c1: int) -> np.ndarray:
+    """(P, 2) (row, col) pixels inside [r0, r1) x [c0, c1), in the crop's frame."""
+    px = np.asarray(pixels, dtype=np.intp).reshape(-1, 2)
+    inside = (px[:, 0] >= r0) & (px[:, 0] < r1) & (px[:, 1] >= c0) & (px[:, 1] < c1)
+    return px[inside] - np.array([r0, c0])
 
 
 def _band_ids(idx: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -45,10 +45,14 @@ class ClassicSettings:
     object_bias : float
         Background preference of every pixel while only clicks are given
         (no previous answer, mask or box).
-    reach : float
-        While only clicks are given, colour evidence for the object fades
-        with geodesic distance from the positive clicks over ``reach`` times
-        the click influence length.
+    extent : float
+        With a previous answer, click influence (and colour evidence for
+        adding new regions) fades with Euclidean distance from the clicks
+        over ``extent`` times the object's radius; 0 turns this off.
+    history_weight : float
+        With a previous answer, the geodesic influence of the clicks before
+        the newest one is scaled by this (the previous answer already
+        reflects them).
     appearance_clip : float
         Log-likelihood ratios of the colour models are clipped to +- this.
     smoothness : float
@@ -56,8 +60,17 @@ class ClassicSettings:
     fill_holes : bool
         Add background parts that are enclosed by the object and hold no
         negative prompt.
+    mixed_click : float
+        A click whose pixel colour differs from its superpixel's mean by more
+        than this many times the superpixel's colour spread (plus the image
+        noise) constrains only its pixel; 0 turns this off.
+    max_superpixels : int
+        Superpixels grow beyond ``superpixel_area`` so that there are at most
+        about this many (keeps ``predict`` fast on large working copies).
     refine : bool
         Relabel the pixels of the boundary superpixels by a pixel graph cut.
+    refine_below : int
+        ... only for objects of at most this many superpixels.
     pixel_smoothness : float
         Weight of the 4-neighbour contrast term of that cut.
     pixel_prior : float
@@ -81,13 +94,17 @@ class ClassicSettings:
     border_weight: float = 0.3
     appearance_clip: float = 3.0
     object_bias: float = 0.0
-    reach: float = 1000.0
+    history_weight: float = 1.0
+    extent: float = 0.0
     smoothness: float = 1.0
     fill_holes: bool = False
     refine: bool = True
+    refine_below: int = 150
+    mixed_click: float = 0.0
+    max_superpixels: int = 8000
     pixel_smoothness: float = 1.0
     pixel_prior: float = 0.1
-    exemplar_radius: float = 0.0
+    exemplar_radius: float = 8.0
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""

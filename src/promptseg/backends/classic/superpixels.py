@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from .features import WorkingImage
@@ -36,6 +37,8 @@ class SuperpixelGraph:
         Mean (row, col).
     border : np.ndarray, shape (n,), bool
         Touches the image edge.
+    boxes : np.ndarray, shape (n, 4), int32
+        Bounding box (row0, col0, row1, col1), end exclusive.
     edges : np.ndarray, shape (E, 2), int32
         Pairs (i, j), i < j, of touching superpixels.
     length : np.ndarray, shape (E,), float32
@@ -50,6 +53,7 @@ class SuperpixelGraph:
     spread: np.ndarray
     centroid: np.ndarray
     border: np.ndarray
+    boxes: np.ndarray
     edges: np.ndarray
     length: np.ndarray
     contrast: np.ndarray
@@ -103,6 +107,9 @@ def build_graph(work: WorkingImage, *, area: float) -> SuperpixelGraph:
     border = np.zeros(n, bool)
     border[labels[0]] = border[labels[-1]] = border[labels[:, 0]] = border[labels[:, -1]] = True
 
+    boxes = np.array([[sl[0].start, sl[1].start, sl[0].stop, sl[1].stop] for sl in ndi.find_objects(labels + 1)],
+                     dtype=np.int32)
+
     keys, diffs = [], []
     for a, b, la, lb in (
         (work.lab[:, :-1], work.lab[:, 1:], labels[:, :-1], labels[:, 1:]),
@@ -124,6 +131,7 @@ def build_graph(work: WorkingImage, *, area: float) -> SuperpixelGraph:
         spread=spread.astype(np.float32),
         centroid=centroid.astype(np.float32),
         border=border,
+        boxes=boxes,
         edges=edges,
         length=length.astype(np.float32),
         contrast=contrast.astype(np.float32),
