@@ -14,7 +14,6 @@ datasets.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import time
 

@@ -207,20 +207,8 @@ class ClassicBackend:
         g, work = features.graph, features.work
         pts = work.to_work(prompts.points)
         ids = g.labels[pts[:, 0], pts[:, 1]] if len(pts) else np.zeros(0, np.intp)
-        if len(pts) and self.settings.mixed_click > 0:
-            # a click whose pixel does not look like its superpixel (an edge pixel of a mixed superpixel)
-            # constrains that pixel only, in the boundary refinement, not the whole superpixel
-            step = np.sqrt(((work.lab[pts[:, 0], pts[:, 1]] - g.colour[ids]) ** 2).sum(axis=1))
-            typical = self.settings.mixed_click * (g.spread[ids] + features.colour_noise)
-            trusted = step <= typical
-        else:
-            trusted = np.ones(len(ids), bool)
-        latest = None
-        if previous is not None and len(ids) and trusted[-1]:
-            latest = (int(ids[-1]), int(prompts.labels[-1]))
-        ids, kept = ids[trusted], prompts.labels[trusted]
-        positive = [ids[kept == 1]]
-        negative = [ids[kept == 0]]
+        positive = [ids[prompts.labels == 1]]
+        negative = [ids[prompts.labels == 0]]
         for path, lab in scribble_list:
             (positive if lab == 1 else negative).append(path_superpixels(features, path))
         mask_cov = None
@@ -252,7 +240,6 @@ class ClassicBackend:
             mask=mask_cov,
             exclude=exclude,
             previous=prev,
-            latest=latest if prev is not None else None,
         )
         return region, forbidden > 0
 

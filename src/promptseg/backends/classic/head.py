@@ -49,9 +49,6 @@ class RegionPrompts:
         Fraction covered by negative polygons.
     previous : np.ndarray, shape (n,), float32, or None
         Fraction covered by the previous answer.
-    latest : (int, int) or None
-        Superpixel and label (1 / 0) of the newest click, when a previous
-        answer is given.
     """
 
     positive: np.ndarray
@@ -60,7 +57,6 @@ class RegionPrompts:
     mask: np.ndarray | None = None
     exclude: np.ndarray | None = None
     previous: np.ndarray | None = None
-    latest: tuple[int, int] | None = None
 
     @property
     def has_object_evidence(self) -> bool:
@@ -99,28 +95,6 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
     tau = s.geodesic_scale
     near_pos = np.exp(-geodesic_distance(features.lengths, pos, limit=8 * tau) / tau)
     near_neg = np.exp(-geodesic_distance(features.lengths, neg, limit=8 * tau) / tau)
-    if prompts.latest is not None and s.history_weight < 1.0:
-        # older clicks are already reflected in the previous answer: the newest one speaks loudest
-        near_latest = np.exp(-geodesic_distance(features.lengths, [prompts.latest[0]], limit=8 * tau) / tau)
-        keep = 1.0 - s.history_weight
-        near_pos *= s.history_weight
-        near_neg *= s.history_weight
-        if prompts.latest[1] == 1:
-            near_pos += keep * near_latest
-        else:
-            near_neg += keep * near_latest
-
-    if prompts.previous is not None and s.extent > 0:
-        # with a previous answer, a click edits it near the click, on the scale of the object
-        radius = s.extent * max(np.sqrt((g.size * prompts.previous).sum() / np.pi), np.sqrt(g.size.mean()) * 2)
-        near_pos *= _window(g.centroid, g.centroid[pos], radius)
-        near_neg *= _window(g.centroid, g.centroid[neg], radius)
-        if prompts.latest is not None and prompts.latest[1] == 1:
-            pos_window = _window(g.centroid, g.centroid[[prompts.latest[0]]], radius)
-        else:
-            pos_window = None
-    else:
-        pos_window = None
 
     prior = np.zeros(n)
     fg_w = g.size * near_pos
@@ -148,7 +122,7 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
         bg_w = bg_w + g.size * prompts.exclude
     if not known:
         near_border = np.exp(-geodesic_distance(features.lengths, np.flatnonzero(g.border), limit=8 * tau) / tau)
-        prior -= s.border_weight * near_border + s.object_bias
+        prior -= s.border_weight * near_border
         bg_w = bg_w + g.size * (0.5 * near_border + 0.1)
 
     palette = features.palette
@@ -156,8 +130,6 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
     bg_like = palette.likelihood(palette.histogram(bg_w), floor=0.05)
     ratio = np.clip(np.log(fg_like) - np.log(bg_like), -s.appearance_clip, s.appearance_clip) / s.appearance_clip
 
-    if pos_window is not None:  # colour alone does not add far-away regions to an existing answer
-        ratio = np.where((ratio > 0) & (prompts.previous < 0.5), ratio * pos_window, ratio)
     evidence = s.appearance_weight * ratio + s.geodesic_weight * (near_pos - near_neg) + prior
     hard_bg_ids = np.setdiff1d(np.concatenate(hard_bg), pos).astype(np.intp)
     obj = min_cut(g.edges, s.smoothness * features.affinity, g.size * evidence, hard_fg=pos, hard_bg=hard_bg_ids)
@@ -169,20 +141,7 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
                 support = np.maximum(support, part)
         anchors = np.flatnonzero(support >= 0.5)
     obj = connected_to(n, g.edges, obj, anchors)
-    if s.fill_holes and obj.any():
-        # background parts enclosed by the object, touching neither the image edge nor a negative prompt
-        outside = np.concatenate([np.flatnonzero(g.border), hard_bg_ids])
-        obj = ~connected_to(n, g.edges, ~obj, outside)
     eps = np.float32(1e-3)
     ev = evidence.astype(np.float32)
     return obj, np.where(obj, np.maximum(ev, eps), np.minimum(ev, -eps)).astype(np.float32)
 
-
-def _window(centroids: np.ndarray, clicks: np.ndarray, radius: float) -> np.ndarray:
-    """exp(-d^2 / (2 radius^2)) with d the distance of each (n, 2) centroid to the nearest of (K, 2) clicks."""
-    if len(clicks) == 0:
-        return np.ones(len(centroids))
-    d2 = np.full(len(centroids), np.inf)
-    for r, c in clicks:
-        d2 = np.minimum(d2, (centroids[:, 0] - r) ** 2 + (centroids[:, 1] - c) ** 2)
-    return np.exp(-d2 / (2.0 * radius**2))

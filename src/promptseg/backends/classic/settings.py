@@ -42,35 +42,18 @@ class ClassicSettings:
         as a multiple of the median colour step.
     appearance_weight, geodesic_weight, previous_weight, mask_weight, border_weight : float
         Weights of the terms of the per-pixel object evidence.
-    object_bias : float
-        Background preference of every pixel while only clicks are given
-        (no previous answer, mask or box).
-    extent : float
-        With a previous answer, click influence (and colour evidence for
-        adding new regions) fades with Euclidean distance from the clicks
-        over ``extent`` times the object's radius; 0 turns this off.
-    history_weight : float
-        With a previous answer, the geodesic influence of the clicks before
-        the newest one is scaled by this (the previous answer already
-        reflects them).
     appearance_clip : float
         Log-likelihood ratios of the colour models are clipped to +- this.
     smoothness : float
         Weight of the boundary term of the graph cut (per boundary pixel).
-    fill_holes : bool
-        Add background parts that are enclosed by the object and hold no
-        negative prompt.
-    mixed_click : float
-        A click whose pixel colour differs from its superpixel's mean by more
-        than this many times the superpixel's colour spread (plus the image
-        noise) constrains only its pixel; 0 turns this off.
     max_superpixels : int
         Superpixels grow beyond ``superpixel_area`` so that there are at most
         about this many (keeps ``predict`` fast on large working copies).
     refine : bool
         Relabel the pixels of the boundary superpixels by a pixel graph cut.
     refine_below : int
-        ... only for objects of at most this many superpixels.
+        Refine only objects of at most this many superpixels (larger objects
+        follow superpixel boundaries, which are accurate enough).
     pixel_smoothness : float
         Weight of the 4-neighbour contrast term of that cut.
     pixel_prior : float
@@ -93,14 +76,9 @@ class ClassicSettings:
     mask_weight: float = 0.6
     border_weight: float = 0.3
     appearance_clip: float = 3.0
-    object_bias: float = 0.0
-    history_weight: float = 1.0
-    extent: float = 0.0
     smoothness: float = 1.0
-    fill_holes: bool = False
     refine: bool = True
     refine_below: int = 150
-    mixed_click: float = 0.0
     max_superpixels: int = 8000
     pixel_smoothness: float = 1.0
     pixel_prior: float = 0.1
