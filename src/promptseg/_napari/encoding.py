@@ -37,6 +37,7 @@ class EncodeScheduler:
         self._on_error = on_error
         self._demand = None  # worker encoding the displayed slice
         self._demand_target: tuple | None = None
+        self._running: dict[tuple, object] = {}  # single-slice workers still running, cancelled or not
         self._prefetch = None
         self._prefetch_target: tuple[AnnotationSession, SliceKey] | None = None
         self._idle = QTimer()
@@ -57,9 +58,13 @@ class EncodeScheduler:
         if self._demand is not None and self._demand_target == target:
             return  # already on it
         self._quit("_demand")
-        if session.embedding(key) is None:
+        running = self._running.get(target)
+        if running is not None:  # a cancelled worker is still encoding this very slice: its result will do
+            self._demand, self._demand_target = running, target
+        elif session.embedding(key) is None:
             self._demand = self._start(session, [key], "_demand", f"PromptSeg: encoding slice {key or ''}".strip())
             self._demand_target = target
+            self._running[target] = self._demand
         self._prefetch_target = (session, key)
         self._idle.start()
 
@@ -92,13 +97,24 @@ class EncodeScheduler:
             _connect={"errored": self._on_error}, _start_thread=False,  # no re-raise in the Qt event loop
         )
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
+        worker.aborted.connect(lambda: self._aborted(worker))
         worker.finished.connect(lambda: self._finished(slot, worker))
         worker.start()
         return worker
 
     def _finished(self, slot: str, worker) -> None:
-        if getattr(self, slot) is worker:
-            setattr(self, slot, None)
+        self._running = {t: w for t, w in self._running.items() if w is not worker}
+        if getattr(self, slot) is not worker:
+            return
+        setattr(self, slot, None)
+
+    def _aborted(self, worker) -> None:
+        """A cancelled worker that the displayed slice still waits for stopped before encoding it: start again."""
+        if worker is self._demand and self._demand_target is not None:
+            session, _, _, key = self._demand_target
+            self._demand, self._demand_target = None, None
+            if session.embedding(key) is None:
+                self.request(session, key)
 
     def _quit(self, slot: str) -> None:
         worker = getattr(self, slot)
