@@ -227,3 +227,18 @@ def test_backend_errors_become_notifications(annotator, image_2d, qtbot) -> None
     qtbot.waitUntil(lambda: any("PromptSeg" in m for m in seen), timeout=20000)
     assert any("committed objects are kept" in m.lower() for m in seen)
     assert widget.layers.objects.data.max() == 1
+
+
+def test_modifier_click_is_negative(annotator, image_2d) -> None:
+    from types import SimpleNamespace
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    points = widget.layers.points
+    press = widget._on_click(points, SimpleNamespace(modifiers=("Control",)))
+    next(press)
+    points.add([20, 20])  # napari adds the point when the mouse is released
+    press = widget._on_click(points, SimpleNamespace(modifiers=()))
+    next(press)
+    points.add([30, 30])
+    assert points.features["positive"].tolist() == [False, True]
+    assert widget.session.draft.prompts.labels.tolist() == [0, 1]
