@@ -242,3 +242,18 @@ def test_modifier_click_is_negative(annotator, image_2d) -> None:
     points.add([30, 30])
     assert points.features["positive"].tolist() == [False, True]
     assert widget.session.draft.prompts.labels.tolist() == [0, 1]
+
+
+def test_switching_between_2d_and_3d_images_keeps_each_session(annotator, image_2d, stack_3d, qtbot) -> None:
+    viewer, widget = annotator(stack_3d, DiskBackend())
+    (z,) = widget.displayed_slice()
+    widget.layers.points.add([z, 30, 30])
+    widget.commit()
+    flat = viewer.add_image(image_2d, name="flat")
+    widget.set_image_layer(flat)
+    assert widget.layers.objects.data.shape == (64, 64)
+    qtbot.waitUntil(lambda: widget.session.embedding(widget.displayed_slice()) is not None, timeout=20000)
+    widget.layers.points.add([20, 20])
+    assert widget.commit() == 1
+    widget.set_image_layer(viewer.layers["img"])
+    assert widget.session.next_label == 2 and widget.layers.objects.data[z, 30, 30] == 1

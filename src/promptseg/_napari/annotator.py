@@ -121,6 +121,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
             return
         self.encoder.cancel()
         self._disconnect_layers()
+        self.session, self.layers = None, None  # no events reach the old session while layers are added
         self.image_layer = layer
         if id(layer) not in self._sessions:
             try:
