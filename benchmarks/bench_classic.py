@@ -91,7 +91,8 @@ def main() -> None:
             if not os.path.isdir(root):
                 continue
             ds = Dataset(root)
-            ids = sorted({t.image_id for t in ds.targets})[:: max(1, len(ds.targets) // args.per_dataset)][: args.per_dataset]
+            every = sorted({t.image_id for t in ds.targets})
+            ids = every[:: max(1, len(every) // args.per_dataset)][: args.per_dataset]
             enc_per_mp, times = [], []
             for image_id in ids:
                 img = ds.load_image(image_id)
