@@ -257,3 +257,14 @@ def test_switching_between_2d_and_3d_images_keeps_each_session(annotator, image_
     assert widget.commit() == 1
     widget.set_image_layer(viewer.layers["img"])
     assert widget.session.next_label == 2 and widget.layers.objects.data[z, 30, 30] == 1
+
+
+def test_new_image_data_or_contrast_means_new_embeddings(annotator, image_2d, qtbot) -> None:
+    backend = DiskBackend()
+    viewer, widget = annotator(image_2d, backend)
+    assert len(backend.encoded) == 1
+    viewer.layers["img"].data = image_2d[::-1].copy()
+    qtbot.waitUntil(lambda: len(backend.encoded) == 2 and not widget.encoder.busy, timeout=20000)
+    viewer.layers["img"].contrast_limits = (100, 2000)
+    qtbot.waitUntil(lambda: len(backend.encoded) == 3 and not widget.encoder.busy, timeout=20000)
+    assert widget.session.image.contrast_limits == (100.0, 2000.0)

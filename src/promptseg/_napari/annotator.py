@@ -20,7 +20,7 @@ from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..backends import Backend, load_backend
 from ..errors import PromptsegError
-from ..session import AnnotationSession, ImageStack, SliceKey
+from ..session import AnnotationSession, EmbeddingCache, ImageStack, SliceKey
 from .actions import AnnotatorActions, _NoBackend
 from .backend_choice import BackendChoice, backend_choices, default_choice
 from .encoding import EncodeScheduler
@@ -53,6 +53,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.image_layer: Image | None = None
         self.positive = True
         self._sessions: dict[int, tuple[AnnotationSession, PromptLayers]] = {}
+        self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
         self._key: SliceKey | None = None
         self._syncing = False  # set while the widget itself writes into its layers
         self._loader = None
@@ -125,13 +126,13 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.image_layer = layer
         if id(layer) not in self._sessions:
             try:
-                stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=id(layer))
+                stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=layer.unique_id)
             except PromptsegError as exc:
                 show_warning(f"PromptSeg: cannot annotate '{layer.name}': {exc}")
                 self.image_layer = None
                 return
             layers = PromptLayers(self.viewer, layer, stack.label_shape)
-            session = AnnotationSession(stack, self.backend or _NoBackend(), objects=layers.objects.data)
+            session = AnnotationSession(stack, self.backend or _NoBackend(), objects=layers.objects.data, cache=self._cache)
             self._sessions[id(layer)] = (session, layers)
         self.session, self.layers = self._sessions[id(layer)]
         if self.backend is not None:
@@ -155,6 +156,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         lay.preview.events.paint.connect(self._on_paint)
         lay.points.mouse_drag_callbacks.append(self._on_click)
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
+        self.image_layer.events.data.connect(self._on_image_data)
         bind_shortcuts(self, [lay.points, lay.shapes, lay.preview, lay.objects])
 
     def _disconnect_layers(self) -> None:
@@ -167,7 +169,25 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         if self._on_click in lay.points.mouse_drag_callbacks:
             lay.points.mouse_drag_callbacks.remove(self._on_click)
         self.image_layer.events.contrast_limits.disconnect(self._on_contrast)
+        self.image_layer.events.data.disconnect(self._on_image_data)
         unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
+
+    def _on_image_data(self, event: Any = None) -> None:
+        """The image layer got new pixels: its embeddings are stale (the objects stay)."""
+        layer, old = self.image_layer, self.session.image
+        try:
+            stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer),
+                               key=(layer.unique_id, object()))
+        except PromptsegError as exc:
+            show_warning(f"PromptSeg: cannot annotate '{layer.name}' any more: {exc}")
+            return
+        if stack.label_shape != old.label_shape:
+            show_warning(f"PromptSeg: '{layer.name}' changed shape; its objects layer no longer fits. "
+                         "Open the new data as a new image layer.")
+            return
+        self.session.image = stack
+        self._key = None
+        self._on_dims()
 
     def _on_contrast(self, event: Any = None) -> None:
         self._contrast_timer.start()  # re-encode once the slider rests
@@ -178,7 +198,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         limits = self._limits(self.image_layer)
         if limits != self.session.image.contrast_limits:
             old = self.session.image
-            self.session.image = ImageStack(old.data, rgb=old.rgb, contrast_limits=limits, key=id(self.image_layer))
+            self.session.image = ImageStack(old.data, rgb=old.rgb, contrast_limits=limits, key=old.key[0])
             self._key = None
             self._on_dims()
 
