@@ -34,6 +34,15 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {np.percentile(a, 50):6.1f}  p95 {np.percentile(a, 95):6.1f}  max {a.max():6.1f}  (n={len(a)})"
 
 
+def _load() -> str:
+    try:
+        import os
+
+        return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    except OSError:
+        return "load average unknown"
+
+
 def make_backend(name: str):
     if name == "vit_t":
         import torch
@@ -136,12 +145,15 @@ def main() -> None:
     targets = click_targets(sample.labels, args.objects)
     qapp = get_qapp()
     print(f"image {args.size}x{args.size} uint16, {len(targets)} objects x 2 clicks, torch threads {torch.get_num_threads()}")
+    print(_load(), "(other processes slow every figure down)")
     for name in backends:
         result = bench_backend(name, sample.image, targets, qapp=qapp)
         print(f"\n{name}: encode {result['encode'][0]:.2f} s")
         print(f"  click -> preview layer refreshed   {_percentiles(result['refreshed'])} ms")
         print(f"  click -> canvas redrawn            {_percentiles(result['drawn'])} ms")
         print(f"  bare backend.predict (same clicks) {_percentiles(result['bare'])} ms")
+        overhead = list(np.subtract(result["refreshed"], result["bare"]))
+        print(f"  annotator overhead (refreshed - bare, per click) {_percentiles(overhead)} ms")
 
 
 if __name__ == "__main__":
