@@ -46,3 +46,20 @@ def test_open_annotator_docks_the_widget(make_napari_viewer, tmp_path, qtbot) ->
     assert "img objects" in [layer.name for layer in viewer.layers]
     widget.encoder.cancel()
     qtbot.waitUntil(lambda: not widget.encoder.busy, timeout=20000)
+
+
+@pytest.mark.gui
+def test_plugin_menu_widget_loads_the_default_backend(make_napari_viewer, qtbot) -> None:
+    from promptseg.backends import BUILTIN_BACKENDS
+    from promptseg.data import synthetic_nuclei_2d
+
+    viewer = make_napari_viewer()
+    viewer.add_image(synthetic_nuclei_2d((64, 64), n_nuclei=3, seed=2).image, name="cells")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-promptseg", "PromptSeg annotator")
+    expected = "classic" if "classic" in BUILTIN_BACKENDS else "random_walker"
+    qtbot.waitUntil(lambda: widget.backend is not None, timeout=30000)
+    assert widget.backend.name == expected
+    qtbot.waitUntil(lambda: widget.session.embedding(()) is not None and not widget.encoder.busy, timeout=30000)
+    widget.layers.points.add([32, 32])
+    assert widget.session.prediction is not None
+    widget.encoder.cancel()

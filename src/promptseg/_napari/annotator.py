@@ -293,8 +293,6 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
     def _on_prompt_data(self, event: Any) -> None:
         if self._syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
             return
-        if getattr(self.layers.shapes, "_is_creating", False) and event.source is self.layers.shapes:
-            return
         self.layers.recolor_points()  # no-op unless a point got the wrong colour
         self.layers.set_click_positive(self.positive)  # after a Ctrl/Alt-click; no-op otherwise
         self._prompts_changed()
