@@ -103,5 +103,3 @@ class EmbeddingCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-
-
