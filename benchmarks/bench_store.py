@@ -78,10 +78,14 @@ def bench_embed(args: argparse.Namespace) -> None:
         source = TiffSource(tif)
         spec = BackendSpec("random-vit_t", make_random_vit_t)
         print(f"stack {args.slices} x {args.size} x {args.size} uint16, backend random-weight vit_t (CPU)")
-        rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w1.zarr", workers=1), args.limit))
-        print(f"  1 worker (in process):        {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. hashing)")
-        rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w2.zarr", workers=2), args.limit))
-        print(f"  2 local workers (processes):  {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. start-up)")
+        if "1" in args.runs:
+            rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w1.zarr", workers=1), args.limit))
+            print(f"  1 worker (in process):        {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. hashing)")
+        if "2" in args.runs:
+            rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w2.zarr", workers=2), args.limit))
+            print(f"  2 local workers (processes):  {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. start-up)")
+        if "scheduler" not in args.runs:
+            return
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             job = embed_stack(source, spec, work / "sched.zarr", scheduler=cluster.scheduler_address)
             rate, wall, n = _run(_limited(job, args.limit))
@@ -194,6 +198,8 @@ def main() -> None:
     e.add_argument("--limit", type=int, default=None,
                    help="stop each run after this many slices (default: all); slices/s is over those")
     e.add_argument("--size", type=int, default=1024)
+    e.add_argument("--runs", type=lambda t: t.split(","), default=["1", "2", "scheduler"],
+                   help="comma-separated subset of 1,2,scheduler (default: all three)")
     e.add_argument("--tmp", default=None)
     e.set_defaults(func=bench_embed)
     r = sub.add_parser("read")
