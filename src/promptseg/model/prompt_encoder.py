@@ -114,13 +114,6 @@ class PromptEncoder(nn.Module):
         corner_types = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight], dim=0)
         return emb + corner_types
 
-    def embed_mask_hidden(self, masks: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 256, 256) mask logits -> (B, mask_in_chans, 64, 64), before the last 1x1 conv."""
-        x = masks
-        for layer in list(self.mask_downscaling)[:-1]:
-            x = layer(x)
-        return x
-
     def forward(
         self,
         points: tuple[torch.Tensor, torch.Tensor] | None,
