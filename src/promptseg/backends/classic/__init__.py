@@ -27,6 +27,7 @@ from .refine import refine_boundary
 from .regions import box_pixels, check_paths, coverage, path_superpixels, polygon_pixels
 from .settings import ClassicSettings
 from .superpixels import SuperpixelGraph
+from .upsample import LazyLogitsPrediction, sampling_grid, upsample_logits, upsample_mask
 
 __all__ = ["ClassicBackend", "ClassicSettings"]
 
@@ -154,7 +155,10 @@ class ClassicBackend:
         Prediction
             ``mask`` and float32 ``logits`` of shape (H, W); ``score`` is
             the mean confidence along the answer; ``state`` lets the next
-            call reuse this answer as ``previous``.
+            call reuse this answer as ``previous``.  For images larger than
+            ``max_pixels`` the logits are the working copy's, upsampled
+            bilinearly when ``logits`` is first read (``mask`` equals
+            ``logits > 0`` all the same).
 
         Raises
         ------
@@ -188,10 +192,9 @@ class ClassicBackend:
             work_logits = evidence[g.labels]
         if forbidden.any():  # outside the box, inside negative polygons: background at pixel level too
             work_logits = np.where(forbidden, np.minimum(work_logits, np.float32(-1e-3)), work_logits)
-        logits = _to_image(work_logits, features)
         state = _State(graph=g, fraction=obj.astype(np.float32))
         score = float(np.tanh(np.abs(evidence[obj]).mean())) if obj.any() else 0.0
-        return Prediction(mask=logits > 0, logits=logits, score=score, state=state)
+        return _to_image(work_logits, features, score, state)
 
     def _refines(self, obj: np.ndarray, graph: SuperpixelGraph) -> bool:
         """Whether to relabel boundary pixels: only for objects a few superpixels across.
@@ -244,26 +247,23 @@ class ClassicBackend:
         return region, forbidden > 0
 
 
-def _to_image(work_logits: np.ndarray, features: ClassicFeatures) -> np.ndarray:
-    """Working-frame (h, w) logits -> image-frame (H, W) float32 logits."""
+def _to_image(work_logits: np.ndarray, features: ClassicFeatures, score: float, state: _State) -> Prediction:
+    """Working-frame (h, w) logits -> image-frame prediction.
+
+    On a reduced working copy the mask is the bilinearly upsampled logits'
+    sign, made without building the full logits, which are computed only if
+    ``Prediction.logits`` is read (see :mod:`.upsample`).
+    """
     work = features.work
     if work.factor == 1:
-        return np.ascontiguousarray(work_logits, dtype=np.float32)
-    k = work.factor
-    h, w = work.shape
-    hh, ww = work.image_shape
-    # bilinear, sampling working pixel centres at (r + 0.5) * k - 0.5
-    rows = np.clip((np.arange(hh) + 0.5) / k - 0.5, 0, h - 1)
-    cols = np.clip((np.arange(ww) + 0.5) / k - 0.5, 0, w - 1)
-    r0 = np.floor(rows).astype(np.intp); c0 = np.floor(cols).astype(np.intp)
-    r1 = np.minimum(r0 + 1, h - 1); c1 = np.minimum(c0 + 1, w - 1)
-    fr = (rows - r0).astype(np.float32)[:, None]; fc = (cols - c0).astype(np.float32)[None, :]
-    top = work_logits[r0][:, c0] * (1 - fc) + work_logits[r0][:, c1] * fc
-    bottom = work_logits[r1][:, c0] * (1 - fc) + work_logits[r1][:, c1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+        logits = np.ascontiguousarray(work_logits, dtype=np.float32)
+        return Prediction(mask=logits > 0, logits=logits, score=score, state=state)
+    grid = sampling_grid(work.shape, work.image_shape, work.factor)
+    mask = upsample_mask(work_logits, grid)
+    return LazyLogitsPrediction(mask=mask, logits=lambda: upsample_logits(work_logits, grid), score=score, state=state)
 
 
 def _empty(shape: tuple[int, int], n: int, features: ClassicFeatures) -> Prediction:
     """All background: no prompt says where the object is."""
-    return Prediction(mask=np.zeros(shape, bool), logits=np.full(shape, -1.0, np.float32), score=0.0,
-                      state=_State(graph=features.graph, fraction=np.zeros(n, np.float32)))
+    return LazyLogitsPrediction(mask=np.zeros(shape, bool), logits=lambda: np.full(shape, -1.0, np.float32),
+                                score=0.0, state=_State(graph=features.graph, fraction=np.zeros(n, np.float32)))
