@@ -43,6 +43,9 @@ class AnnotatorActions:
         """Save the current object under a new id (key C); returns the id, None if nothing was committed."""
         if self.session is None:
             return None
+        if self.session.predicting:
+            show_warning("PromptSeg: the mask is still being computed; commit again when it appears.")
+            return None
         key = self.session.draft.slice_key
         try:
             obj = self.session.commit(overwrite=self.panel.overwrite.isChecked())
@@ -83,6 +86,18 @@ class AnnotatorActions:
             self._go_to_slice(target)
         self._show()
         return step
+
+    def replace_objects(self, labels: np.ndarray) -> None:
+        """Make ``labels`` (label_shape ints, e.g. saved ones) the current image's objects; starts its undo history afresh."""
+        labels = np.asarray(labels)
+        shape = tuple(self.layers.objects.data.shape)
+        if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
+            raise PromptsegError(f"labels of shape {labels.shape} ({labels.dtype}) do not fit the image: "
+                                 f"integer labels of shape {shape} are needed.")
+        layer = self.image_layer
+        self.layers.objects.data = labels.astype(np.int32)
+        self._sessions.pop(id(layer), None)  # a new session takes the new array and its next free id
+        self.set_image_layer(layer)
 
     def _write_prompts(self, keys: list[SliceKey | None]) -> None:
         """Make the points and shapes layers show the session's current object on ``keys``."""

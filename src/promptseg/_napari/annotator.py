@@ -5,7 +5,13 @@ the displayed slice from the owned layers and calls
 :meth:`AnnotationSession.set_prompts`; the prediction goes straight into the
 preview layer, touching only the pixels that changed.  Encoding runs in
 thread workers (:mod:`.encoding`); a click on a slice that is not encoded yet
-waits in the session and is answered when its embedding arrives.
+waits in the session and is answered when its embedding arrives.  Slow
+backends predict in a worker too (:mod:`.predict_worker`).
+
+The sections below the buttons (embedding store, 3D propagation, image
+series) are panels of their own modules; the widget calls their
+``image_changed`` hook when it switches images and asks the store panel for
+the contrast limits and backend of each image.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..backends import Backend, load_backend
 from ..errors import PromptsegError
-from ..session import AnnotationSession, EmbeddingCache, ImageStack, SliceKey
+from ..session import EmbeddingCache, ImageStack, SliceKey
 from .actions import AnnotatorActions, _NoBackend
 from .backend_choice import BackendChoice, backend_choices, default_choice
 from .encoding import EncodeScheduler
 from .keys import bind_shortcuts, unbind_shortcuts
 from .layers import PromptLayers
 from .panel import Panel
+from .predict_worker import PredictTimes, WidgetSession
+from .propagate_panel import PropagatePanel
+from .series_panel import SeriesPanel
+from .store_panel import StorePanel
 
 _NEGATIVE_MODIFIERS = {"Control", "Alt"}
 _FILE_ENTRY = "Checkpoint file…"
@@ -48,19 +58,23 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.viewer = napari_viewer
         self.panel = Panel(self)
         self.backend: Backend | None = None
-        self.session: AnnotationSession | None = None
+        self.session: WidgetSession | None = None
         self.layers: PromptLayers | None = None
         self.image_layer: Image | None = None
         self.positive = True
-        self._sessions: dict[int, tuple[AnnotationSession, PromptLayers]] = {}
+        self._sessions: dict[int, tuple[WidgetSession, PromptLayers]] = {}
         self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
         self._key: SliceKey | None = None
         self._syncing = False  # set while the widget itself writes into its layers
         self._loader = None
         self.encoder = EncodeScheduler(self._on_encoded, self._on_error)
+        self.predict_times = PredictTimes()  # decides which backends predict in a worker
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
         self._contrast_timer.timeout.connect(self._contrast_changed)
         self._choices: list[BackendChoice] = []
+        self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
+        self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
+        self.series_panel = self.panel.add_section("Image series", SeriesPanel(self))
         self._connect_panel()
         self.viewer.dims.events.current_step.connect(self._on_dims)
         self.viewer.dims.events.ndisplay.connect(self._on_dims)
@@ -113,6 +127,9 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
             self._sessions.pop(id(self.image_layer), None)
             self.image_layer, self.session, self.layers = None, None, None
             self._set_status(f"'{event.value.name}' was closed; pick an image to go on.")
+            self.propagate_panel.image_changed()
+        elif isinstance(event.value, Image):
+            self._sessions.pop(id(event.value), None)  # its layer object is gone: never reuse its id
         self._refresh_image_combo(auto_select=False)
 
     def set_image_layer(self, layer: Image) -> None:
@@ -124,6 +141,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self._disconnect_layers()
         self.session, self.layers = None, None  # no events reach the old session while layers are added
         self.image_layer = layer
+        self.store_panel.discover(layer)
         if id(layer) not in self._sessions:
             try:
                 stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=layer.unique_id)
@@ -132,11 +150,12 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
                 self.image_layer = None
                 return
             layers = PromptLayers(self.viewer, layer, stack.label_shape)
-            session = AnnotationSession(stack, self.backend or _NoBackend(), objects=layers.objects.data, cache=self._cache)
+            session = WidgetSession(stack, self.backend or _NoBackend(), objects=layers.objects.data, cache=self._cache,
+                                    times=self.predict_times, on_predicted=self._on_predicted, on_error=self._on_error)
             self._sessions[id(layer)] = (session, layers)
         self.session, self.layers = self._sessions[id(layer)]
         if self.backend is not None:
-            self.session.set_backend(self.backend)
+            self.session.set_backend(self._session_backend())
         self._connect_layers()
         self.layers.set_click_positive(self.positive)
         self._refresh_image_combo()
@@ -144,10 +163,16 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.layers.points.mode = "add"
         self._key = None
         self._on_dims()
+        self.propagate_panel.image_changed()
 
-    @staticmethod
-    def _limits(layer: Image):
-        return None if np.dtype(layer.dtype) == np.uint8 else tuple(layer.contrast_limits)
+    def _limits(self, layer: Image):
+        """How the session scales ``layer`` to 8 bits: its store's limits, else the layer's (none for uint8)."""
+        default = None if np.dtype(layer.dtype) == np.uint8 else tuple(layer.contrast_limits)
+        return self.store_panel.contrast_limits(layer, default)
+
+    def _session_backend(self) -> Backend:
+        """The chosen backend, reading from the current image's embedding store when one fits."""
+        return self.store_panel.backend_for(self.image_layer, self.backend)
 
     def _connect_layers(self) -> None:
         lay = self.layers
@@ -193,12 +218,22 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self._contrast_timer.start()  # re-encode once the slider rests
 
     def _contrast_changed(self) -> None:
+        self.store_changed()
+
+    def store_changed(self) -> None:
+        """Re-derive the current image's contrast limits and backend (after a contrast or store change)."""
         if self.session is None or self.image_layer is None:
             return
-        limits = self._limits(self.image_layer)
-        if limits != self.session.image.contrast_limits:
-            old = self.session.image
+        limits, old, changed = self._limits(self.image_layer), self.session.image, False
+        if limits != old.contrast_limits:
             self.session.image = ImageStack(old.data, rgb=old.rgb, contrast_limits=limits, key=old.key[0])
+            changed = True
+        backend = self._session_backend() if self.backend is not None else self.session.backend
+        if backend is not self.session.backend:
+            self.encoder.cancel()
+            self.session.set_backend(backend)
+            changed = True
+        if changed:
             self._key = None
             self._on_dims()
 
@@ -251,7 +286,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         combo.setCurrentIndex(index)
         if self.session is not None:
             self.encoder.cancel()
-            self.session.set_backend(backend)
+            self.session.set_backend(self._session_backend())
             self._key = None
             self._on_dims()
 
@@ -331,6 +366,10 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         """Draw the session's prediction (or nothing) in the preview; update the status line."""
         s = self.session
         pred = s.prediction
+        if pred is None and s.predicting:  # a worker answers: the last mask stays until then
+            seconds = s.times.estimate(s.backend)
+            self._set_status(f"Predicting… ({s.backend.name} takes about {seconds:.1f} s; the viewer stays usable)")
+            return
         self._syncing = True
         try:
             if pred is not None:
@@ -348,13 +387,18 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         else:
             self._set_status(f"Ready ({s.backend.name}). Click on an object.")
 
-    def _on_encoded(self, session: AnnotationSession, key: SliceKey) -> None:
+    def _on_predicted(self, session: WidgetSession) -> None:
+        if session is self.session:
+            self._show()
+
+    def _on_encoded(self, session: WidgetSession, key: SliceKey) -> None:
         if session is self.session and session.draft.slice_key == key and session.prediction is None:
             try:
                 session.refresh()
             except (PromptsegError, MemoryError, RuntimeError) as exc:
                 self._on_error(exc)
         if session is self.session:
+            self.store_panel.refresh_status()
             self._show()
 
     def _on_error(self, exc: Exception) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
 
 from .keys import shortcuts_html
@@ -44,10 +44,22 @@ class Panel:
         self.overwrite = QCheckBox("Commit may overwrite existing objects")
         layout.addWidget(self.overwrite)
 
+        self.sections = QVBoxLayout()  # feature panels (store, propagation, series, ...), see add_section
+        layout.addLayout(self.sections)
+
         help_label = QLabel(shortcuts_html())
         help_label.setWordWrap(True)
         layout.addWidget(help_label)
         layout.addStretch(1)
+
+    def add_section(self, title: str, widget: QWidget) -> QWidget:
+        """Show ``widget`` in a titled box below the buttons; returns it."""
+        box = QGroupBox(title)
+        inner = QVBoxLayout(box)
+        inner.setContentsMargins(6, 6, 6, 6)
+        inner.addWidget(widget)
+        self.sections.addWidget(box)
+        return widget
 
     def show_polarity(self, positive: bool) -> None:
         self.polarity.setChecked(not positive)

@@ -1,0 +1,154 @@
+"""The annotator's 3D propagation controls: carry an object through a z-range in a thread worker.
+
+The work is :func:`promptseg.session.propagate.propagate` (a generator that
+yields one step per slice); this panel runs it in a ``thread_worker`` with a
+napari progress bar and, when it returns, writes the result with
+:func:`~promptseg.session.propagate.commit_propagation`: one object across
+slices, one undoable step (Ctrl+Z removes it from every slice).  The start is
+the current object (its live mask) or a committed object on the displayed
+slice; the propagation axis is the image's last leading axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from ..errors import PromptsegError
+from ..session.propagate import PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session
+
+
+class PropagatePanel(QWidget):
+    """z-range, object choice, Propagate and Stop buttons.
+
+    Parameters
+    ----------
+    annotator : AnnotatorWidget
+        Gives the session, the displayed slice and the overwrite setting; shows the result.
+    """
+
+    def __init__(self, annotator: Any) -> None:
+        super().__init__()
+        self.annotator = annotator
+        self.worker = None
+        self.first = QSpinBox()
+        self.last = QSpinBox()
+        self.object = QSpinBox()
+        self.object.setRange(0, 2**31 - 1)
+        self.object.setSpecialValueText("current object")
+        self.object.setToolTip("0 = the object being drawn; an id = that committed object, on the displayed slice")
+        self.run = QPushButton("Propagate")
+        self.stop = QPushButton("Stop")
+        self.stop.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        z_row = QHBoxLayout()
+        z_row.addWidget(self.first)
+        z_row.addWidget(QLabel("to"))
+        z_row.addWidget(self.last)
+        form = QFormLayout()
+        form.addRow("Slices", z_row)
+        form.addRow("Object", self.object)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run)
+        buttons.addWidget(self.stop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        self.run.clicked.connect(lambda: self.propagate())
+        self.stop.clicked.connect(self.cancel)
+        self.image_changed()
+
+    def image_changed(self) -> None:
+        """Fit the z-range to the current image (the whole last leading axis); disabled for 2D images."""
+        session = self.annotator.session
+        lead = () if session is None else session.image.leading_shape
+        self.setEnabled(bool(lead))
+        n = lead[-1] if lead else 1
+        for box, value in ((self.first, 0), (self.last, n - 1)):
+            box.setRange(0, n - 1)
+            box.setValue(value)
+        self.status.setText("" if lead else "Propagation needs a stack (Z, Y, X).")
+
+    def propagate(self, label: int | None = None):
+        """Start propagating (the object id in the panel unless ``label`` is given); returns the worker or None."""
+        a = self.annotator
+        session, layers = a.session, a.layers
+        if session is None or self.worker is not None:
+            return None
+        label = (self.object.value() or None) if label is None else int(label)
+        try:
+            if not session.image.leading_shape:
+                raise PromptsegError("propagation needs a stack (Z, Y, X); this image is 2D.")
+            key, mask = start_from_session(session, label=label, slice_key=a.displayed_slice() if label else None)
+        except PromptsegError as exc:
+            show_warning(f"PromptSeg: {exc}")
+            return None
+        prefix, z = tuple(key[:-1]), int(key[-1])
+        lo, hi = sorted((self.first.value(), self.last.value()))
+        if not lo <= z <= hi:
+            show_warning(f"PromptSeg: the object is on slice {z}, outside the range {lo}–{hi}: widen the range.")
+            return None
+        job = propagate(session.backend, session_embeddings(session, prefix), mask, z, z_range=(lo, hi))
+        total = max(hi - lo, 1)
+        worker = create_worker(
+            _run, job, _progress={"total": total, "desc": "PromptSeg: propagating"},
+            _connect={"errored": self._failed}, _start_thread=False,
+        )
+        worker.yielded.connect(self._step)
+        worker.returned.connect(lambda result: self._done(session, layers, result, label, prefix))
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.run.setEnabled(False)
+        self.stop.setEnabled(True)
+        self.status.setText(f"Propagating from slice {z} over {lo}–{hi}…")
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop after the slice being predicted; nothing is written."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.setText("Stopped: nothing was written.")
+
+    def _step(self, step: PropagationStep) -> None:
+        state = "kept" if step.accepted else f"stop ({step.reason})"
+        self.status.setText(f"Slice {step.z}: score {step.score:.2f}, overlap {step.overlap:.2f}, {state}.")
+
+    def _done(self, session, layers, result, label: int | None, prefix: tuple[int, ...]) -> None:
+        a = self.annotator
+        before = session.draft.slice_key
+        try:
+            edit = commit_propagation(session, result, label=label, overwrite=a.panel.overwrite.isChecked(),
+                                      prefix=prefix)
+        except PromptsegError as exc:
+            show_warning(f"PromptSeg: {exc}")
+            return
+        layers.refresh_objects()
+        first, last = result.z_range
+        written = int(edit.new)
+        if session is a.session:
+            a._write_prompts([before])
+            a._show()
+        text = f"Object {written} on slices {first}–{last} ({edit.index[-1].size} px). Ctrl+Z removes it."
+        self.status.setText(text)
+        show_info(f"PromptSeg: {text}")
+
+    def _failed(self, exc: Exception) -> None:
+        self.annotator._on_error(exc)
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.run.setEnabled(True)
+        self.stop.setEnabled(False)
+
+
+def _run(job):
+    """The worker's generator: the propagation's steps, then its result."""
+    result = yield from job
+    return result
