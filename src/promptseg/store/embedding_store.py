@@ -5,6 +5,8 @@ Layout::
     image.tif.embeddings.zarr/
       zarr.json            group; attribute "promptseg" = StoreMetadata (JSON)
       embedding/           (Z, T, 256, 64, 64) float16, chunks (1, 1, 256, 64, 64)   [SAM]
+      ragged/Z_T           uint8, one per slice and tile: arrays whose size varies per image (classic
+                           superpixel graphs), packed; attribute "arrays" = name -> offset, shape, dtype
       done/                (Z,) uint8, one chunk per slice: 1 once every tile of the slice is written
 
 A slice counts only once its ``done`` marker is written, after all of its
@@ -24,12 +26,14 @@ import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import StoreError, StoreMismatchError
-from .codec import StorableBackend, array_dtypes, cast_arrays, check_storable
+from .codec import StorableBackend, array_dtypes, cast_arrays, check_storable, is_ragged
 from .metadata import PREPROCESSING_VERSION, STORE_FORMAT_VERSION, ImageInfo, StoreMetadata, Tiling, differences
 from .tiled import tiled_embedding
 from .tiling import tile_slices
 
 ATTRIBUTE = "promptseg"
+RAGGED = "ragged"
+_ALIGN = 16
 DTYPES = ("float16", "float32")
 
 
@@ -43,7 +47,8 @@ def expected_metadata(backend: Backend, image: ImageInfo, tiling: Tiling, *, dty
         backend_id=backend.backend_id,
         checkpoint_hash=getattr(backend, "checkpoint_hash", None),
         codec=storable.embedding_codec,
-        arrays={k: tuple(int(s) for s in v) for k, v in storable.embedding_layout(tiling.tile_shape).items()},
+        arrays={k: tuple(None if s is None else int(s) for s in v)
+                for k, v in storable.embedding_layout(tiling.tile_shape).items()},
         array_dtypes=array_dtypes(storable),
         image=image,
         tiling=tiling,
@@ -70,7 +75,8 @@ class EmbeddingStore:
         self.backend = backend
         self.writable = writable
         self._group = group
-        self._arrays = {name: group[name] for name in metadata.arrays}
+        self._arrays = {name: group[name] for name, shape in metadata.arrays.items() if not is_ragged(shape)}
+        self._ragged = group[RAGGED] if any(is_ragged(s) for s in metadata.arrays.values()) else None
         self._done = group["done"]
         self._index = {d: z for z, d in enumerate(metadata.image.slice_digests)}
 
@@ -89,8 +95,12 @@ class EmbeddingStore:
         group = zarr.open_group(str(p), mode="w")
         z, t = metadata.image.n_slices, metadata.tiling.n_tiles
         for name, shape in metadata.arrays.items():
+            if is_ragged(shape):
+                continue
             group.create_array(name, shape=(z, t, *shape), chunks=(1, 1, *shape), dtype=metadata.array_dtypes.get(name, metadata.dtype),
                                fill_value=0, compressors=None)
+        if any(is_ragged(s) for s in metadata.arrays.values()):
+            group.create_group(RAGGED)
         group.create_array("done", shape=(z,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
         group.attrs[ATTRIBUTE] = metadata.to_json()
         return cls(p, group, metadata, backend, writable=True)
@@ -193,16 +203,63 @@ class EmbeddingStore:
             raise StoreError(f"slice {z}: got {len(tiles)} tiles, the store's tiling has {self.metadata.tiling.n_tiles}.")
         dtype = np.dtype(self.metadata.dtype)
         for t, arrays in enumerate(tiles):
+            ragged = {}
             for name, arr in cast_arrays(arrays, self.metadata.arrays, dtype, self.metadata.array_dtypes).items():
-                self._arrays[name][z, t] = arr
+                if name in self._arrays:
+                    self._arrays[name][z, t] = arr
+                else:
+                    ragged[name] = arr
+            if ragged:
+                self._write_ragged(z, t, ragged)
         self._done[z] = 1
+
+    def _write_ragged(self, z: int, tile: int, arrays: dict[str, np.ndarray]) -> None:
+        """Pack the variable-size arrays of one tile into one compressed byte array (replacing a partial one)."""
+        from zarr.codecs import ZstdCodec
+
+        entries, parts, offset = {}, [], 0
+        for name in sorted(arrays):
+            arr = np.ascontiguousarray(arrays[name])
+            pad = -offset % _ALIGN  # every array starts aligned, so reading it back is a view
+            if pad:
+                parts.append(np.zeros(pad, np.uint8))
+                offset += pad
+            entries[name] = {"offset": offset, "shape": list(arr.shape), "dtype": arr.dtype.str}
+            parts.append(arr.reshape(-1).view(np.uint8))
+            offset += arr.nbytes
+        packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+        n = max(int(packed.size), 1)
+        out = self._ragged.create_array(f"{z}_{tile}", shape=(n,), chunks=(n,), dtype="uint8", fill_value=0,
+                                        compressors=ZstdCodec(level=1), overwrite=True,
+                                        attributes={"arrays": entries})
+        if packed.size:
+            out[:] = packed
+
+    def _read_ragged(self, z: int, tile: int) -> dict[str, np.ndarray]:
+        try:
+            node = self._ragged[f"{z}_{tile}"]
+            entries = dict(node.attrs["arrays"])
+        except KeyError as exc:
+            raise StoreError(f"slice {z} of {self.path} is marked done but its arrays are missing; "
+                             "re-compute the store (`promptseg embed ... --overwrite`).") from exc
+        packed = np.asarray(node[:])
+        out = {}
+        for name, e in entries.items():
+            dt = np.dtype(e["dtype"])
+            count = int(np.prod(e["shape"], dtype=np.int64))
+            start = int(e["offset"])
+            out[name] = packed[start : start + count * dt.itemsize].view(dt).reshape(e["shape"])
+        return out
 
     def read_arrays(self, z: int, tile: int = 0) -> dict[str, np.ndarray]:
         """The stored arrays of one tile of slice ``z`` (in the store's dtype)."""
         z = self._check_z(z)
         if not self.has(z):
             raise StoreError(f"slice {z} is not in the store {self.path} yet; run `promptseg embed` to complete it.")
-        return {name: np.asarray(arr[z, tile]) for name, arr in self._arrays.items()}
+        out = {name: np.asarray(arr[z, tile]) for name, arr in self._arrays.items()}
+        if self._ragged is not None:
+            out.update(self._read_ragged(z, tile))
+        return out
 
     def load(self, z: int) -> ImageEmbedding:
         """Slice ``z`` as a ready-to-predict embedding (tiles of a tiled slice are read on first use).
