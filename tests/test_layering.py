@@ -33,6 +33,7 @@ LAYER_RANKS = {
     "session": 3,
     "store": 3,
     "eval": 3,
+    "exemplar": 3,
     "_napari": 4,
     "cli": 4,
     "__main__": 4,

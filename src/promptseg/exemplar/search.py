@@ -1,0 +1,220 @@
+"""Find similar: prompt the backend wherever an object like the exemplars seems to be.
+
+:func:`find_similar` works on one slice and :func:`find_similar_stack` on
+many (each slice's embedding comes from a loader: a session's cache, a
+:class:`~promptseg.store.StoredBackend`, or plain encoding).  Both are
+generators that yield :class:`FindProgress` and return the proposals,
+best first; scripts run them with :func:`promptseg.eval.run_to_end`-style
+loops, the napari panel in a thread worker.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generator, Iterable, Sequence
+
+import numpy as np
+
+from ..backends.base import Backend, ImageEmbedding
+from ..errors import PromptsegError
+from .filters import box_edge_fraction, seed_component, suppress_duplicates
+from .model import ExemplarModel, describe_exemplars
+from .proposal import FindProgress, Proposal
+from .shape import check_masks
+
+__all__ = ["find_similar", "find_similar_stack"]
+
+
+def find_similar(
+    backend: Backend,
+    embedding: ImageEmbedding,
+    exemplars: Sequence[np.ndarray] | np.ndarray | None = None,
+    *,
+    model: ExemplarModel | None = None,
+    negatives: Sequence[np.ndarray] | np.ndarray | None = None,
+    objects: np.ndarray | None = None,
+    slice_key: tuple[int, ...] = (),
+    box_scale: float | None = 1.5,
+    max_overlap: float = 0.5,
+    max_candidates: int = 500,
+    min_score: float = 0.0,
+    rounds: int = 2,
+) -> Generator[FindProgress, None, list[Proposal]]:
+    """Propose every object on one slice that resembles the exemplars.
+
+    Parameters
+    ----------
+    backend : Backend
+        Answers one point (plus box) prompt per candidate; the classic
+        backend or a SAM-family one (their embeddings are compared).
+    embedding : ImageEmbedding
+        The slice, encoded by ``backend``.
+    exemplars : list of (H, W) bool masks, or an (H, W) label image
+        Finished objects of the wanted kind on this slice.  Optional when
+        ``model`` is given.
+    model : ExemplarModel, optional
+        A description learnt elsewhere (e.g. on another slice of a stack).
+    negatives : list of (H, W) bool masks, or an (H, W) label image, optional
+        Things that must not be proposed: appearance like theirs counts as
+        background, and a proposal lying mostly on one is dropped.
+    objects : np.ndarray, shape (H, W), int or bool, optional
+        Objects already there (committed ones): never proposed again;
+        proposals only take background pixels.
+    slice_key : tuple of int
+        Stamped on the proposals.
+    box_scale : float or None
+        Prompt each candidate with a box this many times the largest
+        exemplar extent around the seed (None: the point alone).
+    max_overlap : float
+        A candidate whose mask lies more than this share on known objects is dropped.
+    max_candidates : int
+        Prompt at most this many candidates (the strongest).
+    min_score : float
+        Return only proposals scoring at least this (the GUI keeps all and
+        filters on display).
+    rounds : int
+        Search rounds: each later round looks again where no proposal lies
+        yet (objects merged into one candidate region, e.g. touching ones,
+        come out one per round).
+
+    Yields
+    ------
+    FindProgress
+        ``"search"`` before each round's candidates are located, ``"prompt"`` after each one.
+
+    Returns
+    -------
+    list of Proposal
+        Non-overlapping proposals, highest score first.
+
+    Raises
+    ------
+    PromptError
+        Masks of the wrong shape; no exemplar.
+    PromptsegError
+        A backend whose embeddings cannot be compared.
+    """
+    shape = tuple(embedding.image_shape)
+    if model is None:
+        if exemplars is None:
+            raise PromptsegError("give exemplar masks (or an ExemplarModel learnt on another slice).")
+        model = describe_exemplars(embedding, exemplars, negatives)
+    pos = check_masks(exemplars, shape, "exemplar")
+    neg = check_masks(negatives, shape, "negative")
+    excluded = np.zeros(shape, bool)
+    for m in pos:
+        excluded |= m
+    if objects is not None:
+        objects = np.asarray(objects)
+        if objects.shape != shape:
+            raise PromptsegError(f"objects have shape {objects.shape}; they must match the slice, {shape}.")
+        excluded |= objects != 0
+    negative = np.logical_or.reduce(neg) if neg else None
+    key = tuple(int(k) for k in slice_key)
+    low, high = model.shape.area_range()
+    proposals: list[Proposal] = []
+    covered = excluded.copy()
+    budget = int(max_candidates)
+    for round_ in range(int(rounds)):
+        yield FindProgress("search", round_, int(rounds), key, len(proposals))
+        found = model.candidates(embedding, covered)
+        seeds = found.seeds[:budget]
+        budget -= len(seeds)
+        if not len(seeds):
+            break
+        new: list[Proposal] = []
+        for i, seed in enumerate(seeds, start=1):
+            p = _prompt(backend, embedding, model, (float(seed[0]), float(seed[1])), key, excluded, negative,
+                        found.similarity, box_scale=box_scale, max_overlap=max_overlap, area_range=(low, high))
+            if p is not None:
+                new.append(p)
+            yield FindProgress("prompt", i, len(seeds), key, len(proposals) + len(new))
+        proposals = suppress_duplicates(proposals + new)
+        if not new or budget <= 0:
+            break
+        for p in proposals:  # the next round looks only where no proposal is yet
+            r0, c0, r1, c1 = p.box
+            covered[r0:r1, c0:c1] |= p.crop
+    return [p for p in proposals if p.score >= min_score]
+
+
+def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, max_overlap, area_range):
+    """Prompt at one seed; the proposal, or None when it is dropped."""
+    shape = tuple(embedding.image_shape)
+    box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
+    pred = backend.predict(embedding, points=[seed], labels=[1], box=box)
+    mask = seed_component(np.asarray(pred.mask, bool), seed)
+    area = int(mask.sum())
+    if area == 0:
+        return None
+    if np.count_nonzero(mask & excluded) > max_overlap * area:
+        return None
+    if negative is not None and np.count_nonzero(mask & negative) > 0.3 * area:
+        return None
+    mask &= ~excluded
+    area = int(mask.sum())
+    if not area_range[0] <= area <= area_range[1]:
+        return None
+    look = float(similarity[mask].mean()) if similarity is not None else 1.0
+    size = model.shape.size_score(area)
+    leak = box_edge_fraction(mask, box)
+    quality = float(np.clip(pred.score, 0.0, 1.0)) if model.kind == "deep" else 1.0
+    score = (look * size * quality) ** (1.0 / 3.0) * (1.0 - leak)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, box, pred)
+
+
+def find_similar_stack(
+    backend: Backend,
+    embeddings: Callable[[tuple[int, ...]], ImageEmbedding],
+    slice_keys: Iterable[Sequence[int]],
+    model: ExemplarModel,
+    *,
+    objects: np.ndarray | None = None,
+    exemplar_slice: Sequence[int] | None = None,
+    exemplars: Sequence[np.ndarray] | np.ndarray | None = None,
+    **options,
+) -> Generator[FindProgress, None, list[Proposal]]:
+    """Run :func:`find_similar` on every slice of ``slice_keys`` with one exemplar model.
+
+    Parameters
+    ----------
+    backend : Backend
+    embeddings : callable
+        Slice key -> its embedding (encoding or loading it from a store on demand).
+    slice_keys : iterable of tuple of int
+        The slices to search, e.g. ``[(z,) for z in range(Z)]``.
+    model : ExemplarModel
+        From :func:`describe_exemplars` on the exemplars' slice.
+    objects : np.ndarray, shape (*leading, H, W), optional
+        The whole objects array; each slice's plane is excluded there.
+    exemplar_slice, exemplars : optional
+        The exemplars' slice and masks, so that they are not proposed again.
+    **options
+        Passed to :func:`find_similar` (``negatives`` apply only on ``exemplar_slice``).
+
+    Yields
+    ------
+    FindProgress
+        ``"encode"`` before a slice's embedding is fetched, then the slice's own progress.
+
+    Returns
+    -------
+    list of Proposal
+        All slices' proposals, highest score first.
+    """
+    keys = [tuple(int(i) for i in k) for k in slice_keys]
+    home = None if exemplar_slice is None else tuple(int(i) for i in exemplar_slice)
+    negatives = options.pop("negatives", None)
+    out: list[Proposal] = []
+    for done, key in enumerate(keys):
+        yield FindProgress("encode", done, len(keys), key, len(out))
+        emb = embeddings(key)
+        plane = None if objects is None else np.asarray(objects[key])
+        here = key == home
+        found = yield from find_similar(backend, emb, exemplars if here else None, model=model,
+                                        negatives=negatives if here else None, objects=plane, slice_key=key, **options)
+        out.extend(found)
+    yield FindProgress("encode", len(keys), len(keys), keys[-1] if keys else (), len(out))
+    return sorted(out, key=lambda p: -p.score)
