@@ -119,6 +119,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .eval.cli import add_evaluate_parser
+    from .exemplar.cli import add_find_similar_parser
     from .store.cli import add_embed_parser
 
     parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     add_evaluate_parser(sub)
     add_embed_parser(sub)
+    add_find_similar_parser(sub)
     __import__("promptseg._napari.cli", fromlist=["cli"]).add_annotate_parser(sub)  # napari loads only when run
     return parser
 
