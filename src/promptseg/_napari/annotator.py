@@ -32,6 +32,7 @@ from .backend_choice import BackendChoice, backend_choices, default_choice
 from .encoding import EncodeScheduler
 from .keys import bind_shortcuts, unbind_shortcuts
 from .layers import PromptLayers
+from .find_similar import FindSimilarPanel
 from .panel import Panel
 from .predict_worker import PredictTimes, WidgetSession
 from .propagate_panel import PropagatePanel
@@ -75,6 +76,7 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
         self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
         self.series_panel = self.panel.add_section("Image series", SeriesPanel(self))
+        self.find_similar_panel = self.panel.add_section("Find similar", FindSimilarPanel(self))
         self._connect_panel()
         self.viewer.dims.events.current_step.connect(self._on_dims)
         self.viewer.dims.events.ndisplay.connect(self._on_dims)

@@ -1,0 +1,82 @@
+"""The "Find similar" panel of the annotator: proposals layer, threshold, accept / reject / edit, undo."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from promptseg.backends.classic import ClassicBackend
+from promptseg.session import ObjectPrompts
+
+CENTRES = [(20, 20), (20, 60), (20, 100), (60, 30), (60, 90), (100, 20), (100, 60), (100, 100)]
+
+
+def _disks() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    rr, cc = np.mgrid[:120, :120]
+    img = rng.normal(50, 6, (120, 120))
+    for r, c in CENTRES:
+        img[(rr - r) ** 2 + (cc - c) ** 2 <= 49] += 120
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _search(widget, qtbot):
+    session = widget.session
+    session.set_prompts((), ObjectPrompts(points=[CENTRES[0]], labels=[1]))
+    session.commit()
+    widget.layers.refresh_objects()
+    panel = widget.find_similar_panel
+    assert panel.find() is not None
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=30000)
+    return panel
+
+
+def _click(panel, rc, *mods):
+    panel._on_click(panel.layer, SimpleNamespace(position=rc, modifiers=set(mods)))
+
+
+def test_find_accept_reject_and_undo(annotator, qtbot):
+    viewer, widget = annotator(_disks(), ClassicBackend())
+    panel = _search(widget, qtbot)
+    session = widget.session
+    assert len(panel.proposals) == len(CENTRES) - 1
+    layer = panel.layer
+    assert layer in viewer.layers and layer.name == "img proposals"
+    assert len(np.unique(layer.data)) == len(panel.shown()) + 1
+    assert list(layer.features["score"][1:]) == [round(p.score, 3) for p in panel.proposals]
+
+    # the slider only re-filters what is shown: the proposals themselves stay
+    panel.slider.setValue(100)
+    assert not layer.data.any() and len(panel.proposals) == len(CENTRES) - 1
+    panel.slider.setValue(0)
+    assert len(np.unique(layer.data)) == len(CENTRES)
+
+    # click accepts, Alt+click rejects, Shift+click takes it over as the current object
+    _click(panel, CENTRES[1])
+    assert session.objects[CENTRES[1]] == 2 and len(panel.proposals) == len(CENTRES) - 2
+    _click(panel, CENTRES[2], "Alt")
+    assert session.objects[CENTRES[2]] == 0 and len(panel.proposals) == len(CENTRES) - 3
+    assert len(panel._rejected[()]) == 1
+    _click(panel, CENTRES[3], "Shift")
+    assert not session.draft.is_empty and session.prediction is not None and session.prediction.mask[CENTRES[3]]
+    session.clear()
+
+    # accept the rest in one go; undo takes them back one by one
+    n = panel.accept_shown()
+    assert n == len(CENTRES) - 4 and not panel.proposals and not layer.data.any()
+    labels_before = set(np.unique(session.objects))
+    assert len(labels_before) == 1 + 2 + n
+    session.undo()
+    assert len(set(np.unique(session.objects))) == len(labels_before) - 1
+    assert session.objects[CENTRES[0]] == 1  # the exemplar survives
+
+
+def test_find_without_exemplar_warns(annotator, qtbot):
+    _, widget = annotator(_disks(), ClassicBackend())
+    panel = widget.find_similar_panel
+    assert panel.find() is None
+    assert "commit one object" in panel.status.text()
+    panel.exemplar_ids.setText("5")
+    assert panel.find() is None
+    assert "not on the displayed slice" in panel.status.text()
