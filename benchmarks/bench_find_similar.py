@@ -12,8 +12,8 @@ Click accounting (per image; the same simulator and protocol as
   per shown proposal that matches no target (IoU < 0.5), plus, per target
   matched by a proposal (IoU >= 0.5, one-to-one, best IoU first): 0 clicks
   when IoU >= 0.9, else 1 click to pick it for editing and the correction
-  clicks the simulator places starting from the proposal (its seed and box
-  stay as prompts, the proposal is the previous mask), counted until
+  clicks the simulator places starting from the proposal (its seed, box and
+  shape prior stay as prompts, the proposal is the previous mask), counted until
   IoU >= 0.9 (20 when never reached); plus NoC@90 from scratch for every
   target no proposal matches.
 
@@ -27,6 +27,7 @@ Run (two cores shared: nice it)::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def instances(dataset: Dataset, image_id: str) -> list[np.ndarray]:
     return [lab == i for i in range(1, n + 1)]
 
 
-def clicks_to_target(backend, emb, gt, *, points=(), labels=(), box=None, start=None, previous=None) -> int:
+def clicks_to_target(backend, emb, gt, *, points=(), labels=(), box=None, mask=None, start=None, previous=None) -> int:
     """Simulated clicks until IoU >= TARGET (MAX_CLICKS when never), from ``start`` (default empty)."""
     sim = ClickSimulator(gt)
     pred = np.zeros(gt.shape, bool) if start is None else start
@@ -73,7 +74,7 @@ def clicks_to_target(backend, emb, gt, *, points=(), labels=(), box=None, start=
             return k - 1 if start is not None and sim.iou(pred) >= TARGET else MAX_CLICKS
         pts.append((click.row, click.col))
         labs.append(click.label)
-        previous = backend.predict(emb, points=pts, labels=labs, box=box, previous=previous)
+        previous = backend.predict(emb, points=pts, labels=labs, box=box, mask=mask, previous=previous)
         pred = previous.mask
         if sim.iou(pred) >= TARGET:
             return k
@@ -85,7 +86,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / max(np.count_nonzero(a | b), 1)
 
 
-def image_record(backend, dataset, image_id):
+def image_record(backend, dataset, image_id, scratch_cache=None, **options):
     """Everything threshold-independent for one image."""
     masks = instances(dataset, image_id)
     if len(masks) < 2:
@@ -96,9 +97,15 @@ def image_record(backend, dataset, image_id):
     ex = int(np.argsort(areas, kind="stable")[(len(areas) - 1) // 2])
     targets = [m for i, m in enumerate(masks) if i != ex]
     t0 = time.perf_counter()
-    proposals = run(find_similar(backend, emb, [masks[ex]]))
+    proposals = run(find_similar(backend, emb, [masks[ex]], **options))
     find_s = time.perf_counter() - t0
-    scratch = [clicks_to_target(backend, emb, m) for m in masks]
+    key = f"{dataset.name}/{image_id}/{backend.backend_id}"
+    if scratch_cache is not None and key in scratch_cache:
+        scratch = scratch_cache[key]
+    else:
+        scratch = [clicks_to_target(backend, emb, m) for m in masks]
+        if scratch_cache is not None:
+            scratch_cache[key] = scratch
     shape = masks[0].shape
     props = []
     for p in proposals:
@@ -121,17 +128,19 @@ def evaluate_threshold(backend, rec, threshold):
         if i not in used_p and t not in used_t:
             used_p.add(i), used_t.add(t), matches.append((i, t, v))
     clicks = rec["scratch_ex"] + (1 if shown else 0) + (len(shown) - len(matches))
+    edits = 0
     for i, t, v in matches:
         if v >= TARGET:
             continue
+        edits += 1
         if (i, t) not in rec["corrections"]:
             p = rec["props"][i]["proposal"]
             rec["corrections"][(i, t)] = clicks_to_target(
                 backend, rec["emb"], rec["targets"][t], points=[p.seed], labels=[1], box=p.prompt_box,
-                start=rec["props"][i]["mask"], previous=p.prediction)
+                mask=p.prompt_mask(rec["targets"][t].shape), start=rec["props"][i]["mask"], previous=p.prediction)
         clicks += 1 + rec["corrections"][(i, t)]
     clicks += sum(s for t, s in enumerate(rec["scratch"]) if t not in used_t)
-    return len(shown), len(matches), clicks
+    return len(shown), len(matches), clicks, edits, sum(v >= TARGET for _, _, v in matches)
 
 
 def main() -> None:
@@ -139,8 +148,16 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["dsb2018_dev", "magnetic_tile_dev"])
     ap.add_argument("--images", type=int, default=8, help="images per dataset, evenly spaced over the sorted ids")
     ap.add_argument("--root", type=Path, default=SHARED)
+    ap.add_argument("--box-scale", type=float, default=None, help="find_similar box_scale (default: no box)")
+    ap.add_argument("--no-shape-prompt", action="store_true", help="prompt with the point only (no exemplar shape)")
+    ap.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
     args = ap.parse_args()
     backend = ClassicBackend()
+    options = {"box_scale": args.box_scale, "shape_prompt": not args.no_shape_prompt}
+    cache = json.loads(args.scratch_cache.read_text()) if args.scratch_cache and args.scratch_cache.exists() else None
+    if args.scratch_cache and cache is None:
+        cache = {}
+    print(f"find_similar options: {options}")
     print("click accounting: see the module docstring (exemplar's own NoC@90 counted in both totals)")
     for name in args.datasets:
         dataset = Dataset(args.root / name)
@@ -149,23 +166,27 @@ def main() -> None:
             ids = [i for i in ids if len(instances(dataset, i)) >= 2]
         picked = select_targets(ids, args.images)
         t0 = time.perf_counter()
-        records = [r for r in (image_record(backend, dataset, i) for i in picked) if r is not None]
+        records = [r for r in (image_record(backend, dataset, i, cache, **options) for i in picked) if r is not None]
+        if args.scratch_cache:
+            args.scratch_cache.write_text(json.dumps(cache))
         n_targets = sum(len(r["targets"]) for r in records)
         scratch = sum(r["scratch_ex"] + sum(r["scratch"]) for r in records)
         print(f"\n{name}: {len(records)} images (of {len(ids)} eligible, evenly spaced), {n_targets} targets "
               f"besides the exemplars, {n_targets + len(records)} instances")
         print(f"  find-similar time per image: {np.mean([r['find_s'] for r in records]):.2f} s (mean)")
         print(f"  from scratch: {scratch / len(records):.1f} clicks per image (NoC@90 summed over instances)")
-        print("  threshold  shown  matched  precision  recall  clicks/image  vs scratch")
+        print("  threshold  shown  matched  IoU>=.9  precision  recall  clicks/image  vs scratch  "
+              "(without edit clicks)")
         for th in THRESHOLDS:
-            shown = matched = clicks = 0
+            shown = matched = clicks = edits = good = 0
             for r in records:
-                s, m, c = evaluate_threshold(backend, r, th)
-                shown, matched, clicks = shown + s, matched + m, clicks + c
+                s, m, c, e, g = evaluate_threshold(backend, r, th)
+                shown, matched, clicks, edits, good = shown + s, matched + m, clicks + c, edits + e, good + g
             prec = matched / shown if shown else float("nan")
             mark = " (default)" if th == DEFAULT_THRESHOLD else ""
-            print(f"  {th:9.2f}  {shown:5d}  {matched:7d}  {prec:9.3f}  {matched / max(n_targets, 1):6.3f}  "
-                  f"{clicks / len(records):12.1f}  {100 * (clicks - scratch) / scratch:+9.1f} %{mark}")
+            print(f"  {th:9.2f}  {shown:5d}  {matched:7d}  {good:7d}  {prec:9.3f}  {matched / max(n_targets, 1):6.3f}  "
+                  f"{clicks / len(records):12.1f}  {100 * (clicks - scratch) / scratch:+9.1f} %  "
+                  f"{100 * (clicks - edits - scratch) / scratch:+9.1f} %{mark}")
         print(f"  wall time {time.perf_counter() - t0:.0f} s")
 
 

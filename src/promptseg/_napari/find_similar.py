@@ -246,11 +246,12 @@ class FindSimilarPanel(QWidget):
         self.show_proposals()
 
     def edit(self, proposal: Proposal) -> None:
-        """Make the proposal's prompts (seed point and box) the current object, to correct it with clicks."""
+        """Make the proposal's prompts (seed point, box, shape prior as painted mask) the current object, to correct it."""
         a = self.annotator
         key = tuple(proposal.slice_key)
         box = None if proposal.prompt_box is None else np.asarray(proposal.prompt_box)
-        a.session.set_prompts(key, ObjectPrompts(points=[proposal.seed], labels=[1], box=box))
+        prior = proposal.prompt_mask(a.session.image.plane_shape)
+        a.session.set_prompts(key, ObjectPrompts(points=[proposal.seed], labels=[1], box=box, painted=prior))
         a._write_prompts([key])
         a._show()
         self.proposals = [p for p in self.proposals if p is not proposal]

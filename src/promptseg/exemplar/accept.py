@@ -35,8 +35,8 @@ def accept_proposals(session, proposals: Sequence[Proposal]) -> list[CommittedOb
     """Commit proposals as new objects of an :class:`~promptseg.session.AnnotationSession`.
 
     Each becomes one undoable commit (undo takes them back one by one, last
-    first), recorded with the prompts that reproduce it (its seed point and
-    box).  Only background pixels are written: committed objects stay intact.
+    first), recorded with the prompts that reproduce it (its seed point, box
+    and shape prior as a painted mask).  Only background pixels are written: committed objects stay intact.
     A proposal that no longer adds any pixel is skipped.
 
     Returns
@@ -57,7 +57,8 @@ def accept_proposals(session, proposals: Sequence[Proposal]) -> list[CommittedOb
         label = session.next_label
         index = tuple(np.full(rows.size, i, dtype=np.intp) for i in key) + (rows, cols)
         edit = LabelEdit(index, np.array(session.objects[index]), label)
-        prompts = ObjectPrompts(points=[p.seed], labels=[1], box=p.prompt_box)
+        prompts = ObjectPrompts(points=[p.seed], labels=[1], box=p.prompt_box,
+                                painted=p.prompt_mask(session.image.plane_shape))
         obj = CommittedObject(
             label=label, slice_key=key, prompts=prompts,
             backend_name=str(getattr(backend, "name", type(backend).__name__)), backend_id=backend.backend_id,

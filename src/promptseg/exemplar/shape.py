@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..errors import PromptError
 
@@ -51,10 +52,15 @@ class ExemplarShape:
         Pixel count of each exemplar.
     extents : np.ndarray, shape (K, 2)
         Bounding-box height and width of each exemplar.
+    template : np.ndarray, shape (N, 2), int32
+        (row, col) offsets of the pixels of the exemplar of median area from
+        its deepest pixel (the pixel farthest from its boundary): a shape
+        prior, given to the backend as a mask prompt at each candidate.
     """
 
     areas: np.ndarray
     extents: np.ndarray
+    template: np.ndarray
 
     @classmethod
     def from_masks(cls, masks: Sequence[np.ndarray]) -> "ExemplarShape":
@@ -66,7 +72,22 @@ class ExemplarShape:
             cols = np.flatnonzero(m.any(axis=0))
             areas.append(int(m.sum()))
             extents.append((rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
-        return cls(np.asarray(areas, np.float64), np.asarray(extents, np.float64))
+        typical = masks[int(np.argsort(areas, kind="stable")[(len(areas) - 1) // 2])]
+        depth = ndi.distance_transform_edt(np.pad(typical, 1))[1:-1, 1:-1]
+        centre = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+        template = (np.argwhere(typical) - centre).astype(np.int32)
+        template.setflags(write=False)
+        return cls(np.asarray(areas, np.float64), np.asarray(extents, np.float64), template)
+
+    def template_mask(self, seed: tuple[float, float], image_shape: tuple[int, int]) -> np.ndarray:
+        """The exemplar of median area moved so that its deepest pixel lies on ``seed``, (H, W) bool."""
+        h, w = image_shape
+        r = self.template[:, 0] + int(round(seed[0]))
+        c = self.template[:, 1] + int(round(seed[1]))
+        keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        out = np.zeros((h, w), bool)
+        out[r[keep], c[keep]] = True
+        return out
 
     @property
     def median_area(self) -> float:
