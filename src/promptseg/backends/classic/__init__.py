@@ -187,6 +187,7 @@ class ClassicBackend:
                 g.colour, g.spread, features.colour_noise, obj, evidence,
                 positive_px=pts[prompts.labels == 1], negative_px=pts[prompts.labels == 0],
                 smoothness=s.pixel_smoothness, prior=s.pixel_prior, exemplar_radius=s.exemplar_radius,
+                level_weight=s.level_weight,
             )
         else:
             work_logits = evidence[g.labels]

@@ -57,6 +57,7 @@ def refine_boundary(
     smoothness: float,
     prior: float,
     exemplar_radius: float = 0.0,
+    level_weight: float = 0.0,
 ) -> np.ndarray:
     """Per-pixel logits of the working image with the boundary band relabelled.
 
@@ -93,6 +94,12 @@ def refine_boundary(
     exemplar_radius : float
         A clicked pixel's colour counts as a sample of its side for band
         pixels within this distance (pixels); 0 turns this off.
+    level_weight : float
+        Weight of the click levels: within ``exemplar_radius`` of a positive
+        (negative) click, band pixels at least as object-like (at most as
+        background-like) as the clicked pixel, measured along the local
+        background-to-object colour axis, are pushed to the object
+        (background).  0 turns this off.
 
     Returns
     -------
@@ -150,6 +157,9 @@ def refine_boundary(
     vf, vb = var_f[sp_ids], var_b[sp_ids]
     ratio = 0.5 * (d_b / vb - d_f / vf + np.log(vb / vf))
     unary = np.clip(ratio, -2.0, 2.0) / 2.0 + prior * np.where(obj[sp_ids], 1.0, -1.0)
+    if level_weight > 0 and exemplar_radius > 0:
+        unary += level_weight * _level_votes(rows, cols, c, lab, labels, mu_f, mu_b, positive_px, negative_px,
+                                             exemplar_radius)
 
     # pairwise inside the band; neighbours outside the band act as fixed labels
     pix_label = obj[labels]
@@ -190,3 +200,30 @@ def _band_ids(idx: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.intp)
     ids = idx[pixels[:, 0], pixels[:, 1]]
     return ids[ids >= 0]
+
+
+def _level_votes(rows, cols, colours, lab, labels, mu_f, mu_b, positive_px, negative_px, radius):
+    """+1 / -1 votes of the clicks for the band pixels on their side of the clicked level, shape (B,).
+
+    A click on the object's rim says "this level of object-likeness and
+    beyond is object" (or, negative, "this level and below is background")
+    near the click: the level is the position along the line from the
+    local background colour to the local object colour of the clicked
+    superpixel's neighbourhood.
+    """
+    votes = np.zeros(len(rows))
+    for clicked, sign in ((positive_px, 1.0), (negative_px, -1.0)):
+        for r, cc in clicked:
+            near = np.flatnonzero((rows - r) ** 2 + (cols - cc) ** 2 <= radius**2)
+            if near.size == 0:
+                continue
+            k = labels[r, cc]
+            axis = mu_f[k] - mu_b[k]
+            norm = float(axis @ axis)
+            if norm <= 1e-6:
+                continue
+            level = (colours[near] - mu_b[k]) @ axis / norm
+            clicked_level = float((lab[r, cc].astype(np.float64) - mu_b[k]) @ axis / norm)
+            side = level >= clicked_level if sign > 0 else level <= clicked_level
+            votes[near[side]] += sign
+    return np.clip(votes, -1.0, 1.0)

@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class ClassicSettings:
     exemplar_radius : float
         In the refinement, a clicked pixel's colour is a sample of its side
         for pixels within this many working pixels.
+    level_weight : float
+        In the refinement, pull of a click on the pixels within
+        ``exemplar_radius`` that are at least as object-like (positive click)
+        or as background-like (negative click) as the clicked pixel.
     """
 
     max_pixels: int = 400_000
@@ -83,6 +87,7 @@ class ClassicSettings:
     pixel_smoothness: float = 1.0
     pixel_prior: float = 0.1
     exemplar_radius: float = 8.0
+    level_weight: float = 0.5
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""
