@@ -1,0 +1,91 @@
+"""Image series mode: walk a folder, one label TIFF per image, resume where the user stopped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from disk_backend import DiskBackend
+from promptseg.data import synthetic_nuclei_2d
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def folder(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        tifffile.imwrite(images / f"cells_{i}.tif", synthetic_nuclei_2d((48, 56), n_nuclei=3, seed=i).image)
+    return images
+
+
+def _widget(make_napari_viewer, qtbot):
+    from promptseg._napari.annotator import AnnotatorWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = AnnotatorWidget(viewer, backend=DiskBackend())
+    widget.encoder.prefetch_enabled = False
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget
+
+
+def _ready(widget, qtbot) -> None:
+    qtbot.waitUntil(lambda: widget.session is not None and widget.session.embedding(()) is not None
+                    and not widget.encoder.busy, timeout=20000)
+
+
+def test_walk_save_and_resume(make_napari_viewer, qtbot, folder, tmp_path) -> None:
+    viewer, widget = _widget(make_napari_viewer, qtbot)
+    panel = widget.series_panel
+    assert panel.open_folder(folder) == 0
+    assert widget.image_layer.name == "cells_0.tif" and "Image 1 of 3" in panel.status.text()
+    _ready(widget, qtbot)
+    widget.layers.points.add([20, 20])
+    assert widget.commit() == 1
+    assert panel.step(1) == 1  # saves image 0, opens image 1
+    assert (folder / "cells_0.labels.tif").exists()
+    assert [layer.name for layer in viewer.layers if "cells_0" in layer.name] == []  # the old image is closed
+    assert widget.image_layer.name == "cells_1.tif" and widget.layers.objects.data.max() == 0
+    _ready(widget, qtbot)
+    widget.layers.points.add([30, 30])
+    widget.commit()
+    widget.layers.points.add([10, 40])
+    widget.commit()
+    assert panel.step(1) == 2
+    saved = tifffile.imread(folder / "cells_1.labels.tif")
+    assert saved.shape == (48, 56) and sorted(np.unique(saved).tolist()) == [0, 1, 2]
+    assert saved[30, 30] == 1 and saved[10, 40] == 2
+    assert not (folder / "cells_2.labels.tif").exists()
+    viewer.close()
+
+    viewer2, widget2 = _widget(make_napari_viewer, qtbot)  # another day: resumes at the first unlabelled image
+    assert widget2.series_panel.open_folder(folder) == 2
+    assert widget2.image_layer.name == "cells_2.tif"
+    assert widget2.series_panel.step(-1) == 1  # back: the saved objects are there, ids go on after them
+    np.testing.assert_array_equal(widget2.layers.objects.data, saved)
+    _ready(widget2, qtbot)
+    widget2.layers.points.add([40, 10])
+    assert widget2.commit() == 3
+    widget2.undo()
+    np.testing.assert_array_equal(widget2.layers.objects.data, saved)  # the saved objects are not undone
+
+
+def test_output_folder_and_errors(make_napari_viewer, qtbot, folder, tmp_path) -> None:
+    from napari.utils.notifications import notification_manager
+
+    viewer, widget = _widget(make_napari_viewer, qtbot)
+    seen = []
+    notification_manager.notification_ready.connect(lambda n: seen.append(str(n.message)))
+    assert widget.series_panel.open_folder(tmp_path / "missing") is None
+    assert any("not found" in m for m in seen)
+    out = tmp_path / "labels"
+    panel = widget.series_panel
+    assert panel.open_folder(folder, output_dir=out) == 0
+    _ready(widget, qtbot)
+    widget.layers.points.add([20, 20])  # drawn, not committed: not saved, and the user is told
+    assert panel.step(1) == 1
+    assert any("not committed" in m for m in seen)
+    assert tifffile.imread(out / "cells_0.labels.tif").max() == 0 and not (folder / "cells_0.labels.tif").exists()
+    assert panel.step(-1) == 0 and panel.step(-1) == 0  # the first image: stays
