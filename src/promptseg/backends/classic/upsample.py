@@ -85,10 +85,10 @@ def upsample_mask(work_logits: np.ndarray, grid: SamplingGrid) -> np.ndarray:
     lg = np.asarray(work_logits, dtype=np.float32)
     h, w = lg.shape
     sign = lg > 0
-    # image rows / columns sampling each working row / column first (r0 is non-decreasing)
+    full = sign[:, grid.c0][grid.r0]  # the sign of the top-left sample; right wherever all four agree
+    # image rows / columns sampling each working row / column (r0 and c0 are non-decreasing)
     row_counts = np.bincount(grid.r0, minlength=h)
     col_counts = np.bincount(grid.c0, minlength=w)
-    full = np.repeat(np.repeat(sign, col_counts, axis=1), row_counts, axis=0)
     below = np.concatenate([sign[1:], sign[-1:]], axis=0)
     right = np.concatenate([sign[:, 1:], sign[:, -1:]], axis=1)
     diagonal = np.concatenate([right[1:], right[-1:]], axis=0)
