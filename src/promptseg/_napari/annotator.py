@@ -28,6 +28,7 @@ from ..backends import Backend, load_backend
 from ..errors import PromptsegError
 from ..session import EmbeddingCache, ImageStack, SliceKey
 from .actions import AnnotatorActions, _NoBackend
+from .image_settings import ImageSettings
 from .backend_choice import BackendChoice, backend_choices, default_choice
 from .encoding import EncodeScheduler
 from .keys import bind_shortcuts, unbind_shortcuts
@@ -43,7 +44,7 @@ _NEGATIVE_MODIFIERS = {"Control", "Alt"}
 _FILE_ENTRY = "Checkpoint file…"
 
 
-class AnnotatorWidget(AnnotatorActions, QWidget):
+class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
     """PromptSeg annotator: click on an object and see its mask; C commits it.
 
     Parameters
@@ -167,15 +168,6 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self._on_dims()
         self.propagate_panel.image_changed()
 
-    def _limits(self, layer: Image):
-        """How the session scales ``layer`` to 8 bits: its store's limits, else the layer's (none for uint8)."""
-        default = None if np.dtype(layer.dtype) == np.uint8 else tuple(layer.contrast_limits)
-        return self.store_panel.contrast_limits(layer, default)
-
-    def _session_backend(self) -> Backend:
-        """The chosen backend, reading from the current image's embedding store when one fits."""
-        return self.store_panel.backend_for(self.image_layer, self.backend)
-
     def _connect_layers(self) -> None:
         lay = self.layers
         lay.points.events.data.connect(self._on_prompt_data, position="first")  # mask first, then napari redraws the point
@@ -198,46 +190,6 @@ class AnnotatorWidget(AnnotatorActions, QWidget):
         self.image_layer.events.contrast_limits.disconnect(self._on_contrast)
         self.image_layer.events.data.disconnect(self._on_image_data)
         unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
-
-    def _on_image_data(self, event: Any = None) -> None:
-        """The image layer got new pixels: its embeddings are stale (the objects stay)."""
-        layer, old = self.image_layer, self.session.image
-        try:
-            stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer),
-                               key=(layer.unique_id, object()))
-        except PromptsegError as exc:
-            show_warning(f"PromptSeg: cannot annotate '{layer.name}' any more: {exc}")
-            return
-        if stack.label_shape != old.label_shape:
-            show_warning(f"PromptSeg: '{layer.name}' changed shape; its objects layer no longer fits. "
-                         "Open the new data as a new image layer.")
-            return
-        self.session.image = stack
-        self._key = None
-        self._on_dims()
-
-    def _on_contrast(self, event: Any = None) -> None:
-        self._contrast_timer.start()  # re-encode once the slider rests
-
-    def _contrast_changed(self) -> None:
-        self.store_changed()
-
-    def store_changed(self) -> None:
-        """Re-derive the current image's contrast limits and backend (after a contrast or store change)."""
-        if self.session is None or self.image_layer is None:
-            return
-        limits, old, changed = self._limits(self.image_layer), self.session.image, False
-        if limits != old.contrast_limits:
-            self.session.image = ImageStack(old.data, rgb=old.rgb, contrast_limits=limits, key=old.key[0])
-            changed = True
-        backend = self._session_backend() if self.backend is not None else self.session.backend
-        if backend is not self.session.backend:
-            self.encoder.cancel()
-            self.session.set_backend(backend)
-            changed = True
-        if changed:
-            self._key = None
-            self._on_dims()
 
     # ------------------------------------------------------------ backend
     def _fill_backend_combo(self, backend: Backend | str | None) -> None:
