@@ -116,3 +116,22 @@ def test_store_of_another_model_says_which_model(annotator, qtbot, tmp_path, sma
     assert widget.session.backend.name == "disks"
     widget.set_backend(tiny_backend)  # the store's model: now the store is used
     assert isinstance(widget.session.backend, StoredBackend)
+
+
+def test_series_images_find_their_stores(make_napari_viewer, qtbot, tmp_path, monkeypatch, small_stack,
+                                         tiny_backend) -> None:
+    from promptseg._napari.annotator import AnnotatorWidget
+
+    for i in range(2):
+        tifffile.imwrite(tmp_path / f"plane_{i}.tif", small_stack[i])
+    _embed(small_stack[1], tiny_backend, store_path_for(tmp_path / "plane_1.tif"))
+    calls = _count_encodes(monkeypatch, tiny_backend)
+    viewer = make_napari_viewer(show=True)
+    widget = AnnotatorWidget(viewer, backend=tiny_backend)
+    viewer.window.add_dock_widget(widget)
+    assert widget.series_panel.open_folder(tmp_path) == 0
+    qtbot.waitUntil(lambda: widget.session.embedding(()) is not None and not widget.encoder.busy, timeout=20000)
+    assert len(calls) == 1 and not isinstance(widget.session.backend, StoredBackend)  # no store: encoded
+    widget.series_panel.step(1)
+    qtbot.waitUntil(lambda: widget.session.embedding(()) is not None and not widget.encoder.busy, timeout=20000)
+    assert len(calls) == 1 and isinstance(widget.session.backend, StoredBackend)  # read from its store

@@ -43,6 +43,11 @@ class PropagatePanel(QWidget):
         self.run = QPushButton("Propagate")
         self.stop = QPushButton("Stop")
         self.stop.setEnabled(False)
+        self.run.setToolTip("Carry the object from the displayed slice through the slices in the range, "
+                            "in a background thread; the result is one object, and Ctrl+Z removes it.")
+        self.stop.setToolTip("Stop propagating; nothing is written")
+        self.first.setToolTip("First slice (inclusive) along the last non-image axis")
+        self.last.setToolTip("Last slice (inclusive)")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         z_row = QHBoxLayout()

@@ -46,7 +46,11 @@ class SeriesPanel(QWidget):
         self.previous = QPushButton("◀ Previous")
         self.save = QPushButton("Save labels")
         self.next = QPushButton("Next ▶")
-        self.status = QLabel("Open a folder to annotate its images one after the other.")
+        self.previous.setToolTip("Save this image's labels and open the previous image")
+        self.next.setToolTip("Save this image's labels (NAME.labels.tif) and open the next image")
+        self.save.setToolTip("Save this image's committed objects as NAME.labels.tif")
+        self.status = QLabel("Open a folder to annotate its images one after the other; "
+                             "it reopens at the first image without labels.")
         self.status.setWordWrap(True)
         grid = QGridLayout()
         grid.addWidget(self.folder, 0, 0, 1, 2)

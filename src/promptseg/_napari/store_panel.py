@@ -23,6 +23,7 @@ from ..backends import Backend
 from ..errors import PromptsegError
 from ..store import EmbeddingStore, StoredBackend, StoreMetadata, find_store, slice_digest
 from ..store.paths import STORE_SUFFIX
+from .series_panel import SERIES_KEY
 
 
 @dataclass
@@ -36,8 +37,8 @@ class _Attached:
 
 
 def image_path(layer: Any) -> Path | None:
-    """The file an image layer was opened from, if any."""
-    path = getattr(getattr(layer, "source", None), "path", None)
+    """The file an image layer was opened from (by napari, or by the series mode), if any."""
+    path = getattr(getattr(layer, "source", None), "path", None) or layer.metadata.get(SERIES_KEY)
     return Path(path) if path else None
 
 
