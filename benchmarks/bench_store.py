@@ -1,15 +1,18 @@
 """Embedding-store benchmarks: batch encoding speed, and annotating a long stack from a store.
 
 ``embed``: a synthetic (Z, 1024, 1024) uint16 TIFF stack is embedded with a
-random-weight vit_t (``build_sam("vit_t")``, seed 0) in three ways: in this
+random-weight vit_t (``build_sam("vit_t")``, seed 0; ``--backend vit_t``) or
+the classic backend (``--backend classic``) in three ways: in this
 process (1 worker), on a local Dask cluster of 2 worker processes
 (``--workers 2``), and through the scheduler address of a separately started
 ``LocalCluster``.  Prints slices/s (encoding only, after the image is
-hashed) and the total wall time.
+hashed), the total wall time and the store's size.
 
 ``read``: a (Z, 1024, 1024) uint16 stack as a zarr array on disk and a
-store of Z slices (float16 random values in SAM's layout; encoding 500 slices
-with vit_t would take ~10 minutes and does not change reading), then an
+store of Z slices (vit_t: float16 random values in SAM's layout; encoding
+500 slices with vit_t would take ~10 minutes and does not change reading;
+classic: the real embeddings of the 16 distinct planes the stack repeats,
+each written for every slice that repeats it), then an
 :class:`AnnotationSession` on the lazy stack with a :class:`StoredBackend`
 switches between random slices (cold: nothing preloaded): "ready" is the slice's embedding loaded from
 the store and prepared for the decoder (what the session does when a slice is
@@ -17,8 +20,8 @@ shown), "first mask" adds one click's prediction; then it steps to the next
 slices with the neighbours preloaded in between (what the annotator's
 background encoding does).  Prints latencies and the process's peak RSS.
 
-    nice -n 19 python benchmarks/bench_store.py embed --slices 200
-    nice -n 19 python benchmarks/bench_store.py read --slices 500
+    nice -n 19 python benchmarks/bench_store.py embed --slices 200 [--backend classic]
+    nice -n 19 python benchmarks/bench_store.py read --slices 500 [--backend classic]
 """
 
 from __future__ import annotations
@@ -44,6 +47,19 @@ def make_random_vit_t():
 
     torch.manual_seed(0)
     return SamBackend(build_sam("vit_t"), name="random-vit_t", device="cpu")
+
+
+def make_classic():
+    from promptseg.backends.classic import ClassicBackend
+
+    return ClassicBackend()
+
+
+BACKENDS = {"vit_t": make_random_vit_t, "classic": make_classic}
+
+
+def _size_gib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**30
 
 
 def synthetic_stack(n: int, size: int) -> np.ndarray:
@@ -76,11 +92,13 @@ def bench_embed(args: argparse.Namespace) -> None:
         tif = work / "stack.tif"
         tifffile.imwrite(tif, synthetic_stack(args.slices, args.size), photometric="minisblack")
         source = TiffSource(tif)
-        spec = BackendSpec("random-vit_t", make_random_vit_t)
-        print(f"stack {args.slices} x {args.size} x {args.size} uint16, backend random-weight vit_t (CPU)")
+        spec = BackendSpec(args.backend, BACKENDS[args.backend])
+        what = "random-weight vit_t (CPU)" if args.backend == "vit_t" else "classic"
+        print(f"stack {args.slices} x {args.size} x {args.size} uint16, backend {what}")
         if "1" in args.runs:
             rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w1.zarr", workers=1), args.limit))
-            print(f"  1 worker (in process):        {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. hashing)")
+            print(f"  1 worker (in process):        {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. hashing); "
+                  f"store {_size_gib(work / 'w1.zarr') / max(n, 1) * 1024:.1f} MiB per slice")
         if "2" in args.runs:
             rate, wall, n = _run(_limited(embed_stack(source, spec, work / "w2.zarr", workers=2), args.limit))
             print(f"  2 local workers (processes):  {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. start-up)")
@@ -119,32 +137,42 @@ def bench_read(args: argparse.Namespace) -> None:
         for z in range(n):
             image[z] = base[z % 16] + np.uint16(z // 16)
         source = ZarrSource(work / "stack.zarr")
-        backend = make_random_vit_t()
+        backend = BACKENDS[args.backend]()
         t0 = time.perf_counter()
         info = describe_image(source)
         hash_s = time.perf_counter() - t0
         meta = expected_metadata(backend, info, plan_tiling((size, size)))
         store = EmbeddingStore.create(work / "stack.embeddings.zarr", meta, backend=backend)
-        for z in range(n):
-            store.write_arrays(z, [{"embedding": rng.standard_normal((256, 64, 64), np.float32) * 0.3}])
-        print(f"stack {n} x {size} x {size} uint16 (zarr on disk), store of {n} float16 slices "
-              f"({sum(f.stat().st_size for f in store.path.rglob('*') if f.is_file()) / 2**30:.2f} GiB); "
-              f"hashing the whole stack took {hash_s:.1f} s")
+        if args.backend == "classic":
+            from promptseg.store import check_storable
+
+            codec = check_storable(backend)
+            t0 = time.perf_counter()
+            distinct = [codec.embedding_to_arrays(backend.encode(image[z])) for z in range(min(16, n))]
+            encode_s = (time.perf_counter() - t0) / len(distinct)
+            for z in range(n):
+                store.write_arrays(z, [distinct[z % 16]])
+            print(f"classic encoding {encode_s:.2f} s per {size} x {size} slice (for comparison with reading)")
+        else:
+            for z in range(n):
+                store.write_arrays(z, [{"embedding": rng.standard_normal((256, 64, 64), np.float32) * 0.3}])
+        print(f"stack {n} x {size} x {size} uint16 (zarr on disk), {args.backend} store of {n} slices "
+              f"({_size_gib(store.path):.2f} GiB); hashing the whole stack took {hash_s:.1f} s")
         del image, base, store
         # annotate in a fresh process, so its peak RSS is the annotator's alone
-        subprocess.run([sys.executable, __file__, "_annotate", str(work), str(n), str(size), str(args.switches)],
-                       check=True)
+        subprocess.run([sys.executable, __file__, "_annotate", str(work), str(n), str(size), str(args.switches),
+                        args.backend], check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def annotate(work: Path, n: int, size: int, switches: int) -> None:
+def annotate(work: Path, n: int, size: int, switches: int, backend_name: str) -> None:
     import zarr
 
     from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
     from promptseg.store import StoredBackend
 
-    backend = make_random_vit_t()
+    backend = BACKENDS[backend_name]()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     t0 = time.perf_counter()
     stored = StoredBackend.open(work / "stack.embeddings.zarr", backend)
@@ -184,12 +212,12 @@ def annotate(work: Path, n: int, size: int, switches: int) -> None:
     if stepped:
         print(f"  next slice with neighbours (z +/- 2) preloaded: median {ms(stepped, 50):.2f} ms, "
               f"max {1000 * max(stepped):.2f} ms over {len(stepped)} steps; cache {session.cache.total_bytes / 2**20:.0f} MiB")
-    print(f"  annotating process: peak RSS {rss:.2f} GiB ({rss_before:.2f} GiB after loading torch and the model)")
+    print(f"  annotating process: peak RSS {rss:.2f} GiB ({rss_before:.2f} GiB after loading the backend)")
 
 
 def main() -> None:
-    if len(sys.argv) == 6 and sys.argv[1] == "_annotate":
-        annotate(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    if len(sys.argv) == 7 and sys.argv[1] == "_annotate":
+        annotate(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -201,12 +229,14 @@ def main() -> None:
     e.add_argument("--runs", type=lambda t: t.split(","), default=["1", "2", "scheduler"],
                    help="comma-separated subset of 1,2,scheduler (default: all three)")
     e.add_argument("--tmp", default=None)
+    e.add_argument("--backend", choices=sorted(BACKENDS), default="vit_t")
     e.set_defaults(func=bench_embed)
     r = sub.add_parser("read")
     r.add_argument("--slices", type=int, default=500)
     r.add_argument("--size", type=int, default=1024)
     r.add_argument("--switches", type=int, default=100)
     r.add_argument("--tmp", default=None)
+    r.add_argument("--backend", choices=sorted(BACKENDS), default="vit_t")
     r.set_defaults(func=bench_read)
     args = parser.parse_args()
     print(f"{time.strftime('%H:%M:%S')} load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -39,8 +39,10 @@ def test_stops_where_the_object_vanishes():
     assert result.stopped == {1: "vanished", -1: "vanished"}
     assert [(s.z, s.accepted) for s in steps] == [(4, True), (5, True), (6, False), (2, True), (1, True), (0, False)]
     assert steps[-1].done == 6 and steps[0].total == 7
-    # each slice was prompted with its neighbour's mask
-    np.testing.assert_array_equal(backend.prompts[1]["mask"], disk(SHAPE, (20, 20), 7))
+    # the start slice was asked first (calibration), then each slice with its neighbour's mask
+    np.testing.assert_array_equal(backend.prompts[0]["mask"], disk(SHAPE, (20, 20), 8))
+    np.testing.assert_array_equal(backend.prompts[2]["mask"], disk(SHAPE, (20, 20), 7))
+    assert result.threshold == 0.0 and result.calibration_iou == 1.0  # the scripted answer is the start mask
 
 
 def test_stops_on_low_score_and_on_a_jump():

@@ -2,14 +2,20 @@
 
 Each new slice is prompted from its neighbour's mask -- the mask itself as
 mask prompt, its bounding box (slightly enlarged) and a positive click at
-its innermost pixel -- and propagation in one direction stops at the first
-slice where the backend's score drops below ``min_score``, the mask's IoU
-with the previous slice drops below ``min_overlap``, the mask vanishes
-(fewer than ``min_area`` pixels), or -- for convex objects such as nuclei,
-whose area along z rises to one maximum and falls -- the mask grows again
-after it has shrunk (``regrow_tolerance``: past the object's end a backend
-tends to creep into the background one slice after the other); that slice
-is not kept.
+its innermost pixel.  Before that, the backend answers the same kind of
+prompts on the start slice, and the logit threshold at which its answer
+best matches the committed start mask is used on every slice
+(``calibrate``, see :func:`~promptseg.session.propagation_checks.calibrate_threshold`):
+the user's own mask corrects a backend that draws boundaries
+systematically too wide or too narrow.  Propagation in one direction stops
+at the first slice where the backend's score drops below ``min_score``,
+the mask's IoU with the previous slice drops below ``min_overlap``, the
+mask vanishes (fewer than ``min_area`` pixels), or -- for convex objects
+such as nuclei, whose area along z rises to one maximum and falls -- the
+mask grows again after it has shrunk (``regrow_tolerance``: past the
+object's end a backend tends to creep into the background one slice after
+the other) or stays large where the shrinking trend says the object ends
+(``end_fraction``); that slice is not kept.
 
 :func:`propagate` is a generator (progress per slice, the masks as its
 return value) that needs only a backend and a way to get each slice's
@@ -31,9 +37,10 @@ from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from .history import CommittedObject, Draft, LabelEdit, Step
 from .object_prompts import ObjectPrompts
+from .propagation_checks import AreaTrend, calibrate_threshold, iou
 
 #: Why propagation stopped in one direction.
-STOP_REASONS = ("score", "overlap", "vanished", "regrew", "range")
+STOP_REASONS = ("score", "overlap", "vanished", "regrew", "ended", "range")
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class PropagationStep:
     accepted : bool
         Whether the mask was kept; False means propagation stops here in this direction.
     reason : str or None
-        For a rejected slice: ``"score"``, ``"overlap"``, ``"vanished"`` or ``"regrew"``.
+        For a rejected slice: ``"score"``, ``"overlap"``, ``"vanished"``, ``"regrew"`` or ``"ended"``.
     score, overlap : float
         The backend's score and the IoU with the previous slice's mask.
     area : int
@@ -83,12 +90,19 @@ class PropagationResult:
         The backend's score by slice (1.0 for the start).
     stopped : dict of int to str
         Direction (+1, -1) -> why it stopped (:data:`STOP_REASONS`).
+    threshold : float
+        Logit threshold used on every slice (0 without calibration).
+    calibration_iou : float or None
+        IoU of the backend's answer on the start slice (at ``threshold``)
+        with the start mask; None without calibration.
     """
 
     start: int
     masks: dict[int, np.ndarray] = field(default_factory=dict)
     scores: dict[int, float] = field(default_factory=dict)
     stopped: dict[int, str] = field(default_factory=dict)
+    threshold: float = 0.0
+    calibration_iou: float | None = None
 
     @property
     def z_range(self) -> tuple[int, int]:
@@ -120,30 +134,6 @@ def neighbour_prompts(mask: np.ndarray, *, box_margin: float = 0.1) -> dict:
     return {"points": [(float(r), float(c))], "labels": [1], "box": box, "mask": mask}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return np.count_nonzero(a & b) / union if union else 0.0
-
-
-class _AreaTrend:
-    """Largest and (after shrinking) smallest area so far along one direction."""
-
-    def __init__(self, area: int, tolerance: float | None) -> None:
-        self.peak = self.low = area
-        self.shrinking = False
-        self.tolerance = tolerance
-
-    def regrows(self, area: int) -> bool:
-        if self.tolerance is None:
-            return False
-        if self.shrinking and area > (1 + self.tolerance) * self.low:
-            return True
-        self.peak = max(self.peak, area)
-        self.shrinking = self.shrinking or area < (1 - self.tolerance) * self.peak
-        self.low = min(self.low, area) if self.shrinking else area
-        return False
-
-
 def propagate(
     backend: Backend,
     embeddings,
@@ -155,6 +145,8 @@ def propagate(
     min_overlap: float = 0.3,
     min_area: int = 4,
     regrow_tolerance: float | None = 0.25,
+    end_fraction: float | None = 0.3,
+    calibrate: bool = True,
     directions: Sequence[int] = (1, -1),
 ) -> Generator[PropagationStep, None, PropagationResult]:
     """Carry ``start_mask`` on slice ``z`` through the stack, slice by slice.
@@ -182,6 +174,14 @@ def propagate(
         Once the area has fallen below ``1 - regrow_tolerance`` of its
         largest value, stop when it exceeds ``1 + regrow_tolerance`` times
         its smallest value since (convex objects); None disables this.
+    end_fraction : float or None
+        While the area falls, stop where the trend of the last three areas
+        predicts less than this fraction of the last area but the mask keeps
+        more than ``1 - end_fraction`` of it (convex objects: the object
+        ended, the backend follows the blur past it); None disables this.
+    calibrate : bool
+        Use the logit threshold at which the backend's answer on the start
+        slice best matches ``start_mask`` (False: the backend's own masks).
     directions : sequence of {+1, -1}
         Up (+1), down (-1) or both.
 
@@ -215,28 +215,38 @@ def propagate(
     if not lo <= z <= hi:
         raise PromptsegError(f"start slice {z} lies outside the propagation range {lo}..{hi}.")
     result = PropagationResult(start=int(z), masks={int(z): start_mask}, scores={int(z): 1.0})
+    if calibrate:
+        first = load(int(z))
+        _check_shape(first, start_mask, int(z))
+        answer = backend.predict(first, **neighbour_prompts(start_mask))
+        result.threshold, result.calibration_iou, _ = calibrate_threshold(answer.logits, start_mask)
     total = sum((hi - z) if d > 0 else (z - lo) for d in directions)
     done = 0
     for direction in directions:
         prev, current = start_mask, int(z) + direction
-        areas = _AreaTrend(int(start_mask.sum()), regrow_tolerance)
+        areas = AreaTrend(int(start_mask.sum()), regrow_tolerance, end_fraction)
         result.stopped[direction] = "range"
         while lo <= current <= hi:
             emb = load(current)
-            if tuple(emb.image_shape) != start_mask.shape:
-                raise PromptsegError(f"slice {current} has shape {emb.image_shape}, the start mask {start_mask.shape}.")
+            _check_shape(emb, start_mask, current)
             pred = backend.predict(emb, **neighbour_prompts(prev))
-            area, overlap = int(pred.mask.sum()), _iou(pred.mask, prev)
+            mask = pred.mask if result.threshold == 0.0 else np.asarray(pred.logits) > result.threshold
+            area, overlap = int(mask.sum()), iou(mask, prev)
             reason = ("vanished" if area < min_area else "score" if pred.score < min_score
-                      else "overlap" if overlap < min_overlap else "regrew" if areas.regrows(area) else None)
+                      else "overlap" if overlap < min_overlap else areas.check(area))
             done += 1
             yield PropagationStep(current, direction, reason is None, reason, float(pred.score), overlap, area, done, total)
             if reason is not None:
                 result.stopped[direction] = reason
                 break
-            result.masks[current], result.scores[current] = pred.mask, float(pred.score)
-            prev, current = pred.mask, current + direction
+            result.masks[current], result.scores[current] = mask, float(pred.score)
+            prev, current = mask, current + direction
     return result
+
+
+def _check_shape(embedding: ImageEmbedding, start_mask: np.ndarray, z: int) -> None:
+    if tuple(embedding.image_shape) != start_mask.shape:
+        raise PromptsegError(f"slice {z} has shape {tuple(embedding.image_shape)}, the start mask {start_mask.shape}.")
 
 
 def commit_propagation(session, result: PropagationResult, *, label: int | None = None, overwrite: bool = False,
