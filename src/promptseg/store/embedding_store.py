@@ -215,7 +215,7 @@ class EmbeddingStore:
 
     def _write_ragged(self, z: int, tile: int, arrays: dict[str, np.ndarray]) -> None:
         """Pack the variable-size arrays of one tile into one compressed byte array (replacing a partial one)."""
-        from zarr.codecs import ZstdCodec
+        from zarr.codecs import BloscCodec
 
         entries, parts, offset = {}, [], 0
         for name in sorted(arrays):
@@ -229,8 +229,10 @@ class EmbeddingStore:
             offset += arr.nbytes
         packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
         n = max(int(packed.size), 1)
+        # lz4: a 1024 x 1024 classic slice (9.6 MiB) packs into ~4 MiB and unpacks in a few ms (zstd: 3 MiB, ~5x slower)
+        fast = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
         out = self._ragged.create_array(f"{z}_{tile}", shape=(n,), chunks=(n,), dtype="uint8", fill_value=0,
-                                        compressors=ZstdCodec(level=1), overwrite=True,
+                                        compressors=fast, overwrite=True,
                                         attributes={"arrays": entries})
         if packed.size:
             out[:] = packed
