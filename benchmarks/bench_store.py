@@ -104,7 +104,7 @@ def bench_embed(args: argparse.Namespace) -> None:
             print(f"  2 local workers (processes):  {n} slices, {rate:.3f} slices/s (wall {wall:.1f} s incl. start-up)")
         if "scheduler" not in args.runs:
             return
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster:
             job = embed_stack(source, spec, work / "sched.zarr", scheduler=cluster.scheduler_address)
             rate, wall, n = _run(_limited(job, args.limit))
             print(f"  LocalCluster at {cluster.scheduler_address} (2 workers): {n} slices, {rate:.3f} slices/s "

@@ -165,7 +165,8 @@ def test_embed_command_and_annotation_without_encoding(tmp_path, backend, stack,
 
 def test_classic_embeddings_from_dask_workers(tmp_path, backend, stack):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address="127.0.0.1:0") as c:
         with distributed.Client(c) as client:
             _, store = run(embed_stack(stack[:2], backend, tmp_path / "d.zarr", client=client))
     _assert_same_tree(backend.encode(stack[1]).features, store.load(1).features)

@@ -24,7 +24,7 @@ def stack():
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0") as c:
         yield c
 
 
@@ -126,3 +126,32 @@ def test_embed_command_refuses_unstorable_backend(tmp_path, stack, capsys):
     tifffile.imwrite(tmp_path / "a.tif", stack[:2], photometric="minisblack")
     assert main(["embed", str(tmp_path / "a.tif"), "--backend", "random_walker", "--no-progress"]) == 2
     assert "cannot write its embeddings to a store" in capsys.readouterr().err
+
+
+def test_local_cluster_starts_without_dashboard_warnings():
+    """Our own LocalCluster has no dashboard: no 'port 8787 is already in use' warning when another one runs."""
+    import socket
+    import warnings
+
+    pytest.importorskip("distributed")
+    from promptseg.store import start_client
+
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 8787))  # as a second dashboard would find it
+        blocker.listen(1)
+    except OSError:
+        pass  # already taken by someone else: just as good
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client = start_client(workers=1, processes=False)
+            try:
+                assert client.submit(sum, [1, 2]).result() == 3
+            finally:
+                cluster = client.cluster
+                client.close()
+                cluster.close()
+    finally:
+        blocker.close()
+    assert not [w for w in caught if "port" in str(w.message).lower() or "dashboard" in str(w.message).lower()]

@@ -179,8 +179,10 @@ def start_client(*, workers: int = 1, scheduler: str | None = None, processes: b
 
     if scheduler is not None:
         return Client(scheduler)
+    # the scheduler always serves HTTP; port 0 (any free port) instead of 8787 avoids "port 8787 is already
+    # in use" warnings when another cluster runs on the machine, and 127.0.0.1 keeps it off the network
     cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=processes,
-                           dashboard_address=None)
+                           dashboard_address="127.0.0.1:0")
     return Client(cluster)
 
 
