@@ -117,3 +117,23 @@ def test_newer_prompts_supersede_and_commits_are_never_lost(annotator, image_2d,
     finally:
         backend.gate.set()
         _settle(widget, qtbot)
+
+
+def test_import_prompts_with_a_slow_backend(annotator, image_2d, qtbot, tmp_path) -> None:
+    backend = GatedDisks()
+    viewer, widget = annotator(image_2d, backend)
+    widget.predict_times.seconds[backend.backend_id] = 1.0
+    for click in ([20, 20], [45, 45]):
+        widget.layers.points.add(click)
+        qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
+        widget.predict_times.seconds[backend.backend_id] = 1.0
+        assert widget.commit() is not None
+    path = widget.export_prompts(tmp_path / "prompts.json")
+    backend2 = GatedDisks()
+    viewer2, widget2 = annotator(image_2d, backend2)
+    widget2.predict_times.seconds[backend2.backend_id] = 1.0
+    assert widget2.import_prompts(path) == []  # replayed in the GUI thread: each answer is committed at once
+    np.testing.assert_array_equal(widget2.layers.objects.data, widget.layers.objects.data)
+    widget2.layers.points.add([10, 50])  # and clicks go back to the worker afterwards
+    assert widget2.session.predicting
+    _settle(widget2, qtbot)

@@ -142,8 +142,9 @@ class AnnotatorActions:
         try:
             annotations = load_annotations(path)
             gen = replay_iter(self.session, annotations, overwrite=overwrite)
-            while True:
-                next(gen)
+            with self.session.synchronous():  # every object is committed as soon as it is predicted
+                while True:
+                    next(gen)
         except StopIteration as stop:
             warnings = stop.value or []
         except PromptsegError as exc:

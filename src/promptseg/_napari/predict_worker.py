@@ -23,7 +23,8 @@ runs, by the worker otherwise.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from napari.qt.threading import create_worker
 
@@ -86,6 +87,7 @@ class WidgetSession(AnnotationSession):
         self._waiting: tuple | None = None  # (draft, embedding, backend, chain) to predict next
         self._running: tuple | None = None  # (draft, embedding, backend) the worker predicts
         self.dropped = 0  # results that arrived for prompts that were no longer current
+        self._synchronous = 0
 
     @property
     def predicting(self) -> bool:
@@ -96,7 +98,8 @@ class WidgetSession(AnnotationSession):
         """Predict the current object: here when the backend is fast, else in a worker (returns None then)."""
         d = self.draft
         emb = None if d.is_empty else self.embedding(d.slice_key)
-        if emb is None or (self._worker is None and not self.times.is_slow(self.backend)):
+        here = self._synchronous or (self._worker is None and not self.times.is_slow(self.backend))
+        if emb is None or here:
             start = time.perf_counter()
             pred = super().refresh()
             if emb is not None:
@@ -117,6 +120,16 @@ class WidgetSession(AnnotationSession):
         self._chain = PredictionChain()
         self._waiting = None
         super().set_backend(backend)
+
+    @contextmanager
+    def synchronous(self) -> Iterator[None]:
+        """Predict in the calling thread inside this block (replaying saved prompts commits each answer at once)."""
+        self.wait()
+        self._synchronous += 1
+        try:
+            yield
+        finally:
+            self._synchronous -= 1
 
     def wait(self, timeout: float = 30.0) -> None:
         """Block until no worker runs (scripts and tests; the GUI never calls this)."""
