@@ -26,6 +26,8 @@ __all__ = ["ClassicAppearance", "Candidates", "classic_candidates"]
 BANDWIDTH = 2.0
 #: Most samples kept per density (keeps the kernel sums to a few million terms).
 MAX_SAMPLES = 400
+#: Exemplars smaller than a disk of this radius (image pixels) are treated as that large when spacing seeds.
+MIN_RADIUS = 3.0
 #: Seeds lie at least this many exemplar radii apart ...
 SPACING = 0.5
 #: ... and at least this many exemplar radii deep inside the object-like region.
@@ -187,7 +189,7 @@ def classic_candidates(
     fg = prob > 0.5
     if excluded is not None and excluded.any():
         fg &= work.mask_to_work(excluded) < 0.5
-    r = max(radius / work.factor, 1.0)
+    r = max(radius, MIN_RADIUS) / work.factor
     depth = ndi.distance_transform_edt(np.pad(fg, 1))[1:-1, 1:-1]
     depth = ndi.gaussian_filter(np.minimum(depth, r), max(r / 4.0, 0.5))
     depth[~fg] = 0.0

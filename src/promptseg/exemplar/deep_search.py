@@ -17,7 +17,7 @@ from skimage.feature import peak_local_max
 
 from ..backends.base import ImageEmbedding
 from ..errors import PromptsegError
-from .classic_search import Candidates
+from .classic_search import MIN_RADIUS, Candidates
 
 __all__ = ["DeepAppearance", "deep_candidates"]
 
@@ -120,7 +120,7 @@ def deep_candidates(
         sim[cover > 0.5] = -1.0
     median = float(np.median(sim))
     floor = median + 0.5 * (float(sim.max()) - median)
-    r_cells = radius / float(to_image.mean()) / cell
+    r_cells = max(radius, MIN_RADIUS) / float(to_image.mean()) / cell
     peaks = peak_local_max(sim, min_distance=max(1, int(round(0.6 * r_cells))), threshold_abs=floor,
                            exclude_border=False)
     seeds = (peaks + 0.5) * cell * to_image[None, :] - 0.5 if len(peaks) else np.zeros((0, 2))
