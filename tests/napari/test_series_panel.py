@@ -89,3 +89,9 @@ def test_output_folder_and_errors(make_napari_viewer, qtbot, folder, tmp_path) -
     assert any("not committed" in m for m in seen)
     assert tifffile.imread(out / "cells_0.labels.tif").max() == 0 and not (folder / "cells_0.labels.tif").exists()
     assert panel.step(-1) == 0 and panel.step(-1) == 0  # the first image: stays
+    widget.set_image_layer(viewer.add_image(tifffile.imread(folder / "cells_2.tif"), name="other"))
+    _ready(widget, qtbot)
+    assert panel.step(1) == 1  # the series image is saved from its own session while another is shown
+    assert widget.image_layer.name == "cells_1.tif"
+    viewer.layers.remove(widget.image_layer)  # the user closes the series image: nothing to save, go on
+    assert panel.step(1) == 2 and widget.image_layer.name == "cells_2.tif"

@@ -87,6 +87,11 @@ class AnnotatorActions:
         self._show()
         return step
 
+    def session_of(self, layer: Any):
+        """The annotation session of image ``layer`` (None if it was never annotated)."""
+        found = self._sessions.get(id(layer))
+        return None if found is None else found[0]
+
     def replace_objects(self, labels: np.ndarray) -> None:
         """Make ``labels`` (label_shape ints, e.g. saved ones) the current image's objects; starts its undo history afresh."""
         labels = np.asarray(labels)

@@ -111,8 +111,8 @@ class SeriesPanel(QWidget):
         """Save this image's labels and open the one ``delta`` away (next: +1, previous: -1)."""
         if self.series is None or self.index is None:
             return None
-        if self.save_labels() is None:
-            return self.index
+        if self._session() is not None and self.save_labels() is None:
+            return self.index  # not saved (the notification says why): stay
         target = self.series.step(self.index, delta)
         if target == self.index:
             self.status.setText(self._position() + " — the " + ("last" if delta > 0 else "first") + " image; saved.")
@@ -146,18 +146,25 @@ class SeriesPanel(QWidget):
 
     def save_labels(self) -> Path | None:
         """Write the objects of the image shown as its label TIFF; returns the path (None if nothing to save)."""
-        a = self.annotator
-        if self.series is None or self.index is None or a.image_layer is not self.layer or a.session is None:
+        session = self._session()
+        if self.series is None or self.index is None or session is None:
             return None
-        if not a.session.draft.is_empty:
+        if not session.draft.is_empty:
             show_info("PromptSeg: the object being drawn is not committed, so it is not saved (C commits it).")
         try:
-            out = self.series.save_labels(self.index, a.session.objects)
+            out = self.series.save_labels(self.index, session.objects)
         except (PromptsegError, OSError) as exc:
             show_warning(f"PromptSeg: the labels could not be saved: {exc}. They are still in the objects layer.")
             return None
         self.status.setText(self._position())
         return out
+
+    def _session(self):
+        """The annotation session of the series image shown (None once its layer is closed)."""
+        layer = self.layer
+        if layer is None or layer not in self.annotator.viewer.layers:
+            return None
+        return self.annotator.session_of(layer)
 
     def _position(self) -> str:
         series, i = self.series, self.index
