@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget,
 )
 
 from .keys import shortcuts_html
@@ -45,6 +46,8 @@ class Panel:
         layout.addWidget(self.overwrite)
 
         self.sections = QVBoxLayout()  # feature panels (store, propagation, series, ...), see add_section
+        self.sections.setSpacing(2)
+        self.section_headers: dict[str, QToolButton] = {}
         layout.addLayout(self.sections)
 
         help_label = QLabel(shortcuts_html())
@@ -52,13 +55,30 @@ class Panel:
         layout.addWidget(help_label)
         layout.addStretch(1)
 
-    def add_section(self, title: str, widget: QWidget) -> QWidget:
-        """Show ``widget`` in a titled box below the buttons; returns it."""
-        box = QGroupBox(title)
+    def add_section(self, title: str, widget: QWidget, *, expanded: bool = False) -> QWidget:
+        """Show ``widget`` below the buttons under a header that folds it away (folded by default); returns it."""
+        header = QToolButton()
+        header.setText(title)
+        header.setCheckable(True)
+        header.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        header.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        header.setToolTip(f"Show or hide {title}")
+
+        def show(on: bool) -> None:
+            header.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+            box.setVisible(on)
+
+        box = QFrame()
+        box.setFrameShape(QFrame.StyledPanel)
         inner = QVBoxLayout(box)
         inner.setContentsMargins(6, 6, 6, 6)
         inner.addWidget(widget)
+        header.toggled.connect(show)
+        header.setChecked(expanded)
+        show(expanded)
+        self.sections.addWidget(header)
         self.sections.addWidget(box)
+        self.section_headers[title] = header
         return widget
 
     def show_polarity(self, positive: bool) -> None:
