@@ -152,3 +152,27 @@ def test_labels_and_stack_search(backend):
     labels = proposals_to_labels(proposals, stack.shape)
     assert labels.shape == stack.shape and labels.max() == len(proposals)
     assert len(np.unique(labels[1])) == len(disks) + 1
+
+
+def test_boundary_rule_learnt_from_the_exemplar(backend):
+    """Annotations drawn wider than the bright core (blurred disks): proposals follow the exemplar's convention."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(5)
+    rr, cc = np.mgrid[:120, :120]
+    core = np.zeros((120, 120))
+    drawn = []
+    for r, c in DISKS:
+        core[(rr - r) ** 2 + (cc - c) ** 2 <= 36] = 140
+        drawn.append((rr - r) ** 2 + (cc - c) ** 2 <= 64)
+    img = np.clip(ndi.gaussian_filter(core, 2.0) + 50 + rng.normal(0, 3, core.shape), 0, 255).astype(np.uint8)
+    emb = backend.encode(img)
+
+    def mean_iou(refine):
+        props, _ = run(find_similar(backend, emb, [drawn[0]], refine_boundary=refine))
+        return np.mean([best_iou(p.mask(img.shape), drawn[1:]) for p in props]), len(props)
+
+    plain, n_plain = mean_iou(False)
+    refined, n_refined = mean_iou(True)
+    assert n_plain == n_refined == len(DISKS) - 1
+    assert refined > plain + 0.03

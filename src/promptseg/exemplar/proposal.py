@@ -35,7 +35,9 @@ class Proposal:
     template : np.ndarray, shape (N, 2), int, or None
         (row, col) offsets from the seed of the mask prompt given with the
         seed (the exemplar's shape), if any.  Seed, box and template
-        reproduce the mask with the same backend (:meth:`prompts`).
+        reproduce the backend's answer (:meth:`prompts`); ``crop`` may differ
+        from it by the boundary refinement learnt from the exemplars
+        (:mod:`.boundary`) and by the pixels of known objects left out.
     prediction : Prediction or None
         The backend's full answer (for editing the proposal further with
         ``predict(previous=...)``); None once detached from the embedding.
@@ -75,7 +77,7 @@ class Proposal:
         return out
 
     def prompts(self, shape: tuple[int, int]) -> dict[str, Any]:
-        """Keyword arguments of ``backend.predict`` that reproduce this proposal on a slice of ``shape``."""
+        """Keyword arguments of ``backend.predict`` that reproduce the backend's answer on a slice of ``shape``."""
         return {"points": [self.seed], "labels": [1], "box": self.prompt_box, "mask": self.prompt_mask(shape)}
 
 

@@ -16,12 +16,13 @@ import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
+from .boundary import BoundaryRule, deepest_point, learn_boundary
 from .filters import box_edge_fraction, seed_component, suppress_duplicates
 from .model import ExemplarModel, describe_exemplars
 from .proposal import FindProgress, Proposal
 from .shape import check_masks
 
-__all__ = ["find_similar", "find_similar_stack"]
+__all__ = ["find_similar", "find_similar_stack", "learn_boundary_rule"]
 
 
 def find_similar(
@@ -39,6 +40,8 @@ def find_similar(
     max_candidates: int = 500,
     min_score: float = 0.0,
     rounds: int = 2,
+    refine_boundary: bool = True,
+    boundary_rule: BoundaryRule | None = None,
 ) -> Generator[FindProgress, None, list[Proposal]]:
     """Propose every object on one slice that resembles the exemplars.
 
@@ -79,6 +82,13 @@ def find_similar(
         Search rounds: each later round looks again where no proposal lies
         yet (objects merged into one candidate region, e.g. touching ones,
         come out one per round).
+    refine_boundary : bool
+        Move each proposal's boundary where the exemplars draw it (classic
+        backend; see :mod:`.boundary`).  The rule is learnt from the exemplars
+        on this slice unless ``boundary_rule`` is given.
+    boundary_rule : BoundaryRule, optional
+        A rule learnt elsewhere (:func:`learn_boundary_rule`, e.g. on the
+        exemplars' slice of a stack).
 
     Yields
     ------
@@ -115,6 +125,11 @@ def find_similar(
     negative = np.logical_or.reduce(neg) if neg else None
     key = tuple(int(k) for k in slice_key)
     low, high = model.shape.area_range()
+    lightness = _lightness(embedding) if refine_boundary else None
+    if lightness is not None and boundary_rule is None and pos:
+        boundary_rule = learn_boundary_rule(backend, embedding, model, pos, box_scale=box_scale,
+                                            shape_prompt=shape_prompt)
+    rule = (lightness, boundary_rule) if lightness is not None and boundary_rule is not None else None
     proposals: list[Proposal] = []
     covered = excluded.copy()
     budget = int(max_candidates)
@@ -129,7 +144,7 @@ def find_similar(
         for i, seed in enumerate(seeds, start=1):
             p = _prompt(backend, embedding, model, (float(seed[0]), float(seed[1])), key, excluded, negative,
                         found.similarity, box_scale=box_scale, shape_prompt=shape_prompt, max_overlap=max_overlap,
-                        area_range=(low, high))
+                        area_range=(low, high), rule=rule)
             if p is not None:
                 new.append(p)
             yield FindProgress("prompt", i, len(seeds), key, len(proposals) + len(new))
@@ -143,7 +158,7 @@ def find_similar(
 
 
 def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, shape_prompt,
-            max_overlap, area_range):
+            max_overlap, area_range, rule):
     """Prompt at one seed; the proposal, or None when it is dropped."""
     shape = tuple(embedding.image_shape)
     box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
@@ -151,6 +166,8 @@ def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity
     prior = model.shape.template_mask(seed, shape) if shape_prompt else None
     pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
     mask = seed_component(np.asarray(pred.mask, bool), seed)
+    if rule is not None and mask.any():
+        mask = rule[1].apply(rule[0], mask, seed)
     area = int(mask.sum())
     if area == 0:
         return None
@@ -171,6 +188,43 @@ def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity
     cols = np.flatnonzero(mask.any(axis=0))
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, box, template, pred)
+
+
+def _lightness(embedding: ImageEmbedding) -> np.ndarray | None:
+    """CIE lightness of a classic embedding's slice at image size, (H, W) float32; None for other backends."""
+    work = getattr(embedding.features, "work", None)
+    if work is None or not hasattr(work, "lab"):
+        return None
+    light = work.lab[..., 0]
+    if work.factor == 1:
+        return light
+    hh, ww = work.image_shape
+    rows = np.minimum(np.arange(hh) // work.factor, light.shape[0] - 1)
+    cols = np.minimum(np.arange(ww) // work.factor, light.shape[1] - 1)
+    return light[rows][:, cols]
+
+
+def learn_boundary_rule(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel,
+                        exemplars: Sequence[np.ndarray], *, box_scale: float | None = None,
+                        shape_prompt: bool = True) -> BoundaryRule | None:
+    """Prompt the backend at each exemplar's deepest point as candidates are prompted; learn the boundary rule.
+
+    Returns None for backends without a lightness image (SAM family) or when
+    no rule improves the exemplars (see :func:`.boundary.learn_boundary`).
+    """
+    lightness = _lightness(embedding)
+    if lightness is None:
+        return None
+    shape = tuple(embedding.image_shape)
+    seeds, answers = [], []
+    for ex in exemplars:
+        seed = deepest_point(ex)
+        box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
+        prior = model.shape.template_mask(seed, shape) if shape_prompt else None
+        pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
+        seeds.append(seed)
+        answers.append(seed_component(np.asarray(pred.mask, bool), seed))
+    return learn_boundary(lightness, answers, list(exemplars), seeds)
 
 
 def find_similar_stack(
@@ -198,7 +252,8 @@ def find_similar_stack(
     objects : np.ndarray, shape (*leading, H, W), optional
         The whole objects array; each slice's plane is excluded there.
     exemplar_slice, exemplars : optional
-        The exemplars' slice and masks, so that they are not proposed again.
+        The exemplars' slice and masks, so that they are not proposed again
+        (and to learn the boundary rule used on every slice).
     **options
         Passed to :func:`find_similar` (``negatives`` apply only on ``exemplar_slice``).
 
@@ -215,6 +270,13 @@ def find_similar_stack(
     keys = [tuple(int(i) for i in k) for k in slice_keys]
     home = None if exemplar_slice is None else tuple(int(i) for i in exemplar_slice)
     negatives = options.pop("negatives", None)
+    if home is not None and exemplars is not None and options.get("refine_boundary", True) \
+            and "boundary_rule" not in options:
+        yield FindProgress("encode", 0, len(keys), home, 0)
+        masks = check_masks(exemplars, tuple(embeddings(home).image_shape), "exemplar")
+        options["boundary_rule"] = learn_boundary_rule(
+            backend, embeddings(home), model, masks, box_scale=options.get("box_scale"),
+            shape_prompt=options.get("shape_prompt", True))
     out: list[Proposal] = []
     for done, key in enumerate(keys):
         yield FindProgress("encode", done, len(keys), key, len(out))
