@@ -38,8 +38,10 @@ def _open_on(annotator, sample, z, qtbot):
 def _run(widget, qtbot, **kwargs):
     panel = widget.propagate_panel
     worker = panel.propagate(**kwargs)
-    assert worker is not None
+    assert worker is not None and worker.pbar.desc == "PromptSeg: propagating"  # a napari progress bar
+    assert not panel.run.isEnabled() and panel.stop.isEnabled()
     qtbot.waitUntil(lambda: panel.worker is None, timeout=120000)
+    assert panel.run.isEnabled() and not panel.stop.isEnabled()
 
 
 def test_propagate_current_object_then_undo(annotator, sample, qtbot) -> None:
@@ -101,3 +103,30 @@ def test_propagate_refuses_what_it_cannot_do(annotator, sample, qtbot) -> None:
     assert widget.propagate_panel.propagate() is None
     assert any("outside the range" in m for m in seen)
     assert widget.layers.objects.data.max() == 0
+
+
+def test_stop_writes_nothing(annotator, stack_3d, qtbot) -> None:
+    import threading
+
+    from disk_backend import DiskBackend
+
+    class Gated(DiskBackend):
+        gate = threading.Event()
+
+        def predict(self, embedding, **kwargs):
+            if kwargs.get("points") is not None and len(kwargs["points"]) == 1 and kwargs.get("box") is not None:
+                self.gate.wait(timeout=10)  # the propagation's calls wait for the test
+            return super().predict(embedding, **kwargs)
+
+    viewer, widget = annotator(stack_3d, Gated())
+    (z,) = widget.displayed_slice()
+    widget.layers.points.add([z, 30, 30])
+    panel = widget.propagate_panel
+    try:
+        assert panel.propagate() is not None
+        panel.cancel()
+    finally:
+        Gated.gate.set()
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=20000)
+    assert widget.layers.objects.data.max() == 0 and "nothing was written" in panel.status.text()
+    assert not widget.session.draft.is_empty  # the object being drawn is still there
