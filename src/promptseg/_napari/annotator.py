@@ -9,9 +9,10 @@ waits in the session and is answered when its embedding arrives.  Slow
 backends predict in a worker too (:mod:`.predict_worker`).
 
 The sections below the buttons (embedding store, 3D propagation, image
-series) are panels of their own modules; the widget calls their
-``image_changed`` hook when it switches images and asks the store panel for
-the contrast limits and backend of each image.
+series, find similar) are panels of their own modules, added with
+``Panel.add_section``; when the widget switches images it asks the store
+panel to look for the image's store (and then for its contrast limits and
+backend) and calls the propagation panel's ``image_changed``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from ..backends import Backend, load_backend
 from ..errors import PromptsegError
 from ..session import EmbeddingCache, ImageStack, SliceKey
 from .actions import AnnotatorActions, _NoBackend
-from .image_settings import ImageSettings
 from .backend_choice import BackendChoice, backend_choices, default_choice
 from .encoding import EncodeScheduler
+from .image_settings import ImageSettings
 from .keys import bind_shortcuts, unbind_shortcuts
 from .layers import PromptLayers
 from .find_similar import FindSimilarPanel
