@@ -12,8 +12,8 @@ pixel, positive for the object) from
   box) and of the background (near negative clicks, the rest of the previous
   answer, the image border), as a clipped log-likelihood ratio;
 - the previous answer and the mask prompt as soft priors;
-- the image border as weak background while nothing else says where the
-  background is.
+- the image border as weak background unless a box or mask prompt says
+  where the object is (a previous answer does not: it may have leaked).
 
 A graph cut then balances ``size_i * u_i`` against the contrast-weighted
 boundary length (clicked superpixels are hard constraints), and only the
@@ -104,7 +104,7 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
         prior += s.previous_weight * (2.0 * prompts.previous - 1.0)
         fg_w = fg_w + 0.5 * g.size * prompts.previous
         bg_w = bg_w + 0.5 * g.size * (1.0 - prompts.previous)
-        known = True
+        # not "known": a previous answer that leaked still needs the border as background
     if prompts.mask is not None:
         prior += s.mask_weight * (2.0 * prompts.mask - 1.0)
         fg_w = fg_w + g.size * prompts.mask

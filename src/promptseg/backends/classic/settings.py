@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 
 
 @dataclass(frozen=True)
