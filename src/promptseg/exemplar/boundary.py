@@ -53,6 +53,22 @@ def deepest_point(mask: np.ndarray) -> tuple[float, float]:
 
 
 def _refine(lightness, mask, seed, alpha, sign):
+    """The rule on a crop around the mask (wide enough for the ring and the growth), pasted back at full size."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return mask
+    h, w = mask.shape
+    m = 3 + GROW
+    r0, r1 = max(rows[0] - m, 0), min(rows[-1] + m + 1, h)
+    c0, c1 = max(cols[0] - m, 0), min(cols[-1] + m + 1, w)
+    local = _refine_crop(lightness[r0:r1, c0:c1], mask[r0:r1, c0:c1], (seed[0] - r0, seed[1] - c0), alpha, sign)
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = local
+    return out
+
+
+def _refine_crop(lightness, mask, seed, alpha, sign):
     ring = ndi.binary_dilation(mask, iterations=3) & ~mask
     if not ring.any() or not mask.any():
         return mask

@@ -14,14 +14,22 @@ __all__ = ["seed_component", "box_edge_fraction", "suppress_duplicates"]
 
 def seed_component(mask: np.ndarray, seed: tuple[float, float]) -> np.ndarray:
     """The connected part of an (H, W) mask that holds ``seed`` (the largest part when none does)."""
-    labels, n = ndi.label(mask)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return mask
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    labels, n = ndi.label(mask[r0:r1, c0:c1])
     if n <= 1:
         return mask
-    r, c = int(round(seed[0])), int(round(seed[1]))
-    keep = labels[r, c]
+    r, c = int(round(seed[0])) - r0, int(round(seed[1])) - c0
+    inside = 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]
+    keep = labels[r, c] if inside else 0
     if keep == 0:
         keep = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
-    return labels == keep
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = labels == keep
+    return out
 
 
 def box_edge_fraction(mask: np.ndarray, box: Sequence[float] | None) -> float:
