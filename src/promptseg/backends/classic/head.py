@@ -123,7 +123,8 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
     if not known:
         near_border = np.exp(-geodesic_distance(features.lengths, np.flatnonzero(g.border), limit=8 * tau) / tau)
         prior -= s.border_weight * near_border
-        bg_w = bg_w + g.size * (0.5 * near_border + 0.1)
+        if prompts.previous is None:  # later, the clicks and the previous answer sample the background
+            bg_w = bg_w + g.size * (0.5 * near_border + 0.1)
 
     palette = features.palette
     fg_like = palette.likelihood(palette.histogram(fg_w), floor=0.05)
