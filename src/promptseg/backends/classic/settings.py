@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 3
+SETTINGS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class ClassicSettings:
     mask_weight: float = 0.6
     border_weight: float = 0.3
     appearance_clip: float = 3.0
-    smoothness: float = 1.0
+    smoothness: float = 1.5
     refine: bool = True
     refine_below: int = 150
     max_superpixels: int = 8000
