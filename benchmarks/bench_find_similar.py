@@ -157,10 +157,12 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=SHARED)
     ap.add_argument("--box-scale", type=float, default=None, help="find_similar box_scale (default: no box)")
     ap.add_argument("--no-shape-prompt", action="store_true", help="prompt with the point only (no exemplar shape)")
+    ap.add_argument("--no-pixel-search", action="store_true", help="backend proposals only (no lightness threshold)")
     ap.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
     args = ap.parse_args()
     backend = ClassicBackend()
-    options = {"box_scale": args.box_scale, "shape_prompt": not args.no_shape_prompt}
+    options = {"box_scale": args.box_scale, "shape_prompt": not args.no_shape_prompt,
+               "pixel_search": not args.no_pixel_search}
     cache = json.loads(args.scratch_cache.read_text()) if args.scratch_cache and args.scratch_cache.exists() else None
     if args.scratch_cache and cache is None:
         cache = {}

@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from .proposal import Proposal
 
-__all__ = ["seed_component", "box_edge_fraction", "suppress_duplicates"]
+__all__ = ["seed_component", "box_edge_fraction", "suppress_duplicates", "merge_proposals"]
 
 
 def seed_component(mask: np.ndarray, seed: tuple[float, float]) -> np.ndarray:
@@ -66,6 +66,18 @@ def suppress_duplicates(proposals: Sequence[Proposal], *, iou: float = 0.3, cont
         if not any(_overlaps(p, q, iou, contained) for q in kept):
             kept.append(p)
     return kept
+
+
+def merge_proposals(preferred: Sequence[Proposal], others: Sequence[Proposal], **limits) -> list[Proposal]:
+    """Duplicate-free ``preferred`` proposals plus the ``others`` that duplicate none kept; highest score first.
+
+    ``limits`` (``iou``, ``contained``) are those of :func:`suppress_duplicates`.
+    """
+    kept = suppress_duplicates(preferred, **limits)
+    for p in suppress_duplicates(others, **limits):
+        if not any(_overlaps(p, q, limits.get("iou", 0.3), limits.get("contained", 0.5)) for q in kept):
+            kept.append(p)
+    return sorted(kept, key=lambda q: -q.score)
 
 
 def _overlaps(a: Proposal, b: Proposal, iou: float, contained: float) -> bool:

@@ -10,6 +10,7 @@ loops, the napari panel in a thread worker.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Generator, Iterable, Sequence
 
 import numpy as np
@@ -17,12 +18,13 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from .boundary import BoundaryRule, deepest_point, learn_boundary
-from .filters import box_edge_fraction, seed_component, suppress_duplicates
+from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
 from .model import ExemplarModel, describe_exemplars
+from .pixel_search import PixelRule, learn_pixel_rule, pixel_objects
 from .proposal import FindProgress, Proposal
 from .shape import check_masks
 
-__all__ = ["find_similar", "find_similar_stack", "learn_boundary_rule"]
+__all__ = ["find_similar", "find_similar_stack", "learn_boundary_rule", "learn_rules"]
 
 
 def find_similar(
@@ -42,6 +44,8 @@ def find_similar(
     rounds: int = 2,
     refine_boundary: bool = True,
     boundary_rule: BoundaryRule | None = None,
+    pixel_search: bool = True,
+    pixel_rule: PixelRule | None = None,
 ) -> Generator[FindProgress, None, list[Proposal]]:
     """Propose every object on one slice that resembles the exemplars.
 
@@ -125,17 +129,23 @@ def find_similar(
     negative = np.logical_or.reduce(neg) if neg else None
     key = tuple(int(k) for k in slice_key)
     low, high = model.shape.area_range()
-    lightness = _lightness(embedding) if refine_boundary else None
-    if lightness is not None and boundary_rule is None and pos:
-        boundary_rule = learn_boundary_rule(backend, embedding, model, pos, box_scale=box_scale,
-                                            shape_prompt=shape_prompt)
-    rule = (lightness, boundary_rule) if lightness is not None and boundary_rule is not None else None
+    lightness = _lightness(embedding) if refine_boundary or pixel_search else None
+    if lightness is not None and pos and ((refine_boundary and boundary_rule is None)
+                                          or (pixel_search and pixel_rule is None)):
+        learnt = learn_rules(backend, embedding, model, pos, negatives=neg, box_scale=box_scale,
+                             shape_prompt=shape_prompt)
+        boundary_rule = learnt[0] if boundary_rule is None else boundary_rule
+        pixel_rule = learnt[1] if pixel_rule is None else pixel_rule
+    use_rule = refine_boundary and lightness is not None and boundary_rule is not None
+    rule = (lightness, boundary_rule) if use_rule else None
     proposals: list[Proposal] = []
     covered = excluded.copy()
     budget = int(max_candidates)
+    similarity_map = None
     for round_ in range(int(rounds)):
         yield FindProgress("search", round_, int(rounds), key, len(proposals))
         found = model.candidates(embedding, covered)
+        similarity_map = found.similarity if similarity_map is None else similarity_map
         seeds = found.seeds[:budget]
         budget -= len(seeds)
         if not len(seeds):
@@ -154,7 +164,37 @@ def find_similar(
         for p in proposals:  # the next round looks only where no proposal is yet
             r0, c0, r1, c1 = p.box
             covered[r0:r1, c0:c1] |= p.crop
+    if pixel_search and lightness is not None and pixel_rule is not None:
+        yield FindProgress("search", int(rounds), int(rounds), key, len(proposals))
+        parts = pixel_objects(lightness, pixel_rule, radius=model.shape.radius, area_range=(low, high),
+                              excluded=excluded)
+        if similarity_map is None:
+            similarity_map = model.candidates(embedding, excluded).similarity
+        extra = [p for p in (_pixel_proposal(m, s, key, negative, similarity_map, model) for m, s in parts)
+                 if p is not None]
+        if pixel_rule.preferred:
+            proposals = merge_proposals(extra, proposals)
+        else:
+            proposals = merge_proposals(proposals, extra)
+        for i, p in enumerate(proposals):  # the backend's answer to the component's prompts, for editing
+            if p.prediction is None:
+                pred = backend.predict(embedding, **p.prompts(shape))
+                proposals[i] = replace(p, prediction=pred)
     return [p for p in proposals if p.score >= min_score]
+
+
+def _pixel_proposal(mask, seed, key, negative, similarity, model):
+    """A proposal from one pixel-level component (prompts: its deepest point and itself as mask prompt)."""
+    area = int(mask.sum())
+    if negative is not None and np.count_nonzero(mask & negative) > 0.3 * area:
+        return None
+    look = float(similarity[mask].mean()) if similarity is not None else 1.0
+    score = (look * model.shape.size_score(area)) ** (1.0 / 3.0)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    template = np.argwhere(mask) - np.array([int(round(seed[0])), int(round(seed[1]))])
+    return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, None, template, None)
 
 
 def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, shape_prompt,
@@ -204,6 +244,49 @@ def _lightness(embedding: ImageEmbedding) -> np.ndarray | None:
     return light[rows][:, cols]
 
 
+def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel, exemplars: Sequence[np.ndarray],
+                *, negatives: Sequence[np.ndarray] = (), box_scale: float | None = None,
+                shape_prompt: bool = True) -> tuple[BoundaryRule | None, PixelRule | None]:
+    """The boundary rule and the pixel threshold learnt from the exemplars (None for either that does not apply).
+
+    The pixel rule is marked ``preferred`` when its components reproduce
+    the exemplars better (mean IoU) than the backend's answers at them,
+    boundary rule applied (its fit counts off the share of the
+    ``negatives``, (H, W) bool masks, it calls object).  Both are None for
+    backends without a lightness image (SAM family).
+    """
+    lightness = _lightness(embedding)
+    if lightness is None or not len(exemplars):
+        return None, None
+    seeds, answers = _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt)
+    boundary = learn_boundary(lightness, answers, list(exemplars), seeds)
+    if boundary is not None:
+        answers = [boundary.apply(lightness, a, s) for a, s in zip(answers, seeds)]
+    backend_fit = float(np.mean([_iou(a, e) for a, e in zip(answers, exemplars)]))
+    pixel = learn_pixel_rule(lightness, exemplars, negatives)
+    if pixel is not None:
+        pixel = replace(pixel, preferred=pixel.fit > backend_fit)
+    return boundary, pixel
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
+
+
+def _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt):
+    """The backend prompted at each exemplar's deepest point as candidates are: (seeds, answers)."""
+    shape = tuple(embedding.image_shape)
+    seeds, answers = [], []
+    for ex in exemplars:
+        seed = deepest_point(ex)
+        box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
+        prior = model.shape.template_mask(seed, shape) if shape_prompt else None
+        pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
+        seeds.append(seed)
+        answers.append(seed_component(np.asarray(pred.mask, bool), seed))
+    return seeds, answers
+
+
 def learn_boundary_rule(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel,
                         exemplars: Sequence[np.ndarray], *, box_scale: float | None = None,
                         shape_prompt: bool = True) -> BoundaryRule | None:
@@ -215,15 +298,7 @@ def learn_boundary_rule(backend: Backend, embedding: ImageEmbedding, model: Exem
     lightness = _lightness(embedding)
     if lightness is None:
         return None
-    shape = tuple(embedding.image_shape)
-    seeds, answers = [], []
-    for ex in exemplars:
-        seed = deepest_point(ex)
-        box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
-        prior = model.shape.template_mask(seed, shape) if shape_prompt else None
-        pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
-        seeds.append(seed)
-        answers.append(seed_component(np.asarray(pred.mask, bool), seed))
+    seeds, answers = _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt)
     return learn_boundary(lightness, answers, list(exemplars), seeds)
 
 
@@ -270,13 +345,17 @@ def find_similar_stack(
     keys = [tuple(int(i) for i in k) for k in slice_keys]
     home = None if exemplar_slice is None else tuple(int(i) for i in exemplar_slice)
     negatives = options.pop("negatives", None)
-    if home is not None and exemplars is not None and options.get("refine_boundary", True) \
-            and "boundary_rule" not in options:
+    wanted = (options.get("refine_boundary", True) and "boundary_rule" not in options) or \
+        (options.get("pixel_search", True) and "pixel_rule" not in options)
+    if home is not None and exemplars is not None and wanted:
         yield FindProgress("encode", 0, len(keys), home, 0)
         masks = check_masks(exemplars, tuple(embeddings(home).image_shape), "exemplar")
-        options["boundary_rule"] = learn_boundary_rule(
-            backend, embeddings(home), model, masks, box_scale=options.get("box_scale"),
-            shape_prompt=options.get("shape_prompt", True))
+        shape = tuple(embeddings(home).image_shape)
+        boundary, pixel = learn_rules(backend, embeddings(home), model, masks,
+                                      negatives=check_masks(negatives, shape, "negative"),
+                                      box_scale=options.get("box_scale"), shape_prompt=options.get("shape_prompt", True))
+        options.setdefault("boundary_rule", boundary)
+        options.setdefault("pixel_rule", pixel)
     out: list[Proposal] = []
     for done, key in enumerate(keys):
         yield FindProgress("encode", done, len(keys), key, len(out))

@@ -1,0 +1,167 @@
+"""Pixel-level candidates: a lightness threshold learnt from the exemplars, split by a watershed.
+
+Small, plainly contrasted objects (nuclei) are drawn more completely by a
+threshold at full resolution than by superpixels: every object-like
+component becomes a candidate, not only the ones whose superpixels look
+like the exemplar's.  The threshold lies at ``ring + alpha * (inside -
+ring)`` of the exemplars' mean lightness inside and in a 3-pixel ring
+around them, with ``alpha`` chosen so that the thresholded component at
+each exemplar's deepest point is the exemplar.  Touching objects are
+split by a watershed on the smoothed distance transform, with seeds at
+least half an exemplar radius apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+
+from .boundary import deepest_point
+
+__all__ = ["PixelRule", "learn_pixel_rule", "pixel_objects"]
+
+#: Candidate values of alpha (fraction of the exemplars' ring-to-inside contrast).
+ALPHAS = np.linspace(0.1, 0.9, 17)
+#: Least mean IoU with the exemplars for the threshold to be used at all (else the objects are not
+#: separable by lightness, e.g. defects on textured tiles, and its components would be false positives).
+MIN_FIT = 0.6
+#: Seeds of the watershed lie at least this many exemplar radii apart ...
+SPACING = 0.5
+#: ... and at least this many exemplar radii (and 0.75 pixel) deep inside the foreground.
+MIN_DEPTH = 0.2
+
+
+@dataclass(frozen=True)
+class PixelRule:
+    """Object pixels are those with ``sign * (lightness - level) > 0``.
+
+    Attributes
+    ----------
+    level : float
+        Lightness threshold (same units as the lightness image, e.g. CIE L).
+    sign : float
+        +1 when objects are brighter than their surroundings, -1 when darker.
+    fit : float
+        Mean IoU of the thresholded component at each exemplar's deepest
+        point with the exemplar (how well the rule reproduces the exemplars).
+    preferred : bool
+        Whether its components win overlaps with the backend's proposals
+        (set by :func:`promptseg.exemplar.search.learn_rules` when ``fit``
+        beats the backend's answers at the exemplars).
+    """
+
+    level: float
+    sign: float
+    fit: float
+    preferred: bool = False
+
+    def foreground(self, lightness: np.ndarray) -> np.ndarray:
+        """Object-like pixels of an (H, W) lightness image, opened and hole-filled, (H, W) bool."""
+        fg = self.sign * (np.asarray(lightness, np.float64) - self.level) > 0
+        return ndi.binary_fill_holes(ndi.binary_opening(fg))
+
+
+def _component_at(fg: np.ndarray, point: tuple[float, float]) -> np.ndarray:
+    labels, _ = ndi.label(fg)
+    k = labels[int(round(point[0])), int(round(point[1]))]
+    return labels == k if k else np.zeros(fg.shape, bool)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
+
+
+def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
+                     negatives: Sequence[np.ndarray] = ()) -> PixelRule | None:
+    """The threshold that best reproduces the exemplars; None without exemplars or contrast, or below MIN_FIT.
+
+    Parameters
+    ----------
+    lightness : np.ndarray, shape (H, W), float
+        Image lightness in the (row, col) frame of the exemplars.
+    exemplars : list of np.ndarray, each (H, W) bool
+    negatives : list of np.ndarray, each (H, W) bool
+        Things that must not be found: each alpha's fit loses the mean share
+        of their pixels it calls object.
+    """
+    negatives = [np.asarray(n, bool) for n in negatives if np.any(n)]
+    exemplars = [np.asarray(e, bool) for e in exemplars if np.any(e)]
+    if not exemplars:
+        return None
+    inside = float(np.mean([lightness[e].mean() for e in exemplars]))
+    rings = [ndi.binary_dilation(e, iterations=3) & ~e for e in exemplars]
+    ring = float(np.mean([lightness[r].mean() for r in rings if r.any()] or [lightness.mean()]))
+    if abs(inside - ring) < 1e-6:
+        return None
+    sign = 1.0 if inside > ring else -1.0
+    points = [deepest_point(e) for e in exemplars]
+    best = None
+    for alpha in ALPHAS:
+        rule = PixelRule(ring + alpha * (inside - ring), sign, 0.0)
+        fg = rule.foreground(lightness)
+        fit = float(np.mean([_iou(_component_at(fg, p), e) for p, e in zip(points, exemplars)]))
+        if negatives:
+            fit -= float(np.mean([fg[n].mean() for n in negatives]))
+        if best is None or fit > best.fit:
+            best = PixelRule(rule.level, sign, fit)
+    return best if best.fit >= MIN_FIT else None
+
+
+def pixel_objects(
+    lightness: np.ndarray,
+    rule: PixelRule,
+    *,
+    radius: float,
+    area_range: tuple[float, float],
+    excluded: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, tuple[float, float]]]:
+    """Every object-like component of plausible size, touching ones split apart.
+
+    Parameters
+    ----------
+    lightness : np.ndarray, shape (H, W), float
+    rule : PixelRule
+    radius : float
+        Radius of a disk of the exemplars' median area, image pixels.
+    area_range : (float, float)
+        Smallest and largest area kept, pixels.
+    excluded : np.ndarray, shape (H, W), bool, optional
+        Known objects: their pixels are never object-like.
+
+    Returns
+    -------
+    list of ((H, W) bool mask, (row, col) seed)
+        The seed is the component's deepest pixel; largest depth first.
+    """
+    fg = rule.foreground(lightness)
+    if excluded is not None:
+        fg &= ~np.asarray(excluded, bool)
+    r = max(float(radius), 1.0)
+    depth = ndi.gaussian_filter(ndi.distance_transform_edt(np.pad(fg, 1))[1:-1, 1:-1], max(r / 4.0, 0.5))
+    regions, _ = ndi.label(fg)
+    peaks = peak_local_max(depth, min_distance=max(1, int(round(SPACING * r))), threshold_abs=max(0.75, MIN_DEPTH * r),
+                           labels=regions, exclude_border=False)
+    if not len(peaks):
+        return []
+    markers = np.zeros(fg.shape, np.int32)
+    markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, len(peaks) + 1)
+    split = watershed(-depth, markers, mask=fg)
+    out = []
+    for i, sl in enumerate(ndi.find_objects(split), start=1):
+        if sl is None:
+            continue
+        crop = split[sl] == i
+        area = int(crop.sum())
+        if not area_range[0] <= area <= area_range[1]:
+            continue
+        mask = np.zeros(fg.shape, bool)
+        mask[sl] = crop
+        r0, c0 = deepest_point(crop)
+        out.append((mask, (r0 + sl[0].start, c0 + sl[1].start), float(depth[peaks[i - 1, 0], peaks[i - 1, 1]])))
+    out.sort(key=lambda t: -t[2])
+    return [(m, s) for m, s, _ in out]
