@@ -15,10 +15,14 @@ def annotator(make_napari_viewer, qtbot):
 
     made = []
 
-    def make(image: np.ndarray, backend, *, prefetch: bool = False, wait: bool = True, **kwargs):
+    def make(image: np.ndarray, backend, *, prefetch: bool = False, wait: bool = True,
+             slow_seconds: float = 0.6, **kwargs):
         viewer = make_napari_viewer(show=True)
         viewer.add_image(image, name="img", **kwargs)
         widget = AnnotatorWidget(viewer, backend=backend)
+        # A loaded CI machine can make a fast test backend look slow (> 0.1 s) and move its
+        # predictions into a worker mid-test; tests that exercise the worker set their own.
+        widget.predict_times.threshold = slow_seconds
         widget.encoder.prefetch_enabled = prefetch
         viewer.window.add_dock_widget(widget, name="PromptSeg")
         made.append(widget)

@@ -67,7 +67,7 @@ def test_predict_times_decide_where_predict_runs() -> None:
 
 
 def test_a_measured_slow_backend_moves_to_a_worker(annotator, image_2d, qtbot) -> None:
-    viewer, widget = annotator(image_2d, SleepyDisks())
+    viewer, widget = annotator(image_2d, SleepyDisks(), slow_seconds=SLOW_SECONDS)
     points = widget.layers.points
     points.add([20, 20])
     assert widget.session.prediction is not None  # first answer in the GUI thread: measured slow

@@ -114,8 +114,8 @@ def test_stop_writes_nothing(annotator, stack_3d, qtbot) -> None:
         gate = threading.Event()
 
         def predict(self, embedding, **kwargs):
-            if kwargs.get("points") is not None and len(kwargs["points"]) == 1 and kwargs.get("box") is not None:
-                self.gate.wait(timeout=10)  # the propagation's calls wait for the test
+            if threading.current_thread() is not threading.main_thread():
+                self.gate.wait(timeout=10)  # the propagation's calls (worker thread) wait for the test
             return super().predict(embedding, **kwargs)
 
     viewer, widget = annotator(stack_3d, Gated())
