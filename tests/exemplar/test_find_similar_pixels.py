@@ -98,3 +98,27 @@ def test_no_rule_when_lightness_does_not_reproduce_the_exemplar():
     ex[20:30, 20:30] = True
     img[ex] += 3
     assert learn_pixel_rule(img, [ex]) is None
+
+
+def test_local_boundary_rule_when_one_threshold_cannot_draw_all_exemplars():
+    """Bright and dim blurred disks, drawn wider than their cores: one level cannot fit both exemplars."""
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    rr, cc = np.mgrid[:100, :140]
+    core = np.zeros((100, 140))
+    drawn = []
+    for (r, c), v in zip([(25, 25), (25, 70), (25, 115), (70, 25), (70, 70), (70, 115)], [140] * 3 + [60] * 3):
+        core[(rr - r) ** 2 + (cc - c) ** 2 <= 36] = v
+        drawn.append((rr - r) ** 2 + (cc - c) ** 2 <= 64)
+    img = ndi.gaussian_filter(core, 2.0) + 50 + rng.normal(0, 2, core.shape)
+    rule = learn_pixel_rule(img, [drawn[0], drawn[3]])
+    assert rule is not None and rule.boundary is not None
+    known = drawn[0] | drawn[3]
+
+    def mean_best_iou(r):
+        found = pixel_objects(img, r, radius=8.0, area_range=(20, 1000), excluded=known)
+        assert len(found) == 4
+        return np.mean([max(iou(m, t) for t in drawn) for m, _ in found])
+
+    assert mean_best_iou(rule) > mean_best_iou(dataclasses.replace(rule, boundary=None)) + 0.03

@@ -8,7 +8,10 @@ ring)`` of the exemplars' mean lightness inside and in a 3-pixel ring
 around them, with ``alpha`` chosen so that the thresholded component at
 each exemplar's deepest point is the exemplar.  Touching objects are
 split by a watershed on the smoothed distance transform, with seeds at
-least half an exemplar radius apart.
+least half an exemplar radius apart.  Where the exemplars' boundary lies
+elsewhere than the global threshold puts it, the local boundary rule of
+:mod:`.boundary` is learnt on the thresholded components at the exemplars
+and moves every component's boundary relative to its own contrast.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
-from .boundary import deepest_point
+from .boundary import BoundaryRule, deepest_point, learn_boundary
 
 __all__ = ["PixelRule", "learn_pixel_rule", "pixel_objects"]
 
@@ -49,6 +52,10 @@ class PixelRule:
     fit : float
         Mean IoU of the thresholded component at each exemplar's deepest
         point with the exemplar (how well the rule reproduces the exemplars).
+    boundary : BoundaryRule or None
+        The local boundary rule (:mod:`.boundary`) learnt on the thresholded
+        components at the exemplars, applied to every component; None when
+        it does not improve them.
     preferred : bool
         Whether its components win overlaps with the backend's proposals
         (set by :func:`promptseg.exemplar.search.learn_rules` when ``fit``
@@ -58,6 +65,7 @@ class PixelRule:
     level: float
     sign: float
     fit: float
+    boundary: BoundaryRule | None = None
     preferred: bool = False
 
     def foreground(self, lightness: np.ndarray) -> np.ndarray:
@@ -109,6 +117,13 @@ def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
             fit -= float(np.mean([fg[n].mean() for n in negatives]))
         if best is None or fit > best.fit:
             best = PixelRule(rule.level, sign, fit)
+    fg = best.foreground(lightness)
+    answers = [_component_at(fg, p) for p in points]
+    local = learn_boundary(lightness, answers, exemplars, points)
+    if local is not None:  # objects of other brightness get a boundary relative to their own contrast
+        refined = [local.apply(lightness, a, p) for a, p in zip(answers, points)]
+        gain = np.mean([_iou(r, e) - _iou(a, e) for r, a, e in zip(refined, answers, exemplars)])
+        best = PixelRule(best.level, sign, best.fit + float(gain), local)
     return best if best.fit >= MIN_FIT else None
 
 
@@ -162,6 +177,11 @@ def pixel_objects(
         mask = np.zeros(fg.shape, bool)
         mask[sl] = crop
         r0, c0 = deepest_point(crop)
-        out.append((mask, (r0 + sl[0].start, c0 + sl[1].start), float(depth[peaks[i - 1, 0], peaks[i - 1, 1]])))
+        seed = (r0 + sl[0].start, c0 + sl[1].start)
+        if rule.boundary is not None:
+            mask = rule.boundary.apply(lightness, mask, seed)
+            if excluded is not None:
+                mask &= ~excluded
+        out.append((mask, seed, float(depth[peaks[i - 1, 0], peaks[i - 1, 1]])))
     out.sort(key=lambda t: -t[2])
     return [(m, s) for m, s, _ in out]
