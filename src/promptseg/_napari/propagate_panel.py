@@ -34,6 +34,7 @@ class PropagatePanel(QWidget):
         super().__init__()
         self.annotator = annotator
         self.worker = None
+        self._stopping = False
         self.first = QSpinBox()
         self.last = QSpinBox()
         self.object = QSpinBox()
@@ -109,6 +110,7 @@ class PropagatePanel(QWidget):
         worker.returned.connect(lambda result: self._done(session, layers, result, label, prefix))
         worker.finished.connect(self._finished)
         self.worker = worker
+        self._stopping = False
         self.run.setEnabled(False)
         self.stop.setEnabled(True)
         self.status.setText(f"Propagating from slice {z} over {lo}–{hi}…")
@@ -118,14 +120,19 @@ class PropagatePanel(QWidget):
     def cancel(self) -> None:
         """Stop after the slice being predicted; nothing is written."""
         if self.worker is not None:
+            self._stopping = True
             self.worker.quit()
-            self.status.setText("Stopped: nothing was written.")
+            self.status.setText("Stopping…")
 
     def _step(self, step: PropagationStep) -> None:
+        if self._stopping:  # a step queued before Stop was pressed
+            return
         state = "kept" if step.accepted else f"stop ({step.reason})"
         self.status.setText(f"Slice {step.z}: score {step.score:.2f}, overlap {step.overlap:.2f}, {state}.")
 
     def _done(self, session, layers, result, label: int | None, prefix: tuple[int, ...]) -> None:
+        if self._stopping:  # the run ended on its own just as Stop was pressed: Stop wins
+            return
         a = self.annotator
         before = session.draft.slice_key
         try:
@@ -148,6 +155,9 @@ class PropagatePanel(QWidget):
         self.annotator._on_error(exc)
 
     def _finished(self) -> None:
+        if self._stopping:
+            self.status.setText("Stopped: nothing was written.")
+        self._stopping = False
         self.worker = None
         self.run.setEnabled(True)
         self.stop.setEnabled(False)
