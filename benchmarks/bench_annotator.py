@@ -15,7 +15,7 @@ Backends: ``classic`` (when installed) and a random-weight vit_t
 (``build_sam("vit_t")`` in a ``SamBackend``).  Needs a display: run under
 Xvfb on headless machines::
 
-    xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t]
+    xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t] [--pause 0.3]
 
 Prints p50 / p95 / max per backend (milliseconds), plus the bare
 ``backend.predict`` time for the same prompts for comparison, and how long
@@ -80,7 +80,17 @@ def click_targets(labels: np.ndarray, n_objects: int) -> list[tuple[tuple[int, i
     return out
 
 
-def bench_backend(name: str, image: np.ndarray, targets, *, qapp, predict_in: str = "auto") -> dict[str, list[float]]:
+def _idle(qapp, seconds: float) -> None:
+    """Let the viewer idle (events processed, nothing clicked) for ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        qapp.processEvents()
+        time.sleep(0.005)
+
+
+def bench_backend(
+    name: str, image: np.ndarray, targets, *, qapp, predict_in: str = "auto", pause: float = 0.0
+) -> dict[str, list[float]]:
     import napari
 
     from promptseg._napari.annotator import AnnotatorWidget
@@ -119,6 +129,8 @@ def bench_backend(name: str, image: np.ndarray, targets, *, qapp, predict_in: st
         clicks = []
         for click in (first, second):
             clicks.append(click)
+            if pause:
+                _idle(qapp, pause)
             marks.clear()
             points.add(list(click))
             done = time.perf_counter()
@@ -147,6 +159,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=None, help="default: classic (if installed) and vit_t")
     parser.add_argument("--predict-in", choices=("auto", "gui"), default="auto",
                         help="auto: slow backends predict in a worker (the widget's default); gui: always in the GUI thread")
+    parser.add_argument("--pause", type=float, default=0.0, metavar="S",
+                        help="seconds the viewer idles before each click, as between a person's clicks "
+                             "(default 0: clicks back to back, while the previous frame may still be drawing)")
     args = parser.parse_args()
 
     import torch
@@ -159,10 +174,11 @@ def main() -> None:
     sample = synthetic_nuclei_2d((args.size, args.size), n_nuclei=max(args.objects + 10, 24), seed=0)
     targets = click_targets(sample.labels, args.objects)
     qapp = get_qapp()
-    print(f"image {args.size}x{args.size} uint16, {len(targets)} objects x 2 clicks, torch threads {torch.get_num_threads()}")
+    print(f"image {args.size}x{args.size} uint16, {len(targets)} objects x 2 clicks, torch threads {torch.get_num_threads()}, "
+          f"{args.pause:g} s idle before each click")
     print(_load(), "(other processes slow every figure down)")
     for name in backends:
-        result = bench_backend(name, sample.image, targets, qapp=qapp, predict_in=args.predict_in)
+        result = bench_backend(name, sample.image, targets, qapp=qapp, predict_in=args.predict_in, pause=args.pause)
         print(f"\n{name}: encode {result['encode'][0]:.2f} s")
         print(f"  click -> preview layer refreshed   {_percentiles(result['refreshed'])} ms")
         print(f"  click -> canvas redrawn            {_percentiles(result['drawn'])} ms")
