@@ -200,11 +200,11 @@ def classic_candidates(
     seeds = np.clip(seeds, 0, [h - 1, w - 1]) if len(seeds) else np.zeros((0, 2))
     strength = depth[peaks[:, 0], peaks[:, 1]] / r if len(peaks) else np.zeros(0)
     order = np.argsort(-strength, kind="stable")
-    similarity = _to_image(prob, work)
+    similarity = work_to_image(prob, work)
     return Candidates(seeds[order], strength[order], similarity)
 
 
-def _to_image(work_map: np.ndarray, work) -> np.ndarray:
+def work_to_image(work_map: np.ndarray, work) -> np.ndarray:
     """A working-frame (h, w) map at image size (H, W), nearest neighbour."""
     if work.factor == 1:
         return work_map

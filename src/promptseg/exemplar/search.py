@@ -18,6 +18,7 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from .boundary import BoundaryRule, deepest_point, learn_boundary
+from .classic_search import work_to_image
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
 from .model import ExemplarModel, describe_exemplars
 from .pixel_search import PixelRule, learn_pixel_rule, pixel_objects
@@ -235,13 +236,7 @@ def _lightness(embedding: ImageEmbedding) -> np.ndarray | None:
     work = getattr(embedding.features, "work", None)
     if work is None or not hasattr(work, "lab"):
         return None
-    light = work.lab[..., 0]
-    if work.factor == 1:
-        return light
-    hh, ww = work.image_shape
-    rows = np.minimum(np.arange(hh) // work.factor, light.shape[0] - 1)
-    cols = np.minimum(np.arange(ww) // work.factor, light.shape[1] - 1)
-    return light[rows][:, cols]
+    return work_to_image(work.lab[..., 0], work)
 
 
 def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel, exemplars: Sequence[np.ndarray],
