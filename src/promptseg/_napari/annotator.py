@@ -40,6 +40,7 @@ from .predict_worker import PredictTimes, WidgetSession
 from .propagate_panel import PropagatePanel
 from .series_panel import SeriesPanel
 from .store_panel import StorePanel
+from .workers import start_worker
 
 _NEGATIVE_MODIFIERS = {"Control", "Alt"}
 _FILE_ENTRY = "Checkpoint file…"
@@ -229,7 +230,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
             _connect={"returned": self._use_backend, "errored": self._on_error}, _start_thread=False,
         )
         self._loader = worker
-        worker.start()
+        start_worker(worker)
 
     def _use_backend(self, backend: Backend) -> None:
         self.backend = backend

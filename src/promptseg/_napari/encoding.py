@@ -14,6 +14,7 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
 from ..session import AnnotationSession, SliceKey
+from .workers import start_worker
 
 #: Milliseconds without user activity before neighbours are encoded ahead.
 IDLE_MS = 800
@@ -99,7 +100,7 @@ class EncodeScheduler:
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
         worker.aborted.connect(lambda: self._aborted(worker))
         worker.finished.connect(lambda: self._finished(slot, worker))
-        worker.start()
+        start_worker(worker)
         return worker
 
     def _finished(self, slot: str, worker) -> None:

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
 from ..errors import PromptsegError
 from ..exemplar import Proposal, accept_proposals, find_similar
 from ..session.object_prompts import ObjectPrompts
+from .workers import start_worker
 
 
 class FindSimilarPanel(QWidget):
@@ -129,7 +130,7 @@ class FindSimilarPanel(QWidget):
         self.worker = worker
         self.run.setEnabled(False)
         self.status.setText(f"Searching slice {key or '(2D)'}…")
-        worker.start()
+        start_worker(worker)
         return worker
 
     def _progress(self, event) -> None:

@@ -31,6 +31,7 @@ from napari.qt.threading import create_worker
 from ..backends import Backend
 from ..session import AnnotationSession, Draft
 from ..session.chain import PredictionChain
+from .workers import start_worker
 
 #: A backend whose predict takes longer than this (seconds) runs in a worker.
 SLOW_SECONDS = 0.1
@@ -150,7 +151,7 @@ class WidgetSession(AnnotationSession):
                                _connect={"errored": self._failed})
         worker.returned.connect(lambda result: self._arrived(draft, backend, result))
         self._worker, self._running = worker, (draft, emb, backend)
-        worker.start()
+        start_worker(worker)
 
     def _arrived(self, draft: Draft, backend: Backend, result: tuple) -> None:
         pred, seconds = result

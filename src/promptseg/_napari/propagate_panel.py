@@ -19,6 +19,7 @@ from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinB
 
 from ..errors import PromptsegError
 from ..session.propagate import PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session
+from .workers import start_worker
 
 
 class PropagatePanel(QWidget):
@@ -114,7 +115,7 @@ class PropagatePanel(QWidget):
         self.run.setEnabled(False)
         self.stop.setEnabled(True)
         self.status.setText(f"Propagating from slice {z} over {lo}–{hi}…")
-        worker.start()
+        start_worker(worker)
         return worker
 
     def cancel(self) -> None:
