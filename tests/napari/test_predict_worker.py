@@ -66,6 +66,20 @@ def test_predict_times_decide_where_predict_runs() -> None:
     assert not times.is_slow(RandomWalkerLike())
 
 
+def test_one_slow_call_does_not_move_a_fast_backend() -> None:
+    times = PredictTimes(threshold=0.1)
+    fast = DiskBackend()
+    for seconds in (0.03, 0.04, 0.5):  # the third call met a garbage collection
+        times.record(fast, seconds)
+    assert not times.is_slow(fast) and times.estimate(fast) == pytest.approx(0.04)
+    for seconds in (0.4, 0.6):  # slow for good now: most recent calls are slow
+        times.record(fast, seconds)
+    assert times.is_slow(fast)
+    for seconds in (0.02,) * 5:  # only the last RECENT calls count
+        times.record(fast, seconds)
+    assert times.estimate(fast) == pytest.approx(0.02)
+
+
 def test_a_measured_slow_backend_moves_to_a_worker(annotator, image_2d, qtbot) -> None:
     viewer, widget = annotator(image_2d, SleepyDisks(), slow_seconds=SLOW_SECONDS)
     points = widget.layers.points

@@ -22,7 +22,9 @@ runs, by the worker otherwise.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -39,17 +41,26 @@ SLOW_SECONDS = 0.1
 ASSUMED_SECONDS = {"random_walker": 0.5, "grabcut": 0.5}
 #: Shorter calls are memoised answers, not predictions: they are not recorded.
 _MEMO_SECONDS = 0.001
+#: How many recent predict times the estimate is the median of.
+RECENT = 5
 
 
 class PredictTimes:
-    """The last measured ``predict`` time of each backend (by ``backend_id``), shared by every session."""
+    """Measured ``predict`` times of each backend (by ``backend_id``), shared by every session.
+
+    The estimate is the median of the last :data:`RECENT` measurements, so one
+    slow call (a garbage collection, another program taking the CPU) does not
+    move a fast backend's next clicks into a worker, where each answer arrives
+    a Qt event-loop turn later.
+    """
 
     def __init__(self, threshold: float = SLOW_SECONDS) -> None:
         self.threshold = float(threshold)
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  #: current estimate per backend_id
+        self._recent: dict[str, deque[float]] = {}
 
     def estimate(self, backend: Backend) -> float:
-        """Seconds per prediction: the last measured one, else an assumption from the backend's name."""
+        """Seconds per prediction: measured (median of recent calls), else assumed from the backend's name."""
         measured = self.seconds.get(backend.backend_id)
         if measured is not None:
             return measured
@@ -59,8 +70,11 @@ class PredictTimes:
         return self.estimate(backend) > self.threshold
 
     def record(self, backend: Backend, seconds: float) -> None:
-        if seconds >= _MEMO_SECONDS:
-            self.seconds[backend.backend_id] = float(seconds)
+        if seconds < _MEMO_SECONDS:
+            return
+        recent = self._recent.setdefault(backend.backend_id, deque(maxlen=RECENT))
+        recent.append(float(seconds))
+        self.seconds[backend.backend_id] = float(statistics.median(recent))
 
 
 class WidgetSession(AnnotationSession):
