@@ -196,8 +196,12 @@ def polygon_mask(vertices_rc: Sequence[Sequence[float]] | np.ndarray, shape: tup
     return out
 
 
+#: Pen diameter (pixels) scribbles are rasterised with when a backend takes them as a mask.
+SCRIBBLE_WIDTH = 3.0
+
+
 def scribble_mask(
-    path_rc: Sequence[Sequence[float]] | np.ndarray, shape: tuple[int, int], width: float = 3.0
+    path_rc: Sequence[Sequence[float]] | np.ndarray, shape: tuple[int, int], width: float = SCRIBBLE_WIDTH
 ) -> np.ndarray:
     """Rasterise an open path (a scribble) drawn with a round pen.
 

@@ -170,3 +170,22 @@ def test_classic_embeddings_from_dask_workers(tmp_path, backend, stack):
         with distributed.Client(c) as client:
             _, store = run(embed_stack(stack[:2], backend, tmp_path / "d.zarr", client=client))
     _assert_same_tree(backend.encode(stack[1]).features, store.load(1).features)
+
+
+def test_stored_classic_takes_scribbles_and_polygons_natively(tmp_path, backend, stack):
+    """Through a store, scribbles and polygons reach the classic backend as themselves, not as a mask."""
+    run(embed_stack(stack[:1], backend, tmp_path / "s.zarr"))
+    stored = StoredBackend.open(tmp_path / "s.zarr", ClassicBackend())
+    h, w = stack.shape[1:]
+    prompts = ObjectPrompts(scribbles=(np.array([[h / 2 - 3, w / 2 - 3], [h / 2 + 3, w / 2 + 3]]),),
+                            polygons=(np.array([[5, 5], [5, 15], [15, 15], [15, 5]], float),))
+    kwargs = prompts.predict_kwargs((h, w), stored)
+    assert set(kwargs) == {"scribbles", "polygons"}  # not rasterised into mask=
+    emb = stored.encode(stack[0])
+    via_store = stored.predict(emb, **kwargs)
+    direct = backend.predict(backend.encode(stack[0]), **kwargs)
+    np.testing.assert_array_equal(via_store.mask, direct.mask)
+    negative = stored.predict(emb, **kwargs, scribble_labels=[0])  # labels travel too
+    assert not np.array_equal(negative.mask, via_store.mask)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        stored.predict(emb, points=[(3, 3)], labels=[1], strokes=[])

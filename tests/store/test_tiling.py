@@ -107,3 +107,36 @@ def test_tiled_store_round_trip(tmp_path):
     assert stored.hits == 1
     truth = inner.predict(inner.encode(image), points=[(345, 600)], labels=[1]).mask
     assert iou(pred.mask, truth) == 1.0
+
+
+def test_native_prompts_on_tiled_and_untiled_slices():
+    """Scribbles/polygons go natively to an inner backend that takes them; on tiles they join the mask prompt."""
+    from promptseg.backends.keywords import predict_keywords
+    from promptseg.errors import PromptError
+    from promptseg.prompts import polygon_mask
+
+    class TakesPolygons(ComponentBackend):
+        seen: list = []
+
+        def predict(self, embedding, *, polygons=None, polygon_labels=None, **kwargs):
+            self.seen.append(polygons)
+            if polygons is not None:
+                drawn = polygon_mask(polygons[0], embedding.image_shape)
+                kwargs["mask"] = drawn if kwargs.get("mask") is None else kwargs["mask"] | drawn
+            return super().predict(embedding, **kwargs)
+
+    image = _bar_image()
+    inner = TakesPolygons()
+    square = np.array([[110, 110], [110, 130], [130, 130], [130, 110]], float)
+    untiled = TiledBackend(inner, tile=256, halo=32, threshold=1024)
+    assert "polygons" in predict_keywords(untiled) and "scribbles" not in predict_keywords(untiled)
+    pred = untiled.predict(untiled.encode(image), polygons=[square])
+    assert inner.seen[-1] is not None and pred.mask.sum() == 40 * 40
+    tiled = TiledBackend(inner, tile=256, halo=32, threshold=256)
+    emb = tiled.encode(image)
+    pred = tiled.predict(emb, polygons=[square])
+    assert inner.seen[-1] is None and pred.mask.sum() == 40 * 40  # the polygon reached the tile as mask pixels
+    with pytest.raises(PromptError, match="negative polygons"):
+        tiled.predict(emb, polygons=[square], polygon_labels=[0])
+    with pytest.raises(TypeError, match="does not take"):
+        tiled.predict(emb, scribbles=[square])  # the inner backend has no scribbles=

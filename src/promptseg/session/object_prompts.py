@@ -9,17 +9,14 @@ and into JSON.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..backends.keywords import accepts_keywords
 from ..errors import PromptError
-from ..prompts import polygon_mask, scribble_mask
-
-#: Pen diameter, in pixels, used to rasterise a scribble into a mask prompt.
-SCRIBBLE_WIDTH = 3.0
+from ..prompts import SCRIBBLE_WIDTH, polygon_mask, scribble_mask
 
 
 def _frozen(array: Any, shape: tuple[int, ...] | None = None, dtype: Any = np.float64) -> np.ndarray:
@@ -184,18 +181,6 @@ class ObjectPrompts:
             )
         except (TypeError, ValueError, KeyError) as exc:
             raise PromptError(f"malformed prompts in the annotation file: {exc}") from exc
-
-
-def accepts_keywords(backend: Any, *names: str) -> bool:
-    """Whether ``backend.predict`` takes all of ``names`` as keyword arguments."""
-    predict = getattr(backend, "predict", None)
-    if predict is None:
-        return False
-    try:
-        params = inspect.signature(predict).parameters
-    except (TypeError, ValueError):
-        return False
-    return all(name in params for name in names)
 
 
 def encode_rle(mask: np.ndarray) -> dict[str, Any]:

@@ -15,11 +15,12 @@ embeddings, and the store is then not used).
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction
+from ..backends.keywords import native_prompts_for, predict_keywords
 from .embedding_store import EmbeddingStore
 from .metadata import slice_digest
 from .tiled import TiledBackend
@@ -102,6 +103,18 @@ class StoredBackend:
         box: Box | None = None,
         mask: np.ndarray | None = None,
         previous: Prediction | None = None,
+        **native: Any,
     ) -> Prediction:
-        """Answer one prompt set in (row, col) image pixels (tiled embeddings are blended seamlessly)."""
-        return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous)
+        """Answer one prompt set in (row, col) image pixels (tiled embeddings are blended seamlessly).
+
+        ``native``: scribbles=, polygons= (and their labels) where the wrapped
+        backend takes them (:attr:`prompt_keywords`).
+        """
+        native = native_prompts_for(self.inner, native, "StoredBackend")
+        return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous,
+                                  **native)
+
+    @property
+    def prompt_keywords(self) -> frozenset[str]:
+        """The keywords ``predict`` takes: the wrapped backend's."""
+        return predict_keywords(self.inner)

@@ -12,13 +12,15 @@ feathered weights, so masks are continuous across tile borders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction, check_embedding
+from ..backends.keywords import native_prompts_for, predict_keywords
+from ..errors import PromptError
 from ..imaging import ROBUST_PERCENTILES, check_image
-from ..prompts import Prompts, check_prompts
+from ..prompts import SCRIBBLE_WIDTH, Prompts, check_prompts, polygon_mask, scribble_mask
 from .metadata import Tiling
 from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, feather_weights, plan_tiling, tile_slices, touched_neighbours
 
@@ -124,6 +126,11 @@ class TiledBackend:
     def checkpoint_hash(self) -> str | None:
         return getattr(self.inner, "checkpoint_hash", None)
 
+    @property
+    def prompt_keywords(self) -> frozenset[str]:
+        """The keywords ``predict`` takes: the inner backend's."""
+        return predict_keywords(self.inner)
+
     def tiling_for(self, plane_shape: Sequence[int]) -> Tiling:
         """How a slice of (H, W) ``plane_shape`` is tiled by this backend."""
         return plan_tiling(plane_shape, tile=self.tile, halo=self.halo, threshold=self.threshold)
@@ -147,15 +154,57 @@ class TiledBackend:
         box: Box | None = None,
         mask: np.ndarray | None = None,
         previous: Prediction | None = None,
+        **native: Any,
     ) -> Prediction:
-        """Answer one prompt set in (row, col) image pixels; see the module docstring for tiled images."""
+        """Answer one prompt set in (row, col) image pixels; see the module docstring for tiled images.
+
+        ``native``: scribbles=, polygons= (and their labels) where the inner
+        backend takes them.  On an untiled slice they go to it as they are; on
+        a tiled one positive scribbles and polygons join the mask prompt
+        (:func:`rasterise_native`).
+        """
+        native = native_prompts_for(self.inner, native, "TiledBackend")
         if not isinstance(getattr(embedding, "features", None), TiledFeatures):
             if previous is not None and isinstance(previous.state, TiledState):
                 previous = None
-            return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous)
+            return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous,
+                                      **native)
         emb = check_embedding(embedding, self.backend_id)
+        mask = rasterise_native(native, emb.image_shape, mask)
         prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
         return predict_tiled(self.inner, emb, prompts, previous)
+
+
+def rasterise_native(native: dict[str, Any], shape: tuple[int, int], mask: np.ndarray | None) -> np.ndarray | None:
+    """Positive scribbles and polygons of ``native`` drawn into ``mask`` (an (H, W) bool array, or None).
+
+    Tiled answers are blended from per-tile predictions that take points, a
+    box and a mask; scribbles and polygons reach them as mask pixels.
+
+    Raises
+    ------
+    PromptError
+        For negative scribbles or polygons, which a mask prompt cannot say.
+    """
+    paths = [("scribbles", "scribble_labels"), ("polygons", "polygon_labels")]
+    parts = [] if mask is None else [np.asarray(mask, bool)]
+    for key, label_key in paths:
+        items = list(native.get(key) or [])
+        labels = list(native.get(label_key) or [1] * len(items))
+        if any(int(v) != 1 for v in labels):
+            raise PromptError(
+                f"negative {key} cannot be used on a tiled image (its tiles take a mask prompt): "
+                "use negative clicks there instead."
+            )
+        for item in items:
+            item = np.asarray(item, dtype=np.float64)
+            if key == "polygons" and len(item) >= 3:
+                parts.append(polygon_mask(item, shape))
+            elif key == "scribbles" and len(item):
+                parts.append(scribble_mask(item, shape, SCRIBBLE_WIDTH))
+    if not parts:
+        return None
+    return np.logical_or.reduce(parts) if len(parts) > 1 else parts[0]
 
 
 def _bbox(prompts: Prompts, shape: tuple[int, int]) -> tuple[float, float, float, float]:
