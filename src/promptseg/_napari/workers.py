@@ -1,52 +1,55 @@
-"""Start napari workers in a thread pool whose threads end as soon as they are idle.
+"""Start napari workers in threads of their own that end with their job.
 
-Why not napari's global pool: torch computes with OpenMP, and every OS thread
-that runs a parallel torch operation gets its own team of OpenMP helper
-threads, which lives as long as that thread.  napari's global
+Why not napari's global thread pool: torch computes with OpenMP, and every OS
+thread that runs a parallel torch operation gets its own team of OpenMP
+helper threads, which lives as long as that thread.  napari's global
 ``QThreadPool`` keeps an idle thread alive for 30 s.  While it lives, libgomp
 counts more managed threads than CPUs and its threads stop spin-waiting
 between parallel regions, so each of the ~150 small operations of one click's
 mask decoder pays a thread wake-up: on 2 cores a vit_t prediction in the GUI
 thread took 49-60 ms with an idle encoder thread alive against 32-36 ms once it
-had exited (``benchmarks/bench_annotator.py`` figures in ``docs/annotator.md``).
+had exited (figures in ``docs/annotator.md``).
 
-Threads of this pool exit when their job ends, taking their OpenMP team with
-them, so the GUI thread's next click predicts at full speed.  A new thread per
-job costs well under a millisecond.
+A pool with no idle time (``QThreadPool.setExpiryTimeout(0)``) is no answer in
+Qt 5: the pool may restart a thread object that is still exiting, and the
+job handed to it never runs.  So each job gets a plain Python thread, which
+runs the worker's ``run`` (its signals reach the GUI thread queued, as from a
+pool thread) and exits at the end, taking its OpenMP team with it.  Starting
+a thread costs well under a millisecond.
 """
 
 from __future__ import annotations
 
-from qtpy.QtCore import QThreadPool
-
-_POOL: QThreadPool | None = None
+import threading
 
 
-def compute_pool() -> QThreadPool:
-    """The pool for workers that run torch (encoding, propagation, searches, slow predictions)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setExpiryTimeout(0)  # an idle thread exits at once
-    return _POOL
+def start_worker(worker) -> threading.Thread:
+    """Run a napari/superqt worker (created with ``_start_thread=False``) in a new daemon thread.
 
+    Does what ``WorkerBase.start`` does besides -- keeps the worker
+    referenced until it finishes, so napari's shutdown can ask it to quit.
 
-def start_worker(worker) -> None:
-    """Start a napari/superqt worker (created with ``_start_thread=False``) in :func:`compute_pool`.
+    Returns
+    -------
+    threading.Thread
+        The thread; it ends when the worker's job does.
 
-    Does what ``WorkerBase.start`` does -- keeps the worker referenced until it
-    finishes, so napari's shutdown can ask it to quit -- but on this pool.
-    Falls back to ``worker.start()`` (napari's pool) if that bookkeeping is not
-    available in the installed superqt.
+    Raises
+    ------
+    RuntimeError
+        When the worker was started already.
     """
     workers = getattr(type(worker), "_worker_set", None)
     finished = getattr(worker, "_finished", None)
     discard = getattr(worker, "_set_discard", None)
-    if workers is None or finished is None or discard is None:
-        worker.start()
-        return
-    if worker in workers:
+    if workers is not None and finished is not None and discard is not None:
+        if worker in workers:
+            raise RuntimeError("This worker is already started.")
+        workers.add(worker)
+        finished.connect(discard)
+    elif getattr(worker, "_promptseg_started", False):
         raise RuntimeError("This worker is already started.")
-    workers.add(worker)
-    finished.connect(discard)
-    compute_pool().start(worker)
+    worker._promptseg_started = True
+    thread = threading.Thread(target=worker.run, name=f"promptseg-{type(worker).__name__}", daemon=True)
+    thread.start()
+    return thread
