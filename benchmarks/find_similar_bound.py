@@ -1,0 +1,107 @@
+"""How far any lightness-threshold proposal can take find-similar: an oracle bound.
+
+For every instance of the images ``bench_find_similar.py`` uses, the best
+IoU that a connected component of ``lightness >= t`` can reach, with ``t``
+chosen per instance *knowing the ground truth* (every level in the
+instance's range; lightness is CIE L*, negated where objects are darker than
+the background; the component overlapping the instance most, in the
+instance's box grown by 4 px).  A proposal method built on one threshold per
+object, however it picks the level, cannot beat that.
+
+The bound then assumes the best case for find similar: every instance whose
+oracle IoU reaches 0.9 is proposed perfectly (0 clicks), one click accepts
+them, and every other instance costs its from-scratch clicks.  The
+from-scratch clicks are read from a ``--scratch-cache`` file written by
+``bench_find_similar.py`` (same images, classic backend)::
+
+    nice -n 10 python benchmarks/bench_find_similar.py --images 10 --datasets dsb2018_dev --scratch-cache scratch.json
+    python benchmarks/find_similar_bound.py --images 10 --scratch-cache scratch.json
+
+Prints, per image, the instances, the share whose oracle IoU reaches 0.9,
+the from-scratch clicks and the bound, and the total change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.color import rgb2lab
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_find_similar import SHARED, TARGET, instances  # noqa: E402
+
+from promptseg.backends.classic import ClassicBackend  # noqa: E402
+from promptseg.eval import Dataset  # noqa: E402
+from promptseg.eval.runner import select_targets  # noqa: E402
+
+MARGIN = 4
+
+
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L* of an RGB(A) image, or the gray values of a one-channel one."""
+    if image.ndim == 3 and image.shape[-1] >= 3:
+        return rgb2lab(image[..., :3])[..., 0]
+    return np.asarray(image, np.float64).squeeze()
+
+
+def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray) -> float:
+    """Best IoU with ``gt`` of a connected component of ``values >= t`` over every level t seen inside ``gt``."""
+    rows, cols = np.nonzero(gt)
+    sl = (slice(max(rows.min() - MARGIN, 0), rows.max() + MARGIN + 1),
+          slice(max(cols.min() - MARGIN, 0), cols.max() + MARGIN + 1))
+    vals, truth = values[sl], gt[sl]
+    best = 0.0
+    for t in np.unique(vals[truth]):
+        comp, _ = ndi.label(vals >= t)
+        ids, counts = np.unique(comp[truth & (comp > 0)], return_counts=True)
+        if not len(ids):
+            continue
+        pred = comp == ids[np.argmax(counts)]
+        best = max(best, np.count_nonzero(pred & truth) / np.count_nonzero(pred | truth))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", nargs="+", default=["dsb2018_dev"])
+    ap.add_argument("--images", type=int, default=10)
+    ap.add_argument("--root", type=Path, default=SHARED)
+    ap.add_argument("--scratch-cache", type=Path, required=True, help="written by bench_find_similar.py")
+    args = ap.parse_args()
+    cache = json.loads(args.scratch_cache.read_text())
+    backend_id = ClassicBackend().backend_id
+    for name in args.datasets:
+        dataset = Dataset(args.root / name)
+        ids = sorted({t.image_id for t in dataset.targets})
+        if dataset.kind == "masks":
+            ids = [i for i in ids if len(instances(dataset, i)) >= 2]
+        total_scratch = total_bound = 0
+        print(f"{name}: image  instances  oracle IoU>=0.9  scratch clicks  bound  change")
+        for image_id in select_targets(ids, args.images):
+            key = f"{dataset.name}/{image_id}/{backend_id}"
+            if key not in cache:
+                print(f"  {image_id}: no from-scratch clicks in {args.scratch_cache} (run bench_find_similar.py first)")
+                continue
+            masks = instances(dataset, image_id)
+            values = lightness(dataset.load_image(image_id))
+            inside = np.logical_or.reduce(masks)
+            if values[inside].mean() < values[~inside].mean():
+                values = -values
+            reach = np.array([oracle_threshold_iou(values, m) >= TARGET for m in masks])
+            scratch = np.asarray(cache[key])
+            bound = int(scratch[~reach].sum()) + 1
+            total_scratch, total_bound = total_scratch + int(scratch.sum()), total_bound + bound
+            print(f"  {image_id[:16]:16s} {len(masks):9d}  {reach.mean():15.2f}  {scratch.sum():14d}  {bound:5d}  "
+                  f"{100 * (bound - scratch.sum()) / scratch.sum():+6.1f} %", flush=True)
+        if total_scratch:
+            print(f"  all: scratch {total_scratch} clicks, bound {total_bound}: "
+                  f"{100 * (total_bound - total_scratch) / total_scratch:+.1f} %")
+
+
+if __name__ == "__main__":
+    main()
