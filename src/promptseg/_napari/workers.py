@@ -20,7 +20,14 @@ a thread costs well under a millisecond.
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
+
+#: Threads started here that may still run; joined (briefly) when Python exits.
+_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+#: Seconds each running job gets to end when Python exits (jobs napari asked to quit stop at their next step).
+EXIT_JOIN_SECONDS = 10.0
 
 
 def start_worker(worker) -> threading.Thread:
@@ -51,5 +58,14 @@ def start_worker(worker) -> threading.Thread:
         raise RuntimeError("This worker is already started.")
     worker._promptseg_started = True
     thread = threading.Thread(target=worker.run, name=f"promptseg-{type(worker).__name__}", daemon=True)
+    _THREADS.add(thread)
     thread.start()
     return thread
+
+
+@atexit.register
+def _join_running() -> None:
+    """Let running jobs end before the interpreter tears down (a daemon thread inside torch at exit can crash)."""
+    for thread in list(_THREADS):
+        if thread.is_alive():
+            thread.join(timeout=EXIT_JOIN_SECONDS)
