@@ -24,6 +24,8 @@ POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
 NEGATIVE_COLOR = np.array([1.0, 0.1, 0.8, 1.0])
 ROLE_KEY = "promptseg_role"
 ROLES = ("prompts", "shapes", "preview", "objects")
+#: More than 1/FULL_SLICE_SHARE of a slice changed: the preview slice is written whole (see PromptLayers._set_pixels).
+FULL_SLICE_SHARE = 8
 
 
 def _ellipse_polygon(corners: np.ndarray, n: int = 32) -> np.ndarray:
@@ -213,9 +215,22 @@ class PromptLayers:
         self._preview_mask = None
 
     def _set_pixels(self, key: SliceKey, old: np.ndarray, new: np.ndarray) -> None:
-        rows, cols = np.nonzero(old != new)
-        if not rows.size:
+        """Write ``new`` over ``old`` on slice ``key`` of the preview.
+
+        Few changed pixels go through ``Labels.data_setitem`` (only they reach
+        the texture); when more than 1/:data:`FULL_SLICE_SHARE` of the slice
+        changes, the slice is written whole and the layer refreshed, which is
+        then cheaper (4 against 8 ms for a third of a 512 x 512 slice).
+        """
+        changed = old != new
+        count = int(np.count_nonzero(changed))
+        if not count:
             return
+        if count * FULL_SLICE_SHARE > changed.size:
+            self.preview.data[key] = new
+            self.preview.refresh(thumbnail=False, extent=False, highlight=False)
+            return
+        rows, cols = np.nonzero(changed)
         index = tuple(np.full(rows.size, i, np.intp) for i in key) + (rows, cols)
         self.preview.data_setitem(index, new[rows, cols].astype(np.uint8))
 
