@@ -303,9 +303,9 @@ class FastMaskDecoder:
         prep : PreparedEmbedding
         sparse : torch.Tensor, shape (n, C)
             Point / box tokens from the prompt encoder.
-        mask_hidden : torch.Tensor, shape (16, N), or None
+        mask_hidden : torch.Tensor, shape (N, 16), or None
             Mask prompt after all but the last downscaling layer, flattened
-            (channels first, as the prompt encoder returns it).
+            (token-major, as :meth:`mask_hidden` returns it).
         multimask : bool
             Choose among the three candidate masks (by predicted IoU) instead
             of returning the single-mask output.
