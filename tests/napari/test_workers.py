@@ -50,3 +50,20 @@ def test_starting_twice_is_refused(qtbot):
         start_worker(worker)
         with pytest.raises(RuntimeError, match="already started"):
             start_worker(worker)
+
+
+def test_started_from_an_event_handler_runs_after_it(qtbot):
+    """From inside the event loop the thread starts once the handler returned, and it does start."""
+    from napari.qt.threading import create_worker
+    from qtpy.QtCore import QTimer
+
+    order = []
+    worker = create_worker(lambda: order.append("job") or threading.get_ident(), _start_thread=False)
+
+    def handler():
+        start_worker(worker)
+        order.append("handler returned")
+
+    with qtbot.waitSignal(worker.finished, timeout=10000):
+        QTimer.singleShot(0, handler)
+    assert order == ["handler returned", "job"]

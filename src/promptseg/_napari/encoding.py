@@ -111,6 +111,8 @@ class EncodeScheduler:
 
     def _aborted(self, worker) -> None:
         """A cancelled worker that the displayed slice still waits for stopped before encoding it: start again."""
+        # It encodes nothing more: a new request must not adopt it as "still encoding this slice".
+        self._running = {t: w for t, w in self._running.items() if w is not worker}
         if worker is self._demand and self._demand_target is not None:
             session, _, _, key = self._demand_target
             self._demand, self._demand_target = None, None

@@ -24,8 +24,12 @@ import atexit
 import threading
 import weakref
 
+from qtpy.QtCore import QThread, QTimer
+
 #: Threads started here that may still run; joined (briefly) when Python exits.
 _THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+#: Threads waiting for the event handler that started them to return.
+_PENDING: set[threading.Thread] = set()
 #: Seconds each running job gets to end when Python exits (jobs napari asked to quit stop at their next step).
 EXIT_JOIN_SECONDS = 10.0
 
@@ -39,7 +43,8 @@ def start_worker(worker) -> threading.Thread:
     Returns
     -------
     threading.Thread
-        The thread; it ends when the worker's job does.
+        The thread; it ends when the worker's job does.  Called from an event
+        handler, the thread starts once the handler has returned.
 
     Raises
     ------
@@ -59,8 +64,19 @@ def start_worker(worker) -> threading.Thread:
     worker._promptseg_started = True
     thread = threading.Thread(target=worker.run, name=f"promptseg-{type(worker).__name__}", daemon=True)
     _THREADS.add(thread)
-    thread.start()
+    if QThread.currentThread().loopLevel():
+        # Called from an event handler: start once it has returned, as WorkerBase.start
+        # does, so the job never runs while the GUI is still setting up what it reads.
+        _PENDING.add(thread)  # Qt keeps no reference that would keep the thread object alive
+        QTimer.singleShot(1, lambda: _start_pending(thread))
+    else:
+        thread.start()
     return thread
+
+
+def _start_pending(thread: threading.Thread) -> None:
+    _PENDING.discard(thread)
+    thread.start()
 
 
 @atexit.register
