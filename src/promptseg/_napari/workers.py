@@ -10,12 +10,12 @@ mask decoder pays a thread wake-up: on 2 cores a vit_t prediction in the GUI
 thread took 49-60 ms with an idle encoder thread alive against 32-36 ms once it
 had exited (figures in ``docs/annotator.md``).
 
-A pool with no idle time (``QThreadPool.setExpiryTimeout(0)``) is no answer in
-Qt 5: the pool may restart a thread object that is still exiting, and the
-job handed to it never runs.  So each job gets a plain Python thread, which
-runs the worker's ``run`` (its signals reach the GUI thread queued, as from a
-pool thread) and exits at the end, taking its OpenMP team with it.  Starting
-a thread costs well under a millisecond.
+So each job gets a plain Python thread, which runs the worker's ``run`` (its
+signals reach the GUI thread queued, as from a pool thread) and exits at the
+end, taking its OpenMP team with it.  Starting a thread costs well under a
+millisecond.  (A private ``QThreadPool`` with ``setExpiryTimeout(0)`` would do
+the same, but Qt 5 restarts expired thread objects of a pool, which races with
+their exit at an expiry of 0.)
 """
 
 from __future__ import annotations
