@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from promptseg.eval import run_to_end
 from promptseg.exemplar import describe_exemplars, find_similar
 from promptseg.exemplar.deep_search import deep_candidates
-
-
-def _run(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _scene():
@@ -40,7 +33,7 @@ def test_deep_model_and_candidates(tiny_backend):
     assert list(found.strength) == sorted(found.strength, reverse=True)
     objects = np.zeros(img.shape, np.int32)
     objects[masks[1]] = 2
-    proposals = _run(find_similar(tiny_backend, emb, [masks[0]], objects=objects))
+    proposals = run_to_end(find_similar(tiny_backend, emb, [masks[0]], objects=objects))
     for p in proposals:
         m = p.mask(img.shape)
         assert not (m & masks[0]).any() and not (m & (objects > 0)).any()

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..eval.metrics import iou
 from .filters import seed_component
 
 __all__ = ["BoundaryRule", "learn_boundary", "deepest_point"]
@@ -82,9 +83,6 @@ def _refine_crop(lightness, mask, seed, alpha, sign):
     return ndi.binary_fill_holes(seed_component(fg, seed))
 
 
-def _iou(a, b):
-    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
-
 
 def learn_boundary(lightness: np.ndarray, answers: Sequence[np.ndarray], exemplars: Sequence[np.ndarray],
                    seeds: Sequence[tuple[float, float]]) -> BoundaryRule | None:
@@ -109,14 +107,14 @@ def learn_boundary(lightness: np.ndarray, answers: Sequence[np.ndarray], exempla
     """
     if not exemplars:
         return None
-    base = np.mean([_iou(a, e) for a, e in zip(answers, exemplars)])
+    base = np.mean([iou(a, e) for a, e in zip(answers, exemplars)])
     ring_means = []
     for e in exemplars:
         ring = ndi.binary_dilation(e, iterations=3) & ~e
         ring_means.append(float(lightness[ring].mean()) if ring.any() else float(lightness.mean()))
     inside = np.mean([lightness[e].mean() for e in exemplars])
     sign = 1.0 if inside > np.mean(ring_means) else -1.0
-    scores = np.array([np.mean([_iou(_refine(lightness, a, s, alpha, sign), e)
+    scores = np.array([np.mean([iou(_refine(lightness, a, s, alpha, sign), e)
                                 for a, e, s in zip(answers, exemplars, seeds)]) for alpha in ALPHAS])
     best = int(np.argmax(scores))
     if scores[best] < base + MIN_GAIN:

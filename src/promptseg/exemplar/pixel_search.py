@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from ..eval.metrics import iou
 from .boundary import BoundaryRule, deepest_point, learn_boundary
 
 __all__ = ["PixelRule", "learn_pixel_rule", "pixel_objects"]
@@ -80,9 +81,6 @@ def _component_at(fg: np.ndarray, point: tuple[float, float]) -> np.ndarray:
     return labels == k if k else np.zeros(fg.shape, bool)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
-
 
 def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
                      negatives: Sequence[np.ndarray] = ()) -> PixelRule | None:
@@ -112,7 +110,7 @@ def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
     for alpha in ALPHAS:
         rule = PixelRule(ring + alpha * (inside - ring), sign, 0.0)
         fg = rule.foreground(lightness)
-        fit = float(np.mean([_iou(_component_at(fg, p), e) for p, e in zip(points, exemplars)]))
+        fit = float(np.mean([iou(_component_at(fg, p), e) for p, e in zip(points, exemplars)]))
         if negatives:
             fit -= float(np.mean([fg[n].mean() for n in negatives]))
         if best is None or fit > best.fit:
@@ -122,7 +120,7 @@ def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
     local = learn_boundary(lightness, answers, exemplars, points)
     if local is not None:  # objects of other brightness get a boundary relative to their own contrast
         refined = [local.apply(lightness, a, p) for a, p in zip(answers, points)]
-        gain = np.mean([_iou(r, e) - _iou(a, e) for r, a, e in zip(refined, answers, exemplars)])
+        gain = np.mean([iou(r, e) - iou(a, e) for r, a, e in zip(refined, answers, exemplars)])
         best = PixelRule(best.level, sign, best.fit + float(gain), local)
     return best if best.fit >= MIN_FIT else None
 

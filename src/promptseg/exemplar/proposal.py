@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Prediction
+from .shape import place_template
 
 __all__ = ["Proposal", "FindProgress"]
 
@@ -66,15 +67,7 @@ class Proposal:
 
     def prompt_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
         """The mask prompt (the exemplar's shape at the seed), (H, W) bool, or None."""
-        if self.template is None:
-            return None
-        h, w = shape
-        r = self.template[:, 0] + int(round(self.seed[0]))
-        c = self.template[:, 1] + int(round(self.seed[1]))
-        keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        out = np.zeros((h, w), bool)
-        out[r[keep], c[keep]] = True
-        return out
+        return None if self.template is None else place_template(self.template, self.seed, shape)
 
     def prompts(self, shape: tuple[int, int]) -> dict[str, Any]:
         """Keyword arguments of ``backend.predict`` that reproduce the backend's answer on a slice of ``shape``."""

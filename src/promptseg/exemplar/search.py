@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
+from ..eval.metrics import iou
 from .boundary import BoundaryRule, deepest_point, learn_boundary
 from .classic_search import work_to_image
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
@@ -25,7 +26,7 @@ from .pixel_search import PixelRule, learn_pixel_rule, pixel_objects
 from .proposal import FindProgress, Proposal
 from .shape import check_masks
 
-__all__ = ["find_similar", "find_similar_stack", "learn_boundary_rule", "learn_rules"]
+__all__ = ["find_similar", "find_similar_stack", "learn_rules"]
 
 
 def find_similar(
@@ -92,7 +93,7 @@ def find_similar(
         backend; see :mod:`.boundary`).  The rule is learnt from the exemplars
         on this slice unless ``boundary_rule`` is given.
     boundary_rule : BoundaryRule, optional
-        A rule learnt elsewhere (:func:`learn_boundary_rule`, e.g. on the
+        A rule learnt elsewhere (:func:`learn_rules`, e.g. on the
         exemplars' slice of a stack).
 
     Yields
@@ -191,22 +192,15 @@ def _pixel_proposal(mask, seed, key, negative, similarity, model):
         return None
     look = float(similarity[mask].mean()) if similarity is not None else 1.0
     score = (look * model.shape.size_score(area)) ** (1.0 / 3.0)
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     template = np.argwhere(mask) - np.array([int(round(seed[0])), int(round(seed[1]))])
-    return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, None, template, None)
+    return _cropped(key, mask, score, seed, None, template, None)
 
 
 def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity, *, box_scale, shape_prompt,
             max_overlap, area_range, rule):
     """Prompt at one seed; the proposal, or None when it is dropped."""
-    shape = tuple(embedding.image_shape)
-    box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
+    pred, box, mask = _ask(backend, embedding, model, seed, box_scale, shape_prompt)
     template = model.shape.template if shape_prompt else None
-    prior = model.shape.template_mask(seed, shape) if shape_prompt else None
-    pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
-    mask = seed_component(np.asarray(pred.mask, bool), seed)
     if rule is not None and mask.any():
         mask = rule[1].apply(rule[0], mask, seed)
     area = int(mask.sum())
@@ -225,6 +219,11 @@ def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity
     leak = box_edge_fraction(mask, box)
     quality = float(np.clip(pred.score, 0.0, 1.0)) if model.kind == "deep" else 1.0
     score = (look * size * quality) ** (1.0 / 3.0) * (1.0 - leak)
+    return _cropped(key, mask, score, seed, box, template, pred)
+
+
+def _cropped(key, mask, score, seed, box, template, pred) -> Proposal:
+    """A proposal holding the bounding-box crop of a non-empty (H, W) ``mask``."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
@@ -257,44 +256,27 @@ def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarMode
     boundary = learn_boundary(lightness, answers, list(exemplars), seeds)
     if boundary is not None:
         answers = [boundary.apply(lightness, a, s) for a, s in zip(answers, seeds)]
-    backend_fit = float(np.mean([_iou(a, e) for a, e in zip(answers, exemplars)]))
+    backend_fit = float(np.mean([iou(a, e) for a, e in zip(answers, exemplars)]))
     pixel = learn_pixel_rule(lightness, exemplars, negatives)
     if pixel is not None:
         pixel = replace(pixel, preferred=pixel.fit > backend_fit)
     return boundary, pixel
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
+
+def _ask(backend, embedding, model, seed, box_scale, shape_prompt):
+    """Prompt the backend at ``seed`` as every candidate is: (prediction, box prompt, its part holding the seed)."""
+    shape = tuple(embedding.image_shape)
+    box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
+    prior = model.shape.template_mask(seed, shape) if shape_prompt else None
+    pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
+    return pred, box, seed_component(np.asarray(pred.mask, bool), seed)
 
 
 def _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt):
     """The backend prompted at each exemplar's deepest point as candidates are: (seeds, answers)."""
-    shape = tuple(embedding.image_shape)
-    seeds, answers = [], []
-    for ex in exemplars:
-        seed = deepest_point(ex)
-        box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
-        prior = model.shape.template_mask(seed, shape) if shape_prompt else None
-        pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
-        seeds.append(seed)
-        answers.append(seed_component(np.asarray(pred.mask, bool), seed))
-    return seeds, answers
-
-
-def learn_boundary_rule(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel,
-                        exemplars: Sequence[np.ndarray], *, box_scale: float | None = None,
-                        shape_prompt: bool = True) -> BoundaryRule | None:
-    """Prompt the backend at each exemplar's deepest point as candidates are prompted; learn the boundary rule.
-
-    Returns None for backends without a lightness image (SAM family) or when
-    no rule improves the exemplars (see :func:`.boundary.learn_boundary`).
-    """
-    lightness = _lightness(embedding)
-    if lightness is None:
-        return None
-    seeds, answers = _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt)
-    return learn_boundary(lightness, answers, list(exemplars), seeds)
+    seeds = [deepest_point(ex) for ex in exemplars]
+    return seeds, [_ask(backend, embedding, model, seed, box_scale, shape_prompt)[2] for seed in seeds]
 
 
 def find_similar_stack(

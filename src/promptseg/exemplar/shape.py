@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 
 from ..errors import PromptError
 
-__all__ = ["ExemplarShape", "check_masks"]
+__all__ = ["ExemplarShape", "check_masks", "place_template"]
 
 
 def check_masks(masks, shape: tuple[int, int], what: str) -> list[np.ndarray]:
@@ -41,6 +41,17 @@ def check_masks(masks, shape: tuple[int, int], what: str) -> list[np.ndarray]:
             out.append(m)
     return out
 
+
+
+def place_template(template: np.ndarray, seed: tuple[float, float], image_shape: tuple[int, int]) -> np.ndarray:
+    """(row, col) ``template`` offsets, shape (N, 2) int, drawn around ``seed`` as an (H, W) bool mask (clipped)."""
+    h, w = image_shape
+    r = template[:, 0] + int(round(seed[0]))
+    c = template[:, 1] + int(round(seed[1]))
+    keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    out = np.zeros((h, w), bool)
+    out[r[keep], c[keep]] = True
+    return out
 
 @dataclass(frozen=True)
 class ExemplarShape:
@@ -81,13 +92,7 @@ class ExemplarShape:
 
     def template_mask(self, seed: tuple[float, float], image_shape: tuple[int, int]) -> np.ndarray:
         """The exemplar of median area moved so that its deepest pixel lies on ``seed``, (H, W) bool."""
-        h, w = image_shape
-        r = self.template[:, 0] + int(round(seed[0]))
-        c = self.template[:, 1] + int(round(seed[1]))
-        keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        out = np.zeros((h, w), bool)
-        out[r[keep], c[keep]] = True
-        return out
+        return place_template(self.template, seed, image_shape)
 
     @property
     def median_area(self) -> float:
