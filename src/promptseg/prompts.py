@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .errors import PromptError
 
@@ -253,3 +254,25 @@ def _as_path(vertices: Sequence[Sequence[float]] | np.ndarray, what: str, *, min
     if not np.isfinite(arr).all():
         raise PromptError(f"{what} vertices contain NaN or infinite coordinates.")
     return arr
+
+
+
+def path_masks(polygons: Sequence[np.ndarray], scribbles: Sequence[np.ndarray], shape: tuple[int, int]) -> list[np.ndarray]:
+    """Polygons (3 vertices or more) filled and scribbles drawn :data:`SCRIBBLE_WIDTH` wide, one (H, W) bool mask each.
+
+    Vertices are (K, 2) (row, col) pixel coordinates; the masks are what a
+    backend that takes only a mask prompt is given for them.
+    """
+    parts = [polygon_mask(p, shape) for p in polygons if len(p) >= 3]
+    parts += [scribble_mask(s, shape, SCRIBBLE_WIDTH) for s in scribbles if len(s)]
+    return parts
+
+def deepest_point(mask: np.ndarray) -> tuple[float, float]:
+    """The (row, col) pixel of an (H, W) bool mask farthest from its boundary (first in row-major order).
+
+    Pixels outside the array count as background, so the point keeps away
+    from the image edge too: the natural click for an object given as a mask.
+    """
+    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return float(r), float(c)

@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from ..eval.metrics import iou
 from .filters import seed_component
 
-__all__ = ["BoundaryRule", "learn_boundary", "deepest_point"]
+__all__ = ["BoundaryRule", "learn_boundary"]
 
 #: Candidate values of alpha (fraction of the inside-to-ring contrast).
 ALPHAS = np.linspace(0.05, 0.95, 37)
@@ -44,13 +44,6 @@ class BoundaryRule:
         refined = _refine(lightness, mask, seed, self.alpha, self.sign)
         ratio = refined.sum() / max(mask.sum(), 1)
         return refined if 0.67 <= ratio <= 1.5 else mask
-
-
-def deepest_point(mask: np.ndarray) -> tuple[float, float]:
-    """The (row, col) pixel of a mask farthest from its boundary (first in row-major order)."""
-    depth = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return float(r), float(c)
 
 
 def _refine(lightness, mask, seed, alpha, sign):

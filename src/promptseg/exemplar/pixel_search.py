@@ -25,7 +25,8 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from ..eval.metrics import iou
-from .boundary import BoundaryRule, deepest_point, learn_boundary
+from ..prompts import deepest_point
+from .boundary import BoundaryRule, learn_boundary
 
 __all__ = ["PixelRule", "learn_pixel_rule", "pixel_objects"]
 

@@ -18,7 +18,8 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from ..eval.metrics import iou
-from .boundary import BoundaryRule, deepest_point, learn_boundary
+from ..prompts import deepest_point
+from .boundary import BoundaryRule, learn_boundary
 from .classic_search import work_to_image
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
 from .model import ExemplarModel, describe_exemplars

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..errors import PromptError
+from ..prompts import deepest_point
 
 __all__ = ["ExemplarShape", "check_masks", "place_template"]
 
@@ -84,8 +84,7 @@ class ExemplarShape:
             areas.append(int(m.sum()))
             extents.append((rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
         typical = masks[int(np.argsort(areas, kind="stable")[(len(areas) - 1) // 2])]
-        depth = ndi.distance_transform_edt(np.pad(typical, 1))[1:-1, 1:-1]
-        centre = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+        centre = np.array(deepest_point(typical), dtype=np.intp)
         template = (np.argwhere(typical) - centre).astype(np.int32)
         template.setflags(write=False)
         return cls(np.asarray(areas, np.float64), np.asarray(extents, np.float64), template)

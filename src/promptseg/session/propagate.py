@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
+from ..prompts import deepest_point
 from .history import CommittedObject, Draft, LabelEdit, Step
 from .object_prompts import ObjectPrompts
 from .propagation_checks import AreaTrend, calibrate_threshold, iou
@@ -129,9 +129,7 @@ def neighbour_prompts(mask: np.ndarray, *, box_margin: float = 0.1) -> dict:
     pad_c = max(2.0, box_margin * (cols.max() - cols.min() + 1))
     box = (max(rows.min() - pad_r, 0.0), max(cols.min() - pad_c, 0.0),
            min(rows.max() + pad_r, h - 1.0), min(cols.max() + pad_c, w - 1.0))
-    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    r, c = np.unravel_index(int(np.argmax(depth)), mask.shape)
-    return {"points": [(float(r), float(c))], "labels": [1], "box": box, "mask": mask}
+    return {"points": [deepest_point(mask)], "labels": [1], "box": box, "mask": mask}
 
 
 def propagate(
