@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from disk_backend import DiskBackend
-from promptseg.prompts import polygon_mask, scribble_mask
-from promptseg.session.object_prompts import SCRIBBLE_WIDTH
+from promptseg.prompts import SCRIBBLE_WIDTH, polygon_mask, scribble_mask
 
 pytestmark = pytest.mark.gui
 

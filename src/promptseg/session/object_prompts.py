@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backends.keywords import accepts_keywords
 from ..errors import PromptError
-from ..prompts import SCRIBBLE_WIDTH, polygon_mask, scribble_mask
+from ..prompts import path_masks
 
 
 def _frozen(array: Any, shape: tuple[int, ...] | None = None, dtype: Any = np.float64) -> np.ndarray:
@@ -115,8 +115,7 @@ class ObjectPrompts:
     # ------------------------------------------------------------ predict
     def region_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
         """Polygons, scribbles and the painted mask as one (H, W) bool mask, or None."""
-        parts = [polygon_mask(p, shape) for p in self.polygons if len(p) >= 3]
-        parts += [scribble_mask(s, shape, SCRIBBLE_WIDTH) for s in self.scribbles if len(s)]
+        parts = path_masks(self.polygons, self.scribbles, shape)
         if self.painted is not None:
             if self.painted.shape != tuple(shape):
                 raise PromptError(f"painted mask has shape {self.painted.shape}, the slice is {tuple(shape)}.")

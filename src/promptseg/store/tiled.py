@@ -20,7 +20,7 @@ from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction, che
 from ..backends.keywords import native_prompts_for, predict_keywords
 from ..errors import PromptError
 from ..imaging import ROBUST_PERCENTILES, check_image
-from ..prompts import SCRIBBLE_WIDTH, Prompts, check_prompts, polygon_mask, scribble_mask
+from ..prompts import Prompts, check_prompts, path_masks
 from .metadata import Tiling
 from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, feather_weights, plan_tiling, tile_slices, touched_neighbours
 
@@ -186,22 +186,16 @@ def rasterise_native(native: dict[str, Any], shape: tuple[int, int], mask: np.nd
     PromptError
         For negative scribbles or polygons, which a mask prompt cannot say.
     """
-    paths = [("scribbles", "scribble_labels"), ("polygons", "polygon_labels")]
-    parts = [] if mask is None else [np.asarray(mask, bool)]
-    for key, label_key in paths:
-        items = list(native.get(key) or [])
-        labels = list(native.get(label_key) or [1] * len(items))
-        if any(int(v) != 1 for v in labels):
+    for key in ("scribbles", "polygons"):
+        labels = native.get(key[:-1] + "_labels")
+        if labels is not None and any(int(v) != 1 for v in labels):
             raise PromptError(
                 f"negative {key} cannot be used on a tiled image (its tiles take a mask prompt): "
                 "use negative clicks there instead."
             )
-        for item in items:
-            item = np.asarray(item, dtype=np.float64)
-            if key == "polygons" and len(item) >= 3:
-                parts.append(polygon_mask(item, shape))
-            elif key == "scribbles" and len(item):
-                parts.append(scribble_mask(item, shape, SCRIBBLE_WIDTH))
+    parts = [] if mask is None else [np.asarray(mask, bool)]
+    polygons, scribbles = (native.get(k) for k in ("polygons", "scribbles"))
+    parts += path_masks(() if polygons is None else polygons, () if scribbles is None else scribbles, shape)
     if not parts:
         return None
     return np.logical_or.reduce(parts) if len(parts) > 1 else parts[0]
