@@ -51,23 +51,19 @@ def start_worker(worker) -> threading.Thread:
     RuntimeError
         When the worker was started already.
     """
-    workers = getattr(type(worker), "_worker_set", None)
-    finished = getattr(worker, "_finished", None)
-    discard = getattr(worker, "_set_discard", None)
-    if workers is not None and finished is not None and discard is not None:
-        if worker in workers:
-            raise RuntimeError("This worker is already started.")
-        workers.add(worker)
-        finished.connect(discard)
-    elif getattr(worker, "_promptseg_started", False):
+    workers = getattr(type(worker), "_worker_set", None)  # superqt's registry of running workers
+    if getattr(worker, "_promptseg_started", False) or (workers is not None and worker in workers):
         raise RuntimeError("This worker is already started.")
     worker._promptseg_started = True
+    if workers is not None:
+        workers.add(worker)
+        worker._finished.connect(worker._set_discard)
     thread = threading.Thread(target=worker.run, name=f"promptseg-{type(worker).__name__}", daemon=True)
     _THREADS.add(thread)
     if QThread.currentThread().loopLevel():
         # Called from an event handler: start once it has returned, as WorkerBase.start
         # does, so the job never runs while the GUI is still setting up what it reads.
-        _PENDING.add(thread)  # Qt keeps no reference that would keep the thread object alive
+        _PENDING.add(thread)  # referenced until it starts (Qt holds a bound method only weakly)
         QTimer.singleShot(1, lambda: _start_pending(thread))
     else:
         thread.start()
