@@ -9,11 +9,15 @@ equations) but orders the work for interactive use:
   image (:meth:`FastMaskDecoder.prepare`);
 * the mask prompt enters the first block through its 16-channel hidden map,
   folded into those projections (``W_k (W_3 h + b_3) = (W_k W_3) h + W_k b_3``);
-* positional-encoding terms of later projections are per-model constants
-  (``(x + p) W^T = x W^T + p W^T``), and the linear maps applied to the same
-  image tokens are one fused matrix product, computed feature-major
-  (``W X^T``) so every head's keys, values and queries are contiguous
-  without copies;
+* with few prompt tokens (the usual case), later blocks and the final
+  attention never project the image tokens: each head's token-side vectors
+  are multiplied into the projection weights first, so every score matrix
+  is one token-major ``(N, H*t)`` product ``(X + P) G^T`` and values are
+  mixed before they are projected (``A (X W_v^T) = (A X) W_v^T``); biases that
+  add a constant to every score of one softmax are dropped;
+* with many prompt tokens the linear maps applied to the same image tokens
+  are one fused matrix product, computed feature-major (``W X^T``) so every
+  head's keys, values and queries are contiguous without copies;
 * image-to-token attention uses the cheaper association order for few
   prompt tokens (``sum_h A_h (V_h W_o,h^T)`` instead of ``(A V) W_o^T``);
 * the upscaling convolutions run channels-last and only the mask that is
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -97,14 +102,51 @@ class _Heads:
             heads, t, n = attn.shape
             mixed = (attn.reshape(heads * t, n) @ v_side.keys).view(heads, t, -1)  # (H, t, K)
             w = v_side.weight.view(heads, self.dim, -1).transpose(1, 2)  # (H, K, d)
-            if v_side.const_per_row:
-                base = v_side.const[:, :1].reshape(heads, 1, self.dim)
-            else:
-                base = torch.bmm(attn, v_side.const.view(heads, self.dim, n).transpose(1, 2))
+            base = torch.bmm(attn, v_side.const.view(heads, self.dim, n).transpose(1, 2))
             out = torch.baddbmm(base, mixed, w)
         else:
             out = torch.bmm(attn, v_side.view(self.heads, self.dim, -1).transpose(1, 2))
         return F.linear(out.transpose(0, 1).reshape(q.shape[0], self.internal), self.wo, self.bo)
+
+    def _token_side_weights(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Per-head products of (H, t, d) token vectors with a projection's (I, C) weight -> (H*t, C)."""
+        heads, t, d = h.shape
+        return torch.bmm(h, w.view(heads, d, -1)).reshape(heads * t, -1)
+
+    def tokens_to_image_tm(self, q: torch.Tensor, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        """Tokens (t, C) attend to image tokens held token-major -> (t, C).
+
+        ``x`` (N, C) are the image tokens (values), ``xp`` (N, C) the same
+        plus the positional encoding (keys).  Scores are formed as an
+        (N, H*t) product ``xp @ (q_h W_k,h)^T``; the key bias adds a constant
+        per (head, token) row, which the softmax over the image removes.
+        """
+        qh = self.split(F.linear(q, self.wq, self.bq))  # (H, t, d)
+        heads, t, d = qh.shape
+        s = torch.mm(xp, self._token_side_weights(qh, self.wk).T)  # (N, H*t)
+        s.sub_(s.amax(dim=0)).exp_()
+        s.div_(s.sum(dim=0))  # softmax over the image, per column
+        mixed = torch.mm(s.T, x).view(heads, t, -1)  # (H, t, C)
+        # attn_h (x W_v,h^T + b_v,h) = (attn_h x) W_v,h^T + b_v,h: columns of s sum to one
+        out = torch.baddbmm(self.bv.view(heads, 1, d), mixed, self.wv.view(heads, d, -1).transpose(1, 2))
+        return F.linear(out.transpose(0, 1).reshape(t, self.internal), self.wo, self.bo)
+
+    def image_to_tokens_tm(self, xp: torch.Tensor, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
+        """Image tokens ``xp`` (N, C, with positional encoding) attend to tokens (t, C) -> (N, C) update.
+
+        Scores are one (N, H*t) product; the query bias gives each (head,
+        token) column a constant, added as the product's bias.
+        """
+        kh = self.split(F.linear(k_tok, self.wk, self.bk))  # (H, t, d), scaled
+        vh = self.split(F.linear(v_tok, self.wv, self.bv))
+        heads, t, d = kh.shape
+        const = (kh * self.bq.view(heads, 1, d)).sum(-1).reshape(-1)  # (H*t,)
+        s = torch.addmm(const, xp, self._token_side_weights(kh, self.wq).T)  # (N, H*t)
+        s3 = s.view(-1, heads, t)
+        s3.sub_(s3.amax(dim=2, keepdim=True)).exp_()
+        s3.div_(s3.sum(dim=2, keepdim=True))  # softmax over the tokens, per head
+        u = torch.bmm(vh, self.wo_heads).reshape(heads * t, -1)  # (H*t, C)
+        return torch.addmm(self.bo, s, u)
 
     def image_to_tokens(self, q_side, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
         """Image tokens (projected queries: (I, N) or a :class:`Projection`) attend to tokens (t, C).
@@ -125,21 +167,16 @@ class _Heads:
 
 @dataclass
 class Projection:
-    """Projected image tokens kept as a product: ``weight @ keys.T + const``, (I, N).
+    """Block-0 projections with a mask prompt, kept as a product: ``weight @ keys.T + const``, (I, N).
 
-    For few prompt tokens it is cheaper to multiply the tokens' side into
-    ``weight`` first than to form the (I, N) result.  ``keys`` are the image
-    tokens (K = C), or the mask prompt's hidden map (K = 16) on top of
-    per-image constants in the first block.
+    The mask prompt enters through its 16-channel hidden map (``keys``,
+    K = 16) on top of per-image constants, so multiplying the tokens' side
+    into ``weight`` first is far cheaper than forming the (I, N) result.
     """
 
     keys: torch.Tensor  #: (N, K)
     weight: torch.Tensor  #: (I, K)
-    const: torch.Tensor  #: (I, N) positional term, bias, per-image constants
-    const_per_row: bool = False  #: const is one value per row (a bias): a cheaper value path
-
-    def materialise(self) -> torch.Tensor:
-        return torch.addmm(self.const, self.weight, self.keys.T)
+    const: torch.Tensor  #: (I, N) per-image constants
 
 
 def _head_scores(qh: torch.Tensor, side) -> torch.Tensor:
@@ -182,6 +219,7 @@ class FastMaskDecoder:
         grid = pe.get_dense_pe()[0]  # (C, h, w)
         self.grid_size = tuple(grid.shape[1:])
         pos_t = grid.flatten(1)  # (C, N) feature-major
+        self.pos_tokens = pos_t.T.contiguous()  # (N, C) token-major
         self.out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0).detach()
         self.blocks = []
         for b in dec.transformer.layers:
@@ -201,11 +239,8 @@ class FastMaskDecoder:
                     "const": const.contiguous(),
                 }
             )
-        fin = self.final = _Heads(dec.transformer.final_attn_token_to_image)
+        self.final = _Heads(dec.transformer.final_attn_token_to_image)
         self.final_norm = _norm(dec.transformer.norm_final_attn)
-        self.final_fused = torch.cat([fin.wk, fin.wv], 0).contiguous()
-        self.final_const = torch.cat([fin.wk @ pos_t + fin.bk[:, None],
-                                      fin.bv[:, None].expand(-1, pos_t.shape[1])], 0).contiguous()
         up = dec.output_upscaling
         c1 = up[0].weight.detach()  # (C, C/4, 2, 2) -> columns ordered (di, dj, out)
         self.c4 = c1.shape[1]
@@ -322,24 +357,30 @@ class FastMaskDecoder:
         point_pe = torch.cat([self.out_tokens, sparse], dim=0)
         keys, kvq = self._first_block_inputs(prep, mask_hidden)
         queries = point_pe
-        # With few tokens, image-side projections stay products (see Projection).
+        # Multiplying the tokens' side into the weights first pays while the
+        # heads' token vectors are fewer than the projection's width.
         lazy = self.final.heads * point_pe.shape[0] < self.final.internal
         for i, blk in enumerate(self.blocks):
-            if i > 0:
-                kvq = Projection(keys, blk["fused"], blk["const"])
-                if not lazy:
-                    kvq = kvq.materialise()
-            # values of later blocks carry only a bias; block 0's carry the image's values
-            k_side, v_side, q_side = _split(kvq, 3, bias_parts=(1,) if i > 0 else ())
-            queries = self._token_side(blk, queries, point_pe, k_side, v_side)
-            update = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries)
+            if i > 0 and lazy:
+                # few tokens: image-side products stay token-major (N, H*t)
+                xp = keys + self.pos_tokens
+                to_image = partial(blk["ca1"].tokens_to_image_tm, x=keys, xp=xp)
+                queries = self._token_side(blk, queries, point_pe, to_image)
+                update = blk["ca2"].image_to_tokens_tm(xp, queries + point_pe, queries)
+            else:
+                if i > 0:
+                    kvq = torch.addmm(blk["const"], blk["fused"], keys.T)
+                k_side, v_side, q_side = _split(kvq, 3)
+                to_image = partial(blk["ca1"].tokens_to_image, k_side=k_side, v_side=v_side)
+                queries = self._token_side(blk, queries, point_pe, to_image)
+                update = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries)
             keys = F.layer_norm(keys + update, keys.shape[-1:], *blk["norms"][3])
         # Only the IoU token and the mask tokens are read after the final
-        # attention, so it runs for those rows alone, as a product with the keys.
+        # attention, so it runs for those rows alone.
         candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
         rows = [0] + [1 + c for c in candidates]
-        k_side, v_side = _split_final(Projection(keys, self.final_fused, self.final_const))
-        out = queries[rows] + self.final.tokens_to_image(queries[rows] + point_pe[rows], k_side, v_side)
+        q = queries[rows] + point_pe[rows]
+        out = queries[rows] + self.final.tokens_to_image_tm(q, keys, keys + self.pos_tokens)
         out = F.layer_norm(out, out.shape[-1:], *self.final_norm)
 
         iou = self.iou_head(out[0])[candidates]
@@ -347,8 +388,12 @@ class FastMaskDecoder:
         weights = self.hyper[candidates[best]](out[1 + best])  # (C/8,)
         return self._upscale(keys, weights), iou, candidates[best]
 
-    def _token_side(self, blk: dict, queries, point_pe, k_side, v_side) -> torch.Tensor:
-        """Self-attention, token->image attention and MLP of one block, on the prompt tokens."""
+    def _token_side(self, blk: dict, queries, point_pe, to_image) -> torch.Tensor:
+        """Self-attention, token->image attention and MLP of one block, on the prompt tokens.
+
+        ``to_image`` maps the (t, C) token queries (with PE) to the block's
+        token->image attention output.
+        """
         norms = blk["norms"]
         if blk["skip_pe"]:
             queries = blk["sa"].among_tokens(queries, queries, queries)
@@ -356,7 +401,7 @@ class FastMaskDecoder:
             q = queries + point_pe
             queries = queries + blk["sa"].among_tokens(q, q, queries)
         queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
-        queries = queries + blk["ca1"].tokens_to_image(queries + point_pe, k_side, v_side)
+        queries = queries + to_image(queries + point_pe)
         queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
         w1, b1, w2, b2 = blk["mlp"]
         queries = queries + F.linear(F.relu(F.linear(queries, w1, b1)), w2, b2)
@@ -377,17 +422,8 @@ class FastMaskDecoder:
         return m.reshape(1, 4 * h, 4 * w)
 
 
-def _split(side, parts: int, bias_parts: tuple[int, ...] = ()) -> list:
-    """Split a fused (parts*I, N) projection, computed or as a product, into its parts.
-
-    ``bias_parts`` name the parts whose constant is a bias (values).
-    """
+def _split(side, parts: int) -> list:
+    """Split a fused (parts*I, N) projection, computed or as a product, into its parts."""
     if isinstance(side, Projection):
-        chunks = zip(side.weight.chunk(parts), side.const.chunk(parts))
-        return [Projection(side.keys, w, c, side.const_per_row or i in bias_parts) for i, (w, c) in enumerate(chunks)]
+        return [Projection(side.keys, w, c) for w, c in zip(side.weight.chunk(parts), side.const.chunk(parts))]
     return list(side.chunk(parts, dim=0))
-
-
-def _split_final(side) -> list:
-    """Keys and values of the final attention; values carry only a bias."""
-    return _split(side, 2, bias_parts=(1,))
