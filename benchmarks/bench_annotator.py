@@ -5,8 +5,8 @@ docked, its embedding is computed and then clicks are added to the Points
 layer, as a mouse click would (``Points.add``, which emits the layer's data
 event).  Latency is measured from that data event to the preview Labels
 layer refreshed with the new mask (its ``labels_update`` event, emitted when
-the changed pixels reach the layer's texture, or ``set_data`` when a large
-change is written as the whole slice), and, separately, to the
+the changed rectangle reaches the layer's texture, or ``set_data`` where the
+layer is refreshed whole instead), and, separately, to the
 canvas redrawn (``processEvents`` after the click).  Each object gets two
 positive clicks (the second feeds the first prediction back) and is then
 cleared, as when annotating; nuclei positions come from the synthetic
@@ -124,7 +124,7 @@ def bench_backend(
 
     points.events.data.connect(on_points, position="first")  # before the annotator hears of it
     preview.events.labels_update.connect(on_preview)  # changed pixels reached the texture
-    preview.events.set_data.connect(on_preview)  # or the slice was written whole and re-sliced
+    preview.events.set_data.connect(on_preview)  # or the layer was refreshed whole (fallback)
     refreshed, drawn, bare, blocked, in_worker = [], [], [], [], []
     emb = widget.session.embedding(())
     for first, second in targets:
