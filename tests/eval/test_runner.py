@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from promptseg.eval import Dataset, evaluate, run_to_end, select_targets, summarize

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import PromptsegError
-from ..session.history import CommittedObject, Draft, LabelEdit, Step
+from ..session.history import CommittedObject, LabelEdit, Step
 from ..session.object_prompts import ObjectPrompts
 from .proposal import Proposal
 

@@ -211,7 +211,7 @@ def _prompt(backend, embedding, model, seed, key, excluded, negative, similarity
         return None
     if negative is not None and np.count_nonzero(mask & negative) > 0.3 * area:
         return None
-    mask &= ~excluded
+    mask = mask & ~excluded  # a new array: pred.mask is the backend's answer and stays as it was
     area = int(mask.sum())
     if not area_range[0] <= area <= area_range[1]:
         return None

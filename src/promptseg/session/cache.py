@@ -13,7 +13,6 @@ import threading
 from collections import OrderedDict
 from typing import Any, Hashable
 
-import numpy as np
 
 from ..backends.base import ImageEmbedding
 
