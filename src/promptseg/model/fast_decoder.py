@@ -131,11 +131,13 @@ class _Heads:
         out = torch.baddbmm(self.bv.view(heads, 1, d), mixed, self.wv.view(heads, d, -1).transpose(1, 2))
         return F.linear(out.transpose(0, 1).reshape(t, self.internal), self.wo, self.bo)
 
-    def image_to_tokens_tm(self, xp: torch.Tensor, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
-        """Image tokens ``xp`` (N, C, with positional encoding) attend to tokens (t, C) -> (N, C) update.
+    def image_to_tokens_tm(self, xp: torch.Tensor, k_tok: torch.Tensor, v_tok: torch.Tensor,
+                           residual: torch.Tensor) -> torch.Tensor:
+        """Image tokens ``xp`` (N, C, with positional encoding) attend to tokens (t, C).
 
-        Scores are one (N, H*t) product; the query bias gives each (head,
-        token) column a constant, added as the product's bias.
+        Returns ``residual`` (N, C) plus the attention output.  Scores are
+        one (N, H*t) product; the query bias gives each (head, token) column
+        a constant, added as the product's bias.
         """
         kh = self.split(F.linear(k_tok, self.wk, self.bk))  # (H, t, d), scaled
         vh = self.split(F.linear(v_tok, self.wv, self.bv))
@@ -145,24 +147,31 @@ class _Heads:
         s3 = s.view(-1, heads, t)
         s3.sub_(s3.amax(dim=2, keepdim=True)).exp_()
         s3.div_(s3.sum(dim=2, keepdim=True))  # softmax over the tokens, per head
-        u = torch.bmm(vh, self.wo_heads).reshape(heads * t, -1)  # (H*t, C)
-        return torch.addmm(self.bo, s, u)
+        return torch.addmm(residual, s, self._mixed_out(vh))
 
-    def image_to_tokens(self, q_side, k_tok: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
+    def image_to_tokens(self, q_side, k_tok: torch.Tensor, v_tok: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """Image tokens (projected queries: (I, N) or a :class:`Projection`) attend to tokens (t, C).
 
-        Returns the (N, C) update of the image tokens.
+        Returns ``residual`` (N, C) plus the attention output.
         """
         t = k_tok.shape[0]
         kh = self.split(F.linear(k_tok, self.wk, self.bk))  # (H, t, d)
         vh = self.split(F.linear(v_tok, self.wv, self.bv))  # (H, t, d)
         attn = _softmax_dim1_(_head_scores(kh, q_side))  # (H, t, N), over the tokens
         if self.heads * t < self.internal:
-            # sum_h A_h (V_h W_o,h^T): one (N, H*t) @ (H*t, C) product
-            u = torch.bmm(vh, self.wo_heads).reshape(self.heads * t, -1)
-            return torch.addmm(self.bo, attn.reshape(self.heads * t, -1).T, u)
+            return torch.addmm(residual, attn.reshape(self.heads * t, -1).T, self._mixed_out(vh))
         mixed_t = torch.bmm(vh.transpose(1, 2), attn).reshape(self.internal, -1)  # (I, N)
-        return torch.addmm(self.bo, mixed_t.T, self.wo.T)
+        return torch.addmm(residual, mixed_t.T, self.wo.T).add_(self.bo)
+
+    def _mixed_out(self, vh: torch.Tensor) -> torch.Tensor:
+        """Token values (H, t, d) through the output projection, per head: (H*t, C) rows for attention weights.
+
+        ``sum_h A_h (V_h W_o,h^T)`` is then one (N, H*t) @ (H*t, C) product.  Each
+        head's weights sum to one over its t tokens, so every image token's
+        weights sum to H: adding ``b_o / H`` to every row adds the output bias.
+        """
+        u = torch.bmm(vh, self.wo_heads).reshape(-1, self.wo.shape[0])
+        return u.add_(self.bo / self.heads)
 
 
 @dataclass
@@ -366,15 +375,15 @@ class FastMaskDecoder:
                 xp = keys + self.pos_tokens
                 to_image = partial(blk["ca1"].tokens_to_image_tm, x=keys, xp=xp)
                 queries = self._token_side(blk, queries, point_pe, to_image)
-                update = blk["ca2"].image_to_tokens_tm(xp, queries + point_pe, queries)
+                keys = blk["ca2"].image_to_tokens_tm(xp, queries + point_pe, queries, residual=keys)
             else:
                 if i > 0:
                     kvq = torch.addmm(blk["const"], blk["fused"], keys.T)
                 k_side, v_side, q_side = _split(kvq, 3)
                 to_image = partial(blk["ca1"].tokens_to_image, k_side=k_side, v_side=v_side)
                 queries = self._token_side(blk, queries, point_pe, to_image)
-                update = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries)
-            keys = F.layer_norm(keys + update, keys.shape[-1:], *blk["norms"][3])
+                keys = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries, residual=keys)
+            keys = F.layer_norm(keys, keys.shape[-1:], *blk["norms"][3])
         # Only the IoU token and the mask tokens are read after the final
         # attention, so it runs for those rows alone.
         candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
