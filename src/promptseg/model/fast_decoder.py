@@ -208,6 +208,13 @@ def _norm(module) -> tuple[torch.Tensor, torch.Tensor, float]:
     return module.weight.detach(), module.bias.detach(), module.eps
 
 
+def _channel_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """Layer norm over the channels of a (1, C, h, w) tensor."""
+    x = x - x.mean(1, keepdim=True)
+    x = x * torch.rsqrt(x.square().mean(1, keepdim=True) + eps)
+    return torch.addcmul(bias[:, None, None], x, weight[:, None, None])
+
+
 class FastMaskDecoder:
     """Prompt -> mask for one image embedding at a time, reusing per-image work.
 
@@ -268,11 +275,7 @@ class FastMaskDecoder:
         self.dense_kvq = ((first @ w3).contiguous(), (first @ b3)[:, None], (first @ no_mask)[:, None])
         ds = pe.mask_downscaling
         conv1, conv2 = ds[0], ds[3]  # (C1, 1, 2, 2), (C2, C1, 2, 2); LayerNorm2d at 1 and 4
-        self.mask_path = (
-            (conv1.weight.detach().flatten(1).T.contiguous(), conv1.bias.detach(), _norm(ds[1])),
-            (conv2.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv2.out_channels).contiguous(),
-             conv2.bias.detach(), _norm(ds[4])),
-        )
+        self.mask_path = tuple((c.weight.detach(), c.bias.detach(), _norm(n)) for c, n in ((conv1, ds[1]), (conv2, ds[4])))
 
     @torch.inference_mode()
     def prepare(self, embedding: torch.Tensor) -> PreparedEmbedding:
@@ -310,16 +313,14 @@ class FastMaskDecoder:
         torch.Tensor, shape (N, 16)
             The 16-channel hidden map, token-major (N = h*w in row-major order).
 
-        The two stride-2 2x2 convolutions are matrix products over 2x2 pixel
-        blocks; the channel layer norms act on the last axis.
+        Channel-first throughout: the layer norms over so few channels (4,
+        then 16) are cheaper written out than as ``F.layer_norm`` over a last
+        axis of that length.  The result is a transposed view.
         """
-        h, w = self.grid_size
-        (w1, b1, n1), (w2, b2, n2) = self.mask_path
-        x = low_res.reshape(2 * h, 2, 2 * w, 2).permute(0, 2, 1, 3).reshape(-1, 4)  # blocks (di, dj)
-        x = F.gelu(F.layer_norm(torch.addmm(b1, x, w1), b1.shape, *n1))  # (4hw, C1) on the 2h x 2w grid
-        c1 = x.shape[1]
-        x = x.view(h, 2, w, 2, c1).permute(0, 2, 1, 3, 4).reshape(h * w, 4 * c1)  # blocks (di, dj, c)
-        return F.gelu(F.layer_norm(torch.addmm(b2, x, w2), b2.shape, *n2))
+        x = low_res[None]  # (1, 1, 4h, 4w)
+        for weight, bias, norm in self.mask_path:
+            x = F.gelu(_channel_norm(F.conv2d(x, weight, bias, stride=2), *norm))
+        return x[0].flatten(1).T
 
     def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
         """Image tokens (N, C) and block-0 projections (3I, N) with the dense prompt added.
