@@ -73,6 +73,7 @@ class _Heads:
         self.wk, self.bk = attn.k_proj.weight.detach() * sk, attn.k_proj.bias.detach() * sk
         self.wv, self.bv = attn.v_proj.weight.detach(), attn.v_proj.bias.detach()
         self.wo, self.bo = attn.out_proj.weight.detach(), attn.out_proj.bias.detach()
+        self.bo_per_head = self.bo / self.heads  # see _mixed_out
         # out_proj per head as (H, d, C), for the (few tokens) association order
         self.wo_heads = self.wo.T.reshape(self.heads, self.dim, -1).contiguous()
 
@@ -171,7 +172,7 @@ class _Heads:
         weights sum to H: adding ``b_o / H`` to every row adds the output bias.
         """
         u = torch.bmm(vh, self.wo_heads).reshape(-1, self.wo.shape[0])
-        return u.add_(self.bo / self.heads)
+        return u.add_(self.bo_per_head)
 
 
 @dataclass
