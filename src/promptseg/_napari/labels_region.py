@@ -51,9 +51,8 @@ def _redraw_displayed_box(layer: Labels, key: tuple[int, ...], box: Box) -> bool
     lead = len(key)
     try:
         slice_input = layer._slice.slice_input
-        if layer.contour or slice_input.ndisplay != 2 or list(slice_input.displayed) != [lead, lead + 1]:
-            return False
-        if not layer.loaded:
+        plain_2d = slice_input.ndisplay == 2 and list(slice_input.displayed) == [lead, lead + 1]
+        if layer.contour or not plain_2d or not layer.loaded:
             return False
         if layer._get_pt_not_disp() != dict(enumerate(key)):
             return True  # another slice is displayed: it shows nothing of this write until sliced again
