@@ -9,19 +9,40 @@ import numpy as np
 import pytest
 
 from disk_backend import DiskBackend
-from promptseg._napari.predict_worker import SLOW_SECONDS, PredictTimes
+from promptseg._napari.predict_worker import RECENT, SLOW_SECONDS, PredictTimes
 
 pytestmark = pytest.mark.gui
 
 
+def _compute(seconds: float) -> None:
+    """Keep the calling thread's CPU busy for ``seconds`` of its CPU time."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 class SleepyDisks(DiskBackend):
-    """Disks, after a nap longer than the slow threshold."""
+    """Disks, after computing longer than the slow threshold."""
 
     name = "sleepy"
     backend_id = "sleepy:1"
 
     def predict(self, embedding, **kwargs):
-        time.sleep(SLOW_SECONDS * 1.5)
+        _compute(SLOW_SECONDS * 1.5)
+        return super().predict(embedding, **kwargs)
+
+
+class CrowdedDisks(DiskBackend):
+    """Disks, computed at once, but in a worker only after waiting longer than the slow threshold
+    (as a worker's prediction waits for CPUs the viewer's drawing holds)."""
+
+    name = "crowded"
+    backend_id = "crowded:1"
+
+    def predict(self, embedding, **kwargs):
+        _compute(0.005)
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(SLOW_SECONDS * 1.5)
         return super().predict(embedding, **kwargs)
 
 
@@ -93,6 +114,23 @@ def test_a_measured_slow_backend_moves_to_a_worker(annotator, image_2d, qtbot) -
     qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
     assert _preview(widget)[40, 40] and _preview(widget)[20, 20]
     assert widget.commit() == 1
+
+
+def test_a_fast_backend_sent_to_a_worker_comes_back(annotator, image_2d, qtbot) -> None:
+    backend = CrowdedDisks()
+    viewer, widget = annotator(image_2d, backend, slow_seconds=SLOW_SECONDS)
+    for _ in range(RECENT):  # a burst of slow calls (the machine was busy) sent it to a worker
+        widget.predict_times.record(backend, 0.5)
+    points, session = widget.layers.points, widget.session
+    for k in range(RECENT // 2 + 1):  # a worker's wall time is inflated; its thread's CPU time is not
+        points.add([20, 20 + 5 * k])
+        assert session.predicting, k
+        qtbot.waitUntil(lambda: session.prediction is not None, timeout=20000)
+        _settle(widget, qtbot)
+    assert not widget.predict_times.is_slow(backend)
+    assert widget.predict_times.estimate(backend) < SLOW_SECONDS / 4
+    points.add([45, 45])  # answered in the GUI thread again
+    assert not session.predicting and _preview(widget)[45, 45]
 
 
 def test_newer_prompts_supersede_and_commits_are_never_lost(annotator, image_2d, qtbot) -> None:
