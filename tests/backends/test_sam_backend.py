@@ -143,3 +143,14 @@ def test_geometry_round_trip():
     assert geo.input_size == (731, 1024)
     xy = geo.coords_to_input(np.array([[420.0, 300.0]]))
     np.testing.assert_allclose(xy, [[1024.0, 731.0]])
+
+
+def test_warm_up_answers_a_blank_click_and_keeps_no_state(tiny_backend):
+    image = _image((48, 40))
+    emb = tiny_backend.encode(image)
+    before = tiny_backend.predict(emb, points=[(20, 20)], labels=[1])
+    seconds = tiny_backend.warm_up()
+    assert seconds > 0
+    after = tiny_backend.predict(emb, points=[(20, 20)], labels=[1])
+    np.testing.assert_array_equal(after.logits, before.logits)
+    assert emb.cache.keys() == {"sam_decoder"}  # the user's embedding was not touched

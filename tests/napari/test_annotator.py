@@ -286,3 +286,29 @@ def test_preview_changes_are_written_exactly_on_their_slice(annotator, stack_3d,
         widget.session.embedding((z,)), points=[(30, 30)], labels=[1], box=(4.0, 4.0, 59.0, 59.0)).mask)
     widget.clear()
     assert not _preview(widget, (z,)).any()
+
+
+class WarmDisks(DiskBackend):
+    """Disks that count their warm-ups (and in which thread they ran)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warmed: list[str] = []
+
+    def warm_up(self) -> float:
+        import threading
+
+        self.warmed.append(threading.current_thread().name)
+        return 0.0
+
+
+def test_a_backend_is_warmed_up_once_in_the_gui_thread(annotator, image_2d, qtbot) -> None:
+    import threading
+
+    backend = WarmDisks()
+    viewer, widget = annotator(image_2d, backend)
+    qtbot.waitUntil(lambda: len(backend.warmed) == 1, timeout=5000)
+    assert backend.warmed == [threading.main_thread().name]
+    widget.set_backend(backend)  # chosen again: already warm
+    qtbot.wait(50)
+    assert len(backend.warmed) == 1

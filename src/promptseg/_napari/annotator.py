@@ -71,6 +71,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._key: SliceKey | None = None
         self._syncing = False  # set while the widget itself writes into its layers
         self._loader = None
+        self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
         self.encoder = EncodeScheduler(self._on_encoded, self._on_error)
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
@@ -245,6 +246,17 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
             self.session.set_backend(self._session_backend())
             self._key = None
             self._on_dims()
+        warm_up = getattr(backend, "warm_up", None)
+        if callable(warm_up) and backend.backend_id not in self._warmed:
+            # Once the combo has repainted: the first click then finds the GUI thread's math libraries ready.
+            self._warmed.add(backend.backend_id)
+            QTimer.singleShot(0, lambda: self._warm_up(warm_up))
+
+    def _warm_up(self, warm_up) -> None:
+        try:
+            warm_up()
+        except Exception as exc:  # a backend that cannot answer a blank click will not answer the user's either
+            self._on_error(exc)
 
     # --------------------------------------------------------- slices
     def displayed_slice(self) -> SliceKey | None:
