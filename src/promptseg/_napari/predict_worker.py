@@ -17,7 +17,7 @@ measured) would freeze the viewer, so :class:`WidgetSession` then answers in a
 
 The wall time of a prediction in a worker is no measure of what it would
 cost in the GUI thread: the viewer draws meanwhile and the two share the
-CPUs (a random-weight vit_t took 90-105 ms p50 in a worker against 36 ms in
+CPUs (a random-weight vit_t took 90-109 ms p50 in a worker against 36 ms in
 the GUI thread on 2 CPUs).  Timed that way, a fast backend that a burst of
 slow calls had sent to a worker stayed there.  A worker's prediction is
 therefore measured by the CPU time of its thread (38 ms p50 for the same

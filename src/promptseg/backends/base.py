@@ -78,7 +78,12 @@ class Prediction:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Encode once, predict many."""
+    """Encode once, predict many.
+
+    A backend may also define ``warm_up() -> float``: pay its one-off start-up
+    costs in the calling thread (the annotator calls it in the GUI thread when
+    the backend is chosen); see :meth:`promptseg.backends.sam.SamBackend.warm_up`.
+    """
 
     #: Short name shown to users (registry name, file name or ``classic``).
     name: str
