@@ -256,7 +256,6 @@ def _as_path(vertices: Sequence[Sequence[float]] | np.ndarray, what: str, *, min
     return arr
 
 
-
 def path_masks(polygons: Sequence[np.ndarray], scribbles: Sequence[np.ndarray], shape: tuple[int, int]) -> list[np.ndarray]:
     """Polygons (3 vertices or more) filled and scribbles drawn :data:`SCRIBBLE_WIDTH` wide, one (H, W) bool mask each.
 
@@ -266,6 +265,7 @@ def path_masks(polygons: Sequence[np.ndarray], scribbles: Sequence[np.ndarray], 
     parts = [polygon_mask(p, shape) for p in polygons if len(p) >= 3]
     parts += [scribble_mask(s, shape, SCRIBBLE_WIDTH) for s in scribbles if len(s)]
     return parts
+
 
 def deepest_point(mask: np.ndarray) -> tuple[float, float]:
     """The (row, col) pixel of an (H, W) bool mask farthest from its boundary (first in row-major order).

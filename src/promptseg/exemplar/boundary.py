@@ -76,7 +76,6 @@ def _refine_crop(lightness, mask, seed, alpha, sign):
     return ndi.binary_fill_holes(seed_component(fg, seed))
 
 
-
 def learn_boundary(lightness: np.ndarray, answers: Sequence[np.ndarray], exemplars: Sequence[np.ndarray],
                    seeds: Sequence[tuple[float, float]]) -> BoundaryRule | None:
     """The rule that best turns the backend's ``answers`` at the exemplars into the ``exemplars``.

@@ -82,7 +82,6 @@ def _component_at(fg: np.ndarray, point: tuple[float, float]) -> np.ndarray:
     return labels == k if k else np.zeros(fg.shape, bool)
 
 
-
 def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
                      negatives: Sequence[np.ndarray] = ()) -> PixelRule | None:
     """The threshold that best reproduces the exemplars; None without exemplars or contrast, or below MIN_FIT.

@@ -264,7 +264,6 @@ def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarMode
     return boundary, pixel
 
 
-
 def _ask(backend, embedding, model, seed, box_scale, shape_prompt):
     """Prompt the backend at ``seed`` as every candidate is: (prediction, box prompt, its part holding the seed)."""
     shape = tuple(embedding.image_shape)

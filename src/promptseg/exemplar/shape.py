@@ -42,7 +42,6 @@ def check_masks(masks, shape: tuple[int, int], what: str) -> list[np.ndarray]:
     return out
 
 
-
 def place_template(template: np.ndarray, seed: tuple[float, float], image_shape: tuple[int, int]) -> np.ndarray:
     """(row, col) ``template`` offsets, shape (N, 2) int, drawn around ``seed`` as an (H, W) bool mask (clipped)."""
     h, w = image_shape
@@ -52,6 +51,7 @@ def place_template(template: np.ndarray, seed: tuple[float, float], image_shape:
     out = np.zeros((h, w), bool)
     out[r[keep], c[keep]] = True
     return out
+
 
 @dataclass(frozen=True)
 class ExemplarShape:

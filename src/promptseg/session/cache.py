@@ -13,7 +13,6 @@ import threading
 from collections import OrderedDict
 from typing import Any, Hashable
 
-
 from ..backends.base import ImageEmbedding
 
 CacheKey = tuple[Hashable, tuple[int, ...], str]
