@@ -109,11 +109,6 @@ class _Heads:
             out = torch.bmm(attn, v_side.view(self.heads, self.dim, -1).transpose(1, 2))
         return F.linear(out.transpose(0, 1).reshape(q.shape[0], self.internal), self.wo, self.bo)
 
-    def _token_side_weights(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Per-head products of (H, t, d) token vectors with a projection's (I, C) weight -> (H*t, C)."""
-        heads, t, d = h.shape
-        return torch.bmm(h, w.view(heads, d, -1)).reshape(heads * t, -1)
-
     def tokens_to_image_tm(self, q: torch.Tensor, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
         """Tokens (t, C) attend to image tokens held token-major -> (t, C).
 
@@ -124,7 +119,7 @@ class _Heads:
         """
         qh = self.split(F.linear(q, self.wq, self.bq))  # (H, t, d)
         heads, t, d = qh.shape
-        s = torch.mm(xp, self._token_side_weights(qh, self.wk).T)  # (N, H*t)
+        s = torch.mm(xp, _token_side_weights(qh, self.wk).T)  # (N, H*t)
         s.sub_(s.amax(dim=0)).exp_()
         s.div_(s.sum(dim=0))  # softmax over the image, per column
         mixed = torch.mm(s.T, x).view(heads, t, -1)  # (H, t, C)
@@ -144,7 +139,7 @@ class _Heads:
         vh = self.split(F.linear(v_tok, self.wv, self.bv))
         heads, t, d = kh.shape
         const = (kh * self.bq.view(heads, 1, d)).sum(-1).reshape(-1)  # (H*t,)
-        s = torch.addmm(const, xp, self._token_side_weights(kh, self.wq).T)  # (N, H*t)
+        s = torch.addmm(const, xp, _token_side_weights(kh, self.wq).T)  # (N, H*t)
         s3 = s.view(-1, heads, t)
         s3.sub_(s3.amax(dim=2, keepdim=True)).exp_()
         s3.div_(s3.sum(dim=2, keepdim=True))  # softmax over the tokens, per head
@@ -189,11 +184,17 @@ class Projection:
     const: torch.Tensor  #: (I, N) per-image constants
 
 
+def _token_side_weights(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Per-head products of (H, t, d) token vectors with a projection's (I, K) weight -> (H*t, K)."""
+    heads, t, d = h.shape
+    return torch.bmm(h, w.view(heads, d, -1)).reshape(heads * t, -1)
+
+
 def _head_scores(qh: torch.Tensor, side) -> torch.Tensor:
     """Per-head dot products of (H, t, d) token vectors with projected image tokens -> (H, t, N)."""
     heads, t, d = qh.shape
     if isinstance(side, Projection):
-        g = torch.bmm(qh, side.weight.view(heads, d, -1)).reshape(heads * t, -1)  # (H*t, C)
+        g = _token_side_weights(qh, side.weight)  # (H*t, K)
         base = torch.bmm(qh, side.const.view(heads, d, -1))  # (H, t, N)
         return torch.addmm(base.view(heads * t, -1), g, side.keys.T).view(heads, t, -1)
     return torch.bmm(qh, side.view(heads, d, -1))
