@@ -15,7 +15,7 @@ from-scratch clicks are read from a ``--scratch-cache`` file written by
 ``bench_find_similar.py`` (same images, classic backend)::
 
     nice -n 10 python benchmarks/bench_find_similar.py --images 10 --datasets dsb2018_dev --scratch-cache scratch.json
-    python benchmarks/find_similar_bound.py --images 10 --scratch-cache scratch.json
+    python benchmarks/find_similar_bound.py --images 10 --scratch-cache scratch.json [--smoothing] [--split]
 
 Prints, per image, the instances, the share whose oracle IoU reaches 0.9,
 the from-scratch clicks and the bound, and the total change.
@@ -23,7 +23,10 @@ the from-scratch clicks and the bound, and the total change.
 outline clean-ups of the component (dilation or closing by 1 px, a Gaussian
 blur of the mask re-thresholded, the convex hull), with at most 60 levels
 per instance (quantiles); the per-image bound is then the one with
-clean-ups.
+clean-ups.  ``--split`` lets it also pick one part of the component split
+by a watershed on its distance transform (peaks at least 3 px apart), or
+that part or the component grown by 1 px: touching objects a single level
+merges, and outlines drawn a pixel outside the level.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
+from skimage.feature import peak_local_max
 from skimage.morphology import convex_hull_image, disk
+from skimage.segmentation import watershed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_find_similar import SHARED, TARGET, instances  # noqa: E402
@@ -72,8 +77,25 @@ def _cleanups(pred: np.ndarray):
         yield convex_hull_image(pred)
 
 
-def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray, *, smoothing: bool = False) -> float:
-    """Best IoU with ``gt`` of a connected component of ``values >= t`` (optionally cleaned up) over levels t inside ``gt``."""
+def _split_parts(pred: np.ndarray):
+    """The component, each watershed part of it, and each of those grown by 1 px (``--split``)."""
+    parts = [pred]
+    depth = ndi.distance_transform_edt(pred)
+    if depth.max() > 1.5:
+        peaks = peak_local_max(ndi.gaussian_filter(depth, 1.0), min_distance=3, labels=pred.astype(int),
+                               exclude_border=False)
+        if len(peaks) > 1:
+            markers = np.zeros(pred.shape, int)
+            markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, len(peaks) + 1)
+            split = watershed(-depth, markers, mask=pred)
+            parts += [split == k for k in range(1, len(peaks) + 1)]
+    for part in parts:
+        yield part
+        yield ndi.binary_dilation(part)
+
+
+def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray, *, smoothing: bool = False, split: bool = False) -> float:
+    """Best IoU with ``gt`` of a connected component of ``values >= t`` (optionally cleaned up or split) over levels t inside ``gt``."""
     rows, cols = np.nonzero(gt)
     sl = (slice(max(rows.min() - MARGIN, 0), rows.max() + MARGIN + 1),
           slice(max(cols.min() - MARGIN, 0), cols.max() + MARGIN + 1))
@@ -88,7 +110,10 @@ def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray, *, smoothing: bool 
         if not len(ids):
             continue
         pred = comp == ids[np.argmax(counts)]
-        for candidate in (_cleanups(pred) if smoothing else (pred,)):
+        candidates = list(_cleanups(pred)) if smoothing else [pred]
+        if split:
+            candidates += list(_split_parts(pred))
+        for candidate in candidates:
             best = max(best, np.count_nonzero(candidate & truth) / np.count_nonzero(candidate | truth))
     return best
 
@@ -100,6 +125,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=SHARED)
     ap.add_argument("--scratch-cache", type=Path, required=True, help="written by bench_find_similar.py")
     ap.add_argument("--smoothing", action="store_true", help="the oracle may also clean up each outline")
+    ap.add_argument("--split", action="store_true", help="the oracle may also split the component (watershed) or grow it by 1 px")
     args = ap.parse_args()
     cache = json.loads(args.scratch_cache.read_text())
     backend_id = ClassicBackend().backend_id
@@ -120,7 +146,7 @@ def main() -> None:
             inside = np.logical_or.reduce(masks)
             if values[inside].mean() < values[~inside].mean():
                 values = -values
-            reach = np.array([oracle_threshold_iou(values, m, smoothing=args.smoothing) >= TARGET for m in masks])
+            reach = np.array([oracle_threshold_iou(values, m, smoothing=args.smoothing, split=args.split) >= TARGET for m in masks])
             scratch = np.asarray(cache[key])
             bound = int(scratch[~reach].sum()) + 1
             total_scratch, total_bound = total_scratch + int(scratch.sum()), total_bound + bound
