@@ -18,7 +18,9 @@ Xvfb on headless machines::
 
     xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t] [--pause 0.3]
 
-Prints p50 / p95 / max per backend (milliseconds), plus the bare
+Prints p50 / p95 / max per backend (milliseconds), also split into each
+object's first and second clicks (a SAM first click weighs three candidate
+masks, a second one feeds the first answer back as a mask prompt), plus the bare
 ``backend.predict`` time for the same prompts for comparison, and how long
 each click blocks the GUI thread (until ``Points.add`` returns): slow
 backends (random_walker, grabcut, anything measured above 100 ms) predict in
@@ -188,6 +190,9 @@ def main() -> None:
         result = bench_backend(name, sample.image, targets, qapp=qapp, predict_in=args.predict_in, pause=args.pause)
         print(f"\n{name}: encode {result['encode'][0]:.2f} s")
         print(f"  click -> preview layer refreshed   {_percentiles(result['refreshed'])} ms")
+        refreshed = np.asarray(result["refreshed"])
+        print(f"    of which first clicks on an object       {_percentiles(list(refreshed[0::2]))} ms")
+        print(f"    of which second clicks (answer fed back) {_percentiles(list(refreshed[1::2]))} ms")
         print(f"  click -> canvas redrawn            {_percentiles(result['drawn'])} ms")
         print(f"  bare backend.predict (same clicks) {_percentiles(result['bare'])} ms")
         print(f"  GUI thread blocked by the click    {_percentiles(result['blocked'])} ms (predict in: {args.predict_in}; "
