@@ -154,3 +154,33 @@ def test_warm_up_answers_a_blank_click_and_keeps_no_state(tiny_backend):
     after = tiny_backend.predict(emb, points=[(20, 20)], labels=[1])
     np.testing.assert_array_equal(after.logits, before.logits)
     assert emb.cache.keys() == {"sam_decoder"}  # the user's embedding was not touched
+
+
+def test_prepared_feedback_gives_the_same_answer_and_skips_the_mask_path(tiny_backend, monkeypatch):
+    image = _image((48, 40))
+    emb = tiny_backend.encode(image)
+    first = tiny_backend.predict(emb, points=[(20, 20)], labels=[1])
+    plain = tiny_backend.predict(emb, points=[(20, 20), (30, 12)], labels=[1, 0], previous=first)
+    tiny_backend.prepare_feedback(emb, first)
+    calls = []
+    real = tiny_backend._decoder.mask_hidden
+    monkeypatch.setattr(tiny_backend._decoder, "mask_hidden", lambda low: calls.append(1) or real(low))
+    ready = tiny_backend.predict(emb, points=[(20, 20), (30, 12)], labels=[1, 0], previous=first)
+    assert calls == []  # the mask prompt's work was done beforehand
+    np.testing.assert_allclose(ready.logits, plain.logits, atol=1e-4)
+    np.testing.assert_array_equal(ready.mask, plain.logits > 0)
+    # not for another previous answer, nor when an explicit mask prompt overrides the previous one
+    other = tiny_backend.predict(emb, points=[(10, 30)], labels=[1])
+    tiny_backend.predict(emb, points=[(10, 30), (12, 5)], labels=[1, 1], previous=other)
+    tiny_backend.predict(emb, points=[(20, 20), (30, 12)], labels=[1, 0], previous=first,
+                         mask=np.ones((48, 40), bool))
+    assert len(calls) == 2
+
+
+def test_prepare_feedback_refuses_foreign_answers(tiny_backend):
+    from promptseg.backends.base import Prediction
+
+    emb = tiny_backend.encode(_image((48, 40)))
+    foreign = Prediction(mask=np.zeros((48, 40), bool), logits=np.zeros((48, 40), np.float32), score=0.0)
+    with pytest.raises(ValueError, match="mask="):
+        tiny_backend.prepare_feedback(emb, foreign)

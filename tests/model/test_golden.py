@@ -88,16 +88,18 @@ def test_fast_decoder_matches(golden):
         with torch.inference_mode():
             sparse, _ = model.prompt_encoder(points, box, None)
         hidden = None if mask is None else fast.mask_hidden(mask[0])
-        low, iou, index = fast(prep, sparse[0], hidden, prompt["multimask_output"])
-        giou = case[f"{name}__iou"]
-        assert np.abs(iou.numpy() - giou).max() <= 1e-4, name
-        best = int(np.argmax(giou)) if prompt["multimask_output"] else 0
-        assert index == (best + 1 if prompt["multimask_output"] else 0), name
-        assert np.abs(low.numpy() - case[f"{name}__low_res"][best]).max() <= 1e-4, name
-        full = geometry.upsample_logits(low[None])[0, 0].numpy()
-        gm = case[f"{name}__masks"][best]
-        assert np.abs(full - gm).max() <= 1e-3, name
-        assert ((full > 0) == (gm > 0)).mean() >= 0.999, name
+        # a mask prompt also as block-0 inputs formed beforehand (what the annotator does while idle)
+        for given in [hidden] if hidden is None else [hidden, fast.prepare_mask(prep, hidden)]:
+            low, iou, index = fast(prep, sparse[0], given, prompt["multimask_output"])
+            giou = case[f"{name}__iou"]
+            assert np.abs(iou.numpy() - giou).max() <= 1e-4, name
+            best = int(np.argmax(giou)) if prompt["multimask_output"] else 0
+            assert index == (best + 1 if prompt["multimask_output"] else 0), name
+            assert np.abs(low.numpy() - case[f"{name}__low_res"][best]).max() <= 1e-4, name
+            full = geometry.upsample_logits(low[None])[0, 0].numpy()
+            gm = case[f"{name}__masks"][best]
+            assert np.abs(full - gm).max() <= 1e-3, name
+            assert ((full > 0) == (gm > 0)).mean() >= 0.999, name
 
 
 def test_backend_api_matches_golden(golden):
@@ -122,6 +124,11 @@ def test_backend_api_matches_golden(golden):
     pred2 = backend.predict(emb, points=np.array(p2["point_coords"])[:, ::-1], labels=p2["point_labels"])
     assert np.abs(pred2.logits - case["two_points__masks"][0]).max() <= 1e-3
     p3 = prompts["with_mask_input"]
+    pred3 = backend.predict(
+        emb, points=np.array(p3["point_coords"])[:, ::-1], labels=p3["point_labels"], previous=pred2
+    )
+    assert np.abs(pred3.logits - case["with_mask_input__masks"][0]).max() <= 1e-3
+    backend.prepare_feedback(emb, pred2)  # the same click with the feedback's work done beforehand
     pred3 = backend.predict(
         emb, points=np.array(p3["point_coords"])[:, ::-1], labels=p3["point_labels"], previous=pred2
     )

@@ -302,6 +302,32 @@ class WarmDisks(DiskBackend):
         return 0.0
 
 
+class PreparingDisks(DiskBackend):
+    """Disks that record the answers they were asked to prepare the next click's feedback for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list = []
+
+    def prepare_feedback(self, embedding, previous) -> None:
+        import threading
+
+        self.prepared.append((threading.current_thread().name, previous))
+
+
+def test_after_a_click_the_backend_prepares_the_next_one_in_the_gui_thread(annotator, image_2d, qtbot) -> None:
+    import threading
+
+    backend = PreparingDisks()
+    viewer, widget = annotator(image_2d, backend)
+    widget.layers.points.add([30, 31])
+    qtbot.waitUntil(lambda: len(backend.prepared) == 1, timeout=5000)
+    assert backend.prepared[0] == (threading.main_thread().name, widget.session.prediction)
+    widget.layers.points.add([10, 12])  # fed back: the very answer that was prepared
+    assert backend.calls[-1]["previous"] is backend.prepared[0][1]
+    qtbot.waitUntil(lambda: len(backend.prepared) == 2, timeout=5000)
+
+
 def test_a_backend_is_warmed_up_once_in_the_gui_thread(annotator, image_2d, qtbot) -> None:
     import threading
 

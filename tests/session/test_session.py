@@ -85,6 +85,37 @@ def test_previous_prediction_is_fed_back_once_per_click() -> None:
     assert len(backend.calls) == 2 and s.prediction.area > 0
 
 
+class PreparingBackend(FakeBackend):
+    """Records what it was asked to prepare and what the next prediction was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = []
+        self.previous = []
+
+    def prepare_feedback(self, embedding, previous) -> None:
+        self.prepared.append(previous)
+
+    def predict(self, embedding, *, previous=None, **kwargs):
+        self.previous.append(previous)
+        return super().predict(embedding, previous=previous, **kwargs)
+
+
+def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
+    backend = PreparingBackend()
+    s = _session(backend=backend)
+    s.set_prompts((), _click((20, 20)))
+    assert not s.prepare_feedback()  # nothing shown yet: the embedding is not ready
+    list(s.encode_iter([()]))
+    s.set_prompts((), ObjectPrompts(box=(10, 10, 30, 30)))
+    assert s.prediction is not None and not s.prepare_feedback()  # a box alone: the first click starts afresh
+    s.set_prompts((), _click((20, 20)))
+    assert s.prepare_feedback() and backend.prepared == [s.prediction]
+    s.set_prompts((), _click((20, 20), (40, 40), labels=[1, 0]))
+    assert backend.previous[-1] is backend.prepared[0]
+    assert not _session().prepare_feedback()  # backends without it are not asked
+
+
 def test_commit_ids_never_overwrite() -> None:
     s = _session()
     list(s.encode_iter([()]))

@@ -76,6 +76,9 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
         self._contrast_timer.timeout.connect(self._contrast_changed)
+        # shortly after an answer is shown (the canvas drawn first), the backend prepares for the next click
+        self._feedback_timer = QTimer(self, singleShot=True, interval=30)
+        self._feedback_timer.timeout.connect(self._prepare_feedback)
         self._choices: list[BackendChoice] = []
         self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
         self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
@@ -350,10 +353,20 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
             self._set_status("Encoding this slice… your prompts are answered as soon as it is ready.")
         elif pred is not None:
             self._set_status(f"Object {s.next_label}: {pred.area} px, score {pred.score:.2f}. C commits it.")
+            self._feedback_timer.start()
         elif self.encoder.busy:
             self._set_status("Encoding this slice…")
         else:
             self._set_status(f"Ready ({s.backend.name}). Click on an object.")
+
+    def _prepare_feedback(self) -> None:
+        """While the user is idle after an answer: the backend's work for the next click, ahead of it."""
+        if self.session is None or self.session.predicting:
+            return
+        try:
+            self.session.prepare_feedback()
+        except (PromptsegError, MemoryError, RuntimeError, ValueError) as exc:
+            self._on_error(exc)
 
     def _on_predicted(self, session: WidgetSession) -> None:
         if session is self.session:

@@ -83,6 +83,10 @@ class Backend(Protocol):
     A backend may also define ``warm_up() -> float``: pay its one-off start-up
     costs in the calling thread (the annotator calls it in the GUI thread when
     the backend is chosen); see :meth:`promptseg.backends.sam.SamBackend.warm_up`.
+    And ``prepare_feedback(embedding, previous)``: do ahead of the next click
+    the work of feeding ``previous`` back (the annotator calls it while the
+    user is idle after an answer); see
+    :meth:`promptseg.backends.sam.SamBackend.prepare_feedback`.
     """
 
     #: Short name shown to users (registry name, file name or ``classic``).

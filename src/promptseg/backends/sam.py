@@ -67,6 +67,7 @@ class SamBackend:
         self.name = name
         self.checkpoint_hash = checkpoint_hash
         self._decoder = FastMaskDecoder(self.model)
+        self._feedback: tuple | None = None  # (PreparedEmbedding, previous state, PreparedMask): prepare_feedback
         tune_allocator()
 
     @classmethod
@@ -180,10 +181,16 @@ class SamBackend:
         geometry: ImageGeometry = emb.features.geometry
         prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
         multimask = prompts.is_single_point and previous is None
-        low_res_prompt = self._mask_prompt(prompts, previous, geometry)
+        prep = self._prepared(emb)
+        ready = self._feedback  # read once: prepare_feedback may replace it from another thread
+        if ready is not None and prompts.mask is None and previous is not None \
+                and ready[0] is prep and ready[1] is previous.state:
+            hidden = ready[2]
+        else:
+            low_res_prompt = self._mask_prompt(prompts, previous, geometry)
+            hidden = None if low_res_prompt is None else self._decoder.mask_hidden(low_res_prompt.to(self.device))
         sparse = self._sparse_tokens(prompts, geometry)
-        hidden = None if low_res_prompt is None else self._decoder.mask_hidden(low_res_prompt.to(self.device))
-        low_res, iou, index = self._decoder(self._prepared(emb), sparse, hidden, multimask)
+        low_res, iou, index = self._decoder(prep, sparse, hidden, multimask)
         score = float(iou.max())
         logits = geometry.upsample_logits(low_res[None])[0, 0]
         logits_np = logits.to("cpu", torch.float32).numpy()
@@ -207,6 +214,30 @@ class SamBackend:
         first = self.predict(emb, points=[(32, 32)], labels=[1])  # one point: the multimask path
         self.predict(emb, points=[(32, 32), (20, 40)], labels=[1, 0], previous=first)  # the mask prompt path
         return time.perf_counter() - start
+
+    @torch.inference_mode()
+    def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
+        """Do now the work of feeding ``previous`` back as the mask prompt of the next click.
+
+        The annotator calls this while the user is idle after an answer.  A
+        later ``predict(embedding, ..., previous=previous)`` without an
+        explicit ``mask`` then skips the mask prompt's downscaling path and
+        block 0's low-rank products (a few ms of a click on 2 CPUs; see
+        :meth:`FastMaskDecoder.prepare_mask`).  The answer is the same as
+        without it, up to float rounding.  Only the latest call is kept
+        (about 10 MB).
+
+        Raises
+        ------
+        EmbeddingError
+            ``embedding`` was not made by this backend.
+        ValueError
+            ``previous`` is not a prediction of a SAM backend.
+        """
+        emb = check_embedding(embedding, self.backend_id)
+        prep = self._prepared(emb)
+        hidden = self._decoder.mask_hidden(self._previous_logits(previous).to(self.device))
+        self._feedback = (prep, previous.state, self._decoder.prepare_mask(prep, hidden))
 
     def _sparse_tokens(self, prompts: Prompts, geometry: ImageGeometry) -> torch.Tensor:
         """(n, 256) point and box tokens in the model's (x, y) input frame."""
@@ -232,6 +263,10 @@ class SamBackend:
             return self.mask_to_low_res(prompts.mask, geometry)
         if previous is None:
             return None
+        return self._previous_logits(previous)
+
+    def _previous_logits(self, previous: Prediction) -> torch.Tensor:
+        """The (1, 256, 256) low-resolution logits a SAM prediction keeps as its state."""
         state = previous.state
         if not isinstance(state, torch.Tensor) or state.shape[-2:] != self.model.prompt_encoder.mask_input_size:
             raise ValueError(

@@ -9,6 +9,8 @@ equations) but orders the work for interactive use:
   image (:meth:`FastMaskDecoder.prepare`);
 * the mask prompt enters the first block through its 16-channel hidden map,
   folded into those projections (``W_k (W_3 h + b_3) = (W_k W_3) h + W_k b_3``);
+  when the mask prompt is known before the click (the previous answer fed
+  back), :meth:`FastMaskDecoder.prepare_mask` forms those inputs beforehand;
 * with few prompt tokens (the usual case), later blocks and the final
   attention never project the image tokens: each head's token-side vectors
   are multiplied into the projection weights first, so every score matrix
@@ -53,6 +55,18 @@ class PreparedEmbedding:
     tokens_mask: torch.Tensor  #: (N, C) image tokens + mask-path bias
     kvq_no_mask: torch.Tensor  #: (3I, N) block-0 keys (with PE), values, queries (with PE), feature-major
     kvq_mask: torch.Tensor  #: (3I, N) the same for the mask-path bias
+
+
+@dataclass
+class PreparedMask:
+    """Block-0 inputs with one mask prompt, formed in full (e.g. while the user is idle).
+
+    With a mask prompt the first block's inputs are otherwise kept as a
+    low-rank product and formed on every click (:class:`Projection`).
+    """
+
+    keys: torch.Tensor  #: (N, C) image tokens + the mask prompt's dense embedding
+    kvq: torch.Tensor  #: (3I, N) block-0 keys (with PE), values, queries (with PE), feature-major
 
 
 class _Heads:
@@ -324,14 +338,30 @@ class FastMaskDecoder:
             x = F.gelu(_channel_norm(F.conv2d(x, weight, bias, stride=2), *norm))
         return x[0].flatten(1).T
 
-    def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | None):
+    @torch.inference_mode()
+    def prepare_mask(self, prep: PreparedEmbedding, hidden: torch.Tensor) -> PreparedMask:
+        """Block-0 inputs for one mask prompt, formed in full (work a later click then skips).
+
+        Parameters
+        ----------
+        prep : PreparedEmbedding
+        hidden : torch.Tensor, shape (N, 16)
+            From :meth:`mask_hidden`.
+        """
+        keys = torch.addmm(prep.tokens_mask, hidden, self.dense_tokens[0])
+        return PreparedMask(keys=keys, kvq=torch.addmm(prep.kvq_mask, self.dense_kvq[0], hidden.T))
+
+    def _first_block_inputs(self, prep: PreparedEmbedding, hidden: torch.Tensor | PreparedMask | None):
         """Image tokens (N, C) and block-0 projections (3I, N) with the dense prompt added.
 
         With a mask prompt the projections stay a low-rank product on top of
-        the per-image constants (rank 16: the hidden map's channels).
+        the per-image constants (rank 16: the hidden map's channels), unless
+        they were formed beforehand (:meth:`prepare_mask`).
         """
         if hidden is None:
             return prep.tokens_no_mask, prep.kvq_no_mask
+        if isinstance(hidden, PreparedMask):
+            return hidden.keys, hidden.kvq
         keys = torch.addmm(prep.tokens_mask, hidden, self.dense_tokens[0])
         return keys, Projection(hidden, self.dense_kvq[0], prep.kvq_mask)
 
@@ -340,7 +370,7 @@ class FastMaskDecoder:
         self,
         prep: PreparedEmbedding,
         sparse: torch.Tensor,
-        mask_hidden: torch.Tensor | None,
+        mask_hidden: torch.Tensor | PreparedMask | None,
         multimask: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Decode one prompt set.
@@ -350,9 +380,10 @@ class FastMaskDecoder:
         prep : PreparedEmbedding
         sparse : torch.Tensor, shape (n, C)
             Point / box tokens from the prompt encoder.
-        mask_hidden : torch.Tensor, shape (N, 16), or None
+        mask_hidden : torch.Tensor, shape (N, 16), PreparedMask or None
             Mask prompt after all but the last downscaling layer, flattened
-            (token-major, as :meth:`mask_hidden` returns it).
+            (token-major, as :meth:`mask_hidden` returns it), or the block-0
+            inputs :meth:`prepare_mask` formed from it.
         multimask : bool
             Choose among the three candidate masks (by predicted IoU) instead
             of returning the single-mask output.

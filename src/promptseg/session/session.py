@@ -151,6 +151,24 @@ class AnnotationSession:
         self.prediction = None if emb is None else self._chain.predict(self.backend, emb, d.prompts)
         return self.prediction
 
+    def prepare_feedback(self) -> bool:
+        """Let the backend get ready for the next click on the current object (call while the user is idle).
+
+        The next click feeds the current prediction back (see
+        :class:`~promptseg.session.chain.PredictionChain`) once the object has
+        clicks; a backend that can do part of that work early defines
+        ``prepare_feedback(embedding, previous)``.  Returns whether it was asked.
+        """
+        d, pred = self.draft, self.prediction
+        prepare = getattr(self.backend, "prepare_feedback", None)
+        if prepare is None or pred is None or d.is_empty or not len(d.prompts.points):
+            return False
+        emb = self.embedding(d.slice_key)
+        if emb is None:
+            return False
+        prepare(emb, pred)
+        return True
+
     # ------------------------------------------------------- commit and clear
     def commit(self, *, overwrite: bool = False, label: int | None = None) -> CommittedObject:
         """Write the current prediction into :attr:`objects` as a new object and clear the prompts.

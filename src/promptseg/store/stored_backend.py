@@ -118,3 +118,9 @@ class StoredBackend:
     def prompt_keywords(self) -> frozenset[str]:
         """The keywords ``predict`` takes: the wrapped backend's."""
         return predict_keywords(self.inner)
+
+    def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
+        """The wrapped backend's ``prepare_feedback``, where it has one (else nothing to do)."""
+        prepare = getattr(self.inner, "prepare_feedback", None)
+        if prepare is not None:
+            prepare(embedding, previous)
