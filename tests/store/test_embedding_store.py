@@ -268,3 +268,14 @@ def test_arrays_with_their_own_dtype(tmp_path, stack):
     assert store.read_arrays(1)["image"].dtype == np.float16
     reopened = EmbeddingStore.open(tmp_path / "s.zarr", backend=backend)
     assert reopened.metadata == store.metadata
+
+
+def test_stored_backend_passes_feedback_preparation_on(tmp_path, tiny_backend, stack):
+    _, store = run(embed_stack(stack[:1], tiny_backend, tmp_path / "s.zarr"))
+    stored = StoredBackend(tiny_backend, store)
+    emb = stored.encode(stack[0])
+    assert stored.hits == 1
+    first = stored.predict(emb, points=[(24, 30)], labels=[1])
+    stored.prepare_feedback(emb, first)
+    assert tiny_backend._feedback[1] is first.state  # the wrapped SAM backend did the work
+    StoredBackend(ComponentBackend(), store).prepare_feedback(emb, first)  # nothing to do, no error

@@ -131,6 +131,13 @@ class TiledBackend:
         """The keywords ``predict`` takes: the inner backend's."""
         return predict_keywords(self.inner)
 
+    def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
+        """The inner backend's ``prepare_feedback`` for an untiled embedding; tiled ones have none."""
+        prepare = getattr(self.inner, "prepare_feedback", None)
+        tiled = isinstance(getattr(embedding, "features", None), TiledFeatures) or isinstance(previous.state, TiledState)
+        if prepare is not None and not tiled:
+            prepare(embedding, previous)
+
     def tiling_for(self, plane_shape: Sequence[int]) -> Tiling:
         """How a slice of (H, W) ``plane_shape`` is tiled by this backend."""
         return plan_tiling(plane_shape, tile=self.tile, halo=self.halo, threshold=self.threshold)
