@@ -120,7 +120,5 @@ class StoredBackend:
         return predict_keywords(self.inner)
 
     def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
-        """The wrapped backend's ``prepare_feedback``, where it has one (else nothing to do)."""
-        prepare = getattr(self.inner, "prepare_feedback", None)
-        if prepare is not None:
-            prepare(embedding, previous)
+        """The wrapped backend's ``prepare_feedback`` (:meth:`TiledBackend.prepare_feedback` decides when it applies)."""
+        self.inner.prepare_feedback(embedding, previous)
