@@ -94,8 +94,9 @@ def _split_parts(pred: np.ndarray):
         yield ndi.binary_dilation(part)
 
 
-def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray, *, smoothing: bool = False, split: bool = False) -> float:
-    """Best IoU with ``gt`` of a connected component of ``values >= t`` (optionally cleaned up or split) over levels t inside ``gt``."""
+def oracle_threshold_iou(values: np.ndarray, gt: np.ndarray, *, smoothing: bool = False,
+                         split: bool = False) -> float:
+    """Best IoU with ``gt`` of a component of ``values >= t`` (maybe cleaned up or split), levels t inside ``gt``."""
     rows, cols = np.nonzero(gt)
     sl = (slice(max(rows.min() - MARGIN, 0), rows.max() + MARGIN + 1),
           slice(max(cols.min() - MARGIN, 0), cols.max() + MARGIN + 1))
@@ -125,7 +126,8 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=SHARED)
     ap.add_argument("--scratch-cache", type=Path, required=True, help="written by bench_find_similar.py")
     ap.add_argument("--smoothing", action="store_true", help="the oracle may also clean up each outline")
-    ap.add_argument("--split", action="store_true", help="the oracle may also split the component (watershed) or grow it by 1 px")
+    ap.add_argument("--split", action="store_true",
+                    help="the oracle may also split the component (watershed) or grow it by 1 px")
     args = ap.parse_args()
     cache = json.loads(args.scratch_cache.read_text())
     backend_id = ClassicBackend().backend_id
@@ -146,7 +148,8 @@ def main() -> None:
             inside = np.logical_or.reduce(masks)
             if values[inside].mean() < values[~inside].mean():
                 values = -values
-            reach = np.array([oracle_threshold_iou(values, m, smoothing=args.smoothing, split=args.split) >= TARGET for m in masks])
+            reach = np.array([oracle_threshold_iou(values, m, smoothing=args.smoothing, split=args.split) >= TARGET
+                              for m in masks])
             scratch = np.asarray(cache[key])
             bound = int(scratch[~reach].sum()) + 1
             total_scratch, total_bound = total_scratch + int(scratch.sum()), total_bound + bound

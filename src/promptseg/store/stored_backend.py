@@ -120,5 +120,5 @@ class StoredBackend:
         return predict_keywords(self.inner)
 
     def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
-        """The wrapped backend's ``prepare_feedback`` (:meth:`TiledBackend.prepare_feedback` decides when it applies)."""
+        """The wrapped backend's ``prepare_feedback`` (:meth:`TiledBackend.prepare_feedback` says when it applies)."""
         self.inner.prepare_feedback(embedding, previous)

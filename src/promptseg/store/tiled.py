@@ -134,7 +134,8 @@ class TiledBackend:
     def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
         """The inner backend's ``prepare_feedback`` for an untiled embedding; tiled ones have none."""
         prepare = getattr(self.inner, "prepare_feedback", None)
-        tiled = isinstance(getattr(embedding, "features", None), TiledFeatures) or isinstance(previous.state, TiledState)
+        features = getattr(embedding, "features", None)
+        tiled = isinstance(features, TiledFeatures) or isinstance(previous.state, TiledState)
         if prepare is not None and not tiled:
             prepare(embedding, previous)
 
