@@ -29,6 +29,19 @@ a worker, so the viewer stays responsive while they compute.
 comparison::
 
     xvfb-run -a python benchmarks/bench_annotator.py --backends random_walker --predict-in gui
+
+``--mouse`` clicks through the canvas instead, with vispy mouse events as a
+person's hand makes them: the pointer moves onto the spot, rests there for
+``--dwell`` ms, the button is pressed and released ``--hold`` ms later (napari
+adds the point at the release).  Latency is then measured from the release
+event (so it includes napari's own work of adding the point, which the
+default mode leaves out).  The annotator answers a click ahead when the
+pointer rests (60 ms) or at the press, so this mode also prints the time from
+the press to the preview refreshed, and how many clicks were answered ahead::
+
+    xvfb-run -a python benchmarks/bench_annotator.py --mouse --dwell 0 --hold 0     # no time to look ahead
+    xvfb-run -a python benchmarks/bench_annotator.py --mouse --dwell 0 --hold 100   # a quick click
+    xvfb-run -a python benchmarks/bench_annotator.py --mouse --dwell 200 --hold 100
 """
 
 from __future__ import annotations
@@ -92,8 +105,49 @@ def _idle(qapp, seconds: float) -> None:
         time.sleep(0.005)
 
 
+def _idle_until(qapp, end: float) -> None:
+    while time.perf_counter() < end:
+        qapp.processEvents()
+        time.sleep(0.001)
+
+
+class MouseHand:
+    """Clicks on image pixels through the canvas's vispy events (move, rest, press, hold, release).
+
+    The camera stays put: canvas positions come from inverting napari's own
+    canvas-to-world mapping, which is affine in a 2D view.
+    """
+
+    def __init__(self, viewer, qapp, dwell: float, hold: float) -> None:
+        canvas = viewer.window._qt_viewer.canvas
+        self.scene, self.qapp, self.dwell, self.hold = canvas._scene_canvas, qapp, dwell, hold
+        corners = np.array([(0.0, 0.0), (100.0, 0.0), (0.0, 100.0)])
+        world = np.array([canvas._map_canvas2world(tuple(c), canvas.view)[-2:] for c in corners])
+        self.origin = world[0]
+        self.axes = np.stack([world[1] - world[0], world[2] - world[0]], axis=1) / 100.0  # d world / d canvas
+
+    def canvas_position(self, row: float, col: float) -> tuple[float, float]:
+        x, y = np.linalg.solve(self.axes, np.array([row, col]) - self.origin)
+        return float(x), float(y)
+
+    def click(self, row: float, col: float, before_release=lambda: None) -> tuple[float, float]:
+        """Click on pixel (row, col); returns when the button was pressed and released (``perf_counter``)."""
+        pos = self.canvas_position(row, col)
+        self.scene.events.mouse_move(pos=(pos[0] - 6, pos[1] - 4), modifiers=(), button=None)
+        self.scene.events.mouse_move(pos=pos, modifiers=(), button=None)
+        _idle_until(self.qapp, time.perf_counter() + self.dwell)
+        pressed = time.perf_counter()
+        self.scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+        _idle_until(self.qapp, pressed + self.hold)
+        before_release()
+        released = time.perf_counter()
+        self.scene.events.mouse_release(pos=pos, modifiers=(), button=1)
+        return pressed, released
+
+
 def bench_backend(
-    name: str, image: np.ndarray, targets, *, qapp, predict_in: str = "auto", pause: float = 0.0
+    name: str, image: np.ndarray, targets, *, qapp, predict_in: str = "auto", pause: float = 0.0,
+    hand: tuple[float, float] | None = None,
 ) -> dict[str, list[float]]:
     import napari
 
@@ -129,6 +183,16 @@ def bench_backend(
     preview.events.set_data.connect(on_preview)  # or the layer was refreshed whole (fallback)
     refreshed, drawn, bare, blocked, in_worker = [], [], [], [], []
     emb = widget.session.embedding(())
+    mouse = None if hand is None else MouseHand(viewer, qapp, *hand)
+    predicted = [0]
+    plain_predict = backend.predict
+
+    def counted_predict(*args, **kwargs):
+        predicted[0] += 1
+        return plain_predict(*args, **kwargs)
+
+    backend.predict = counted_predict  # the instance's own attribute: counts the annotator's calls
+    from_press, ahead = [], []
     for first, second in targets:
         previous = None
         clicks = []
@@ -137,7 +201,11 @@ def bench_backend(
             if pause:
                 _idle(qapp, pause)
             marks.clear()
-            points.add(list(click))
+            if mouse is None:
+                points.add(list(click))
+            else:
+                calls = []
+                pressed, released = mouse.click(*click, before_release=lambda: calls.append(predicted[0]))
             done = time.perf_counter()
             in_worker.append(float(widget.session.predicting))
             qapp.processEvents()
@@ -145,12 +213,15 @@ def bench_backend(
                 time.sleep(0.001)
                 qapp.processEvents()
             drawn_at = time.perf_counter()
-            start = marks.get("event", done)
+            start = released if mouse is not None else marks.get("event", done)
             blocked.append(done - start)
             refreshed.append(marks.get("refreshed", done) - start)
             drawn.append(drawn_at - start)
+            if mouse is not None:
+                from_press.append(marks.get("refreshed", done) - pressed)
+                ahead.append(float(predicted[0] == calls[0]))
             t = time.perf_counter()
-            previous = backend.predict(emb, points=clicks, labels=[1] * len(clicks), previous=previous)
+            previous = plain_predict(emb, points=clicks, labels=[1] * len(clicks), previous=previous)
             bare.append(time.perf_counter() - t)
         widget.clear()
         qapp.processEvents()
@@ -158,7 +229,7 @@ def bench_backend(
     # the closed viewer is thousands of reference cycles: collect them now, not in the next backend's clicks
     gc.collect()
     return {"refreshed": refreshed, "drawn": drawn, "bare": bare, "blocked": blocked, "encode": [encode_s],
-            "in_worker": in_worker}
+            "in_worker": in_worker, "from_press": from_press, "ahead": ahead}
 
 
 def main() -> None:
@@ -171,7 +242,14 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.0, metavar="S",
                         help="seconds the viewer idles before each click, as between a person's clicks "
                              "(default 0: clicks back to back, while the previous frame may still be drawing)")
+    parser.add_argument("--mouse", action="store_true",
+                        help="click through the canvas with mouse events (move, rest, press, hold, release)")
+    parser.add_argument("--dwell", type=float, default=0.0, metavar="MS",
+                        help="with --mouse: ms the pointer rests on the spot before the press (default 0)")
+    parser.add_argument("--hold", type=float, default=100.0, metavar="MS",
+                        help="with --mouse: ms from the press to the release (default 100)")
     args = parser.parse_args()
+    hand = (args.dwell / 1000, args.hold / 1000) if args.mouse else None
 
     import torch
     from napari.qt import get_qapp
@@ -185,14 +263,20 @@ def main() -> None:
     qapp = get_qapp()
     print(f"image {args.size}x{args.size} uint16, {len(targets)} objects x 2 clicks, torch threads {torch.get_num_threads()}, "
           f"{args.pause:g} s idle before each click")
+    if hand:
+        print(f"mouse clicks on the canvas: pointer rests {args.dwell:g} ms, button held {args.hold:g} ms")
     print(_load(), "(other processes slow every figure down)")
     for name in backends:
-        result = bench_backend(name, sample.image, targets, qapp=qapp, predict_in=args.predict_in, pause=args.pause)
+        result = bench_backend(name, sample.image, targets, qapp=qapp, predict_in=args.predict_in, pause=args.pause,
+                               hand=hand)
         print(f"\n{name}: encode {result['encode'][0]:.2f} s")
         print(f"  click -> preview layer refreshed   {_percentiles(result['refreshed'])} ms")
         refreshed = np.asarray(result["refreshed"])
         print(f"    of which first clicks on an object       {_percentiles(list(refreshed[0::2]))} ms")
         print(f"    of which second clicks (answer fed back) {_percentiles(list(refreshed[1::2]))} ms")
+        if hand:
+            print(f"  press -> preview layer refreshed   {_percentiles(result['from_press'])} ms "
+                  f"({int(sum(result['ahead']))} of {len(result['ahead'])} clicks answered ahead)")
         print(f"  click -> canvas redrawn            {_percentiles(result['drawn'])} ms")
         print(f"  bare backend.predict (same clicks) {_percentiles(result['bare'])} ms")
         print(f"  GUI thread blocked by the click    {_percentiles(result['blocked'])} ms (predict in: {args.predict_in}; "

@@ -54,3 +54,92 @@ def test_ctrl_click_on_the_canvas_is_negative(annotator, image_2d, qtbot) -> Non
     _click(viewer, qtbot, 45, 45)  # the modifier applied to one click only
     assert points.features["positive"].tolist() == [True, False, True]
     assert (np.asarray(widget.layers.preview.data) > 0)[45, 45]
+
+
+def _centre(viewer, qtbot, row: float, col: float):
+    viewer.scene.camera.center = (row, col)
+    qtbot.wait(10)
+    scene = viewer.window._qt_viewer.canvas._scene_canvas
+    w, h = scene.size
+    return scene, (w / 2, h / 2)
+
+
+def test_a_press_answers_the_click_before_its_release(annotator, image_2d, qtbot) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    backend = widget.session.backend
+    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_press(pos=pos, modifiers=("Control",), button=1)
+    assert len(backend.calls) == 1 and backend.calls[0]["points"] is not None  # answered at the press
+    assert not (np.asarray(widget.layers.preview.data) > 0).any()  # but nothing shown before the click is made
+    scene.events.mouse_release(pos=pos, modifiers=("Control",), button=1)
+    qtbot.wait(10)
+    assert len(backend.calls) == 1  # the release added that very click: no second predict
+    assert widget.session.draft.prompts.labels.tolist() == [0]
+    np.testing.assert_array_equal(np.asarray(backend.calls[0]["points"]), widget.session.draft.prompts.points)
+
+
+def test_the_answer_is_drawn_at_the_release_before_napari_adds_the_point(annotator, image_2d, qtbot) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    points, preview = widget.layers.points, widget.layers.preview
+    seen = []
+    points.events.data.connect(lambda e: seen.append((str(e.action), int((np.asarray(preview.data) > 0).sum()))),
+                               position="first")
+    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+    scene.events.mouse_release(pos=pos, modifiers=(), button=1)
+    qtbot.wait(10)
+    assert seen and seen[0][1] > 0  # napari's first data event of the add found the mask drawn
+    assert len(points.data) == 1
+    widget.undo()
+    assert len(points.data) == 0 and not (np.asarray(preview.data) > 0).any()
+    assert not widget.session.history.can_undo  # the click was one undo step, not two
+
+
+def test_a_drag_pans_and_answers_nothing(annotator, image_2d, qtbot) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+    far = (pos[0] + 40, pos[1])
+    scene.events.mouse_move(pos=far, modifiers=(), button=1, press_event=None)
+    scene.events.mouse_release(pos=far, modifiers=(), button=1)
+    qtbot.wait(10)
+    assert len(widget.layers.points.data) == 0 and widget.session.draft.is_empty
+    assert not (np.asarray(widget.layers.preview.data) > 0).any()
+
+
+def test_a_resting_pointer_answers_the_click_it_would_make(annotator, image_2d, qtbot) -> None:
+    from promptseg._napari.click_ahead import LOOK_AHEAD_MS
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    backend = widget.session.backend
+    _click(viewer, qtbot, 30, 30)
+    first = widget.session.prediction
+    assert len(backend.calls) == 1
+    scene, pos = _centre(viewer, qtbot, 30, 38)
+    scene.events.mouse_move(pos=(pos[0] - 3, pos[1]), modifiers=(), button=None)
+    scene.events.mouse_move(pos=pos, modifiers=(), button=None)
+    qtbot.wait(LOOK_AHEAD_MS + 100)
+    assert len(backend.calls) == 2 and backend.calls[1]["previous"] is first  # the second click, fed the first
+    assert widget.session.prediction is first and len(widget.layers.points.data) == 1  # nothing changed yet
+    scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+    scene.events.mouse_release(pos=pos, modifiers=(), button=1)
+    qtbot.wait(10)
+    assert len(backend.calls) == 2 and len(widget.layers.points.data) == 2
+    preview = np.asarray(widget.layers.preview.data) > 0
+    assert preview[30, 30] and preview[30, 38]
+
+
+def test_slow_backends_are_not_asked_ahead(annotator, image_2d, qtbot) -> None:
+    from promptseg._napari.click_ahead import LOOK_AHEAD_MS
+
+    viewer, widget = annotator(image_2d, DiskBackend(), slow_seconds=-1.0)  # every backend counts as slow
+    backend = widget.session.backend
+    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_move(pos=(pos[0] - 3, pos[1]), modifiers=(), button=None)
+    scene.events.mouse_move(pos=pos, modifiers=(), button=None)
+    qtbot.wait(LOOK_AHEAD_MS + 100)
+    scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+    assert backend.calls == []  # neither the resting pointer nor the press made it predict
+    scene.events.mouse_release(pos=pos, modifiers=(), button=1)
+    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=5000)  # answered by a worker
+    assert len(backend.calls) == 1

@@ -7,6 +7,8 @@ preview layer, touching only the pixels that changed.  Encoding runs in
 thread workers (:mod:`.encoding`); a click on a slice that is not encoded yet
 waits in the session and is answered when its embedding arrives.  Slow
 backends predict in a worker too (:mod:`.predict_worker`).
+Clicks are answered ahead, while the pointer rests and at the button's press
+(:mod:`.click_ahead`).
 
 The sections below the buttons (embedding store, 3D propagation, image
 series, find similar) are panels of their own modules, added with
@@ -30,6 +32,7 @@ from ..errors import PromptsegError
 from ..session import EmbeddingCache, ImageStack, SliceKey
 from .actions import AnnotatorActions, _NoBackend
 from .backend_choice import BackendChoice, backend_choices, default_choice
+from .click_ahead import ClickAhead
 from .encoding import EncodeScheduler
 from .image_settings import ImageSettings
 from .keys import bind_shortcuts, unbind_shortcuts
@@ -79,6 +82,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         # shortly after an answer is shown (the canvas drawn first), the backend prepares for the next click
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
+        self.click_ahead = ClickAhead(self)
         self._choices: list[BackendChoice] = []
         self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
         self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
@@ -180,6 +184,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         lay.shapes.events.data.connect(self._on_prompt_data)
         lay.preview.events.paint.connect(self._on_paint)
         lay.points.mouse_drag_callbacks.append(self._on_click)
+        self.click_ahead.connect(lay.points)
         self.image_layer.events.contrast_limits.connect(self._on_contrast)
         self.image_layer.events.data.connect(self._on_image_data)
         bind_shortcuts(self, [lay.points, lay.shapes, lay.preview, lay.objects])
@@ -193,6 +198,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         lay.preview.events.paint.disconnect(self._on_paint)
         if self._on_click in lay.points.mouse_drag_callbacks:
             lay.points.mouse_drag_callbacks.remove(self._on_click)
+        self.click_ahead.disconnect(lay.points)
         self.image_layer.events.contrast_limits.disconnect(self._on_contrast)
         self.image_layer.events.data.disconnect(self._on_image_data)
         unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
@@ -289,11 +295,14 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._predict(self.layers.read(key, painted), record=False)
 
     # ------------------------------------------------------------ prompts
+    def click_positive(self, event: Any) -> bool:
+        """Whether a click made with ``event``'s modifiers is positive (Ctrl/Alt invert the toggle)."""
+        return self.positive != bool(_NEGATIVE_MODIFIERS & {str(m) for m in event.modifiers})
+
     def _on_click(self, layer: Any, event: Any):
         """Ctrl/Alt-click adds a negative point whatever the toggle says."""
         if layer.mode == "add":
-            modifier = bool(_NEGATIVE_MODIFIERS & {str(m) for m in event.modifiers})
-            self.layers.set_click_positive(self.positive != modifier)
+            self.layers.set_click_positive(self.click_positive(event))
         yield
 
     def _on_prompt_data(self, event: Any) -> None:

@@ -117,6 +117,10 @@ class PromptLayers:
             return np.ones(len(coords), bool)
         return np.all(np.rint(coords[:, : self.lead]) == np.asarray(key), axis=1)
 
+    def on_slice(self, coords: np.ndarray, key: SliceKey) -> bool:
+        """Whether one point's (ndim,) ``coords`` lie on slice ``key``."""
+        return bool(self._on_slice(np.asarray(coords, dtype=np.float64).reshape(1, -1), key)[0])
+
     def read(self, key: SliceKey, painted: np.ndarray | None = None) -> ObjectPrompts:
         """The prompts drawn on slice ``key`` (plus a painted mask kept elsewhere)."""
         data = np.asarray(self.points.data)

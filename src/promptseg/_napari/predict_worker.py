@@ -142,6 +142,20 @@ class WidgetSession(AnnotationSession):
             self._start_next()
         return None
 
+    def look_ahead(self, slice_key, prompts, point, label) -> bool:
+        """As :meth:`AnnotationSession.look_ahead`, for backends that answer in the GUI thread only.
+
+        A slow backend would freeze the viewer while the pointer merely rests,
+        and while a worker runs the chain is the worker's: nothing is done then.
+        """
+        if self._worker is not None or self._synchronous or self.times.is_slow(self.backend):
+            return False
+        start = time.perf_counter()
+        kept = super().look_ahead(slice_key, prompts, point, label)
+        if kept:
+            self.times.record(self.backend, time.perf_counter() - start)
+        return kept
+
     def set_backend(self, backend: Backend) -> None:
         # A running worker keeps the old chain; the new backend starts a fresh one.
         self._chain = PredictionChain()

@@ -8,11 +8,18 @@ from JSON as when it was first drawn — the chain is defined as:
 ``p_k = predict(other prompts + first k clicks, previous=p_{k-1})`` with
 ``p_0 = None``.  The chain is memoised, so adding a click costs one
 ``predict`` and removing the last one costs none.
+
+A click can also be answered *ahead* (:meth:`PredictionChain.look_ahead`):
+while the pointer rests over a spot, or between a button's press and its
+release, the answer to "the current prompts plus a click here" is computed and
+kept; when that very click arrives, adding it costs no ``predict``.  The
+answer kept is the one the chain would compute (same prompts, same
+``previous``), so looking ahead never changes a mask.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,18 +28,41 @@ from ..backends.base import Backend, ImageEmbedding, Prediction
 from .object_prompts import ObjectPrompts
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """One click answered before it was made: ``prediction`` for ``points``/``labels`` fed ``previous``."""
+
+    embedding: ImageEmbedding
+    base: ObjectPrompts
+    points: np.ndarray  # (k, 2): the clicks so far and the one looked ahead
+    labels: np.ndarray  # (k,)
+    previous: Prediction | None
+    prediction: Prediction
+
+    def answers(self, embedding: ImageEmbedding, base: ObjectPrompts, points: np.ndarray, labels: np.ndarray,
+                previous: Prediction | None) -> bool:
+        return (
+            embedding is self.embedding
+            and previous is self.previous
+            and np.array_equal(points, self.points)
+            and np.array_equal(labels, self.labels)
+            and base.same_as(self.base)
+        )
+
+
 class PredictionChain:
     """Memoised predictions of one object on one embedding."""
 
     def __init__(self) -> None:
+        self._ahead: _Ahead | None = None  # survives reset: it names its own embedding and prompts
+        self.reset()
+
+    def reset(self) -> None:
         self._embedding: ImageEmbedding | None = None
         self._base: ObjectPrompts | None = None  # the prompts other than clicks
         self._points = np.zeros((0, 2))
         self._labels = np.zeros(0, dtype=np.int64)
         self._preds: list[Prediction] = []  # _preds[k - 1] answers the first k clicks (or the base alone)
-
-    def reset(self) -> None:
-        self.__init__()
 
     def predict(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts) -> Prediction | None:
         """The mask for ``prompts`` (None when there are none)."""
@@ -56,11 +86,61 @@ class PredictionChain:
         del self._preds[keep:]
         previous = self._preds[-1] if self._preds else None
         for k in range(keep + 1, n + 1):
-            kwargs: dict[str, Any] = dict(base_kwargs, points=prompts.points[:k], labels=prompts.labels[:k])
-            previous = backend.predict(embedding, previous=previous, **kwargs)
+            points, labels = prompts.points[:k], prompts.labels[:k]
+            ahead = self._ahead
+            if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
+                previous, self._ahead = ahead.prediction, None
+            else:
+                previous = backend.predict(embedding, previous=previous, **dict(base_kwargs, points=points, labels=labels))
             self._preds.append(previous)
         self._points, self._labels = prompts.points, prompts.labels
         return self._preds[n - 1]
+
+    def look_ahead(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts,
+                   point: tuple[float, float], label: int) -> Prediction | None:
+        """Answer ``prompts`` plus one click at ``point`` now, for a :meth:`predict` that makes that click.
+
+        Parameters
+        ----------
+        prompts : ObjectPrompts
+            The prompts before the click: none, or the ones the chain answered
+            last (otherwise the click's ``previous`` is unknown and nothing is
+            done).
+        point : (float, float)
+            The click, (row, col) in the slice's pixel frame.
+        label : int
+            1 positive, 0 negative.
+
+        Returns
+        -------
+        Prediction or None
+            The answer kept (one at a time), or None when the chain cannot
+            tell the click's ``previous``.
+        """
+        base = replace(prompts, points=np.zeros((0, 2)), labels=np.zeros(0, dtype=np.int64))
+        n = len(prompts.points)
+        previous = None
+        if n:
+            known = (
+                embedding is self._embedding
+                and self._base is not None
+                and base.same_as(self._base)
+                and len(self._preds) == n
+                and np.array_equal(self._points, prompts.points)
+                and np.array_equal(self._labels, prompts.labels)
+            )
+            if not known:
+                return None
+            previous = self._preds[-1]
+        points = np.concatenate([prompts.points, np.asarray(point, dtype=np.float64).reshape(1, 2)])
+        labels = np.append(prompts.labels, np.int64(label))
+        ahead = self._ahead
+        if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
+            return ahead.prediction
+        kwargs = base.predict_kwargs(embedding.image_shape, backend)
+        pred = backend.predict(embedding, previous=previous, **dict(kwargs, points=points, labels=labels))
+        self._ahead = _Ahead(embedding, base, points, labels, previous, pred)
+        return pred
 
 
 def _common_prefix(pa: np.ndarray, la: np.ndarray, pb: np.ndarray, lb: np.ndarray) -> int:

@@ -169,6 +169,40 @@ class AnnotationSession:
         prepare(emb, pred)
         return True
 
+    def look_ahead(self, slice_key: Sequence[int], prompts: ObjectPrompts, point: Sequence[float], label: int) -> bool:
+        """Answer a click before it is made (call while the pointer rests, or on a button press).
+
+        Computes what :meth:`set_prompts` would show for ``prompts`` plus a
+        click at ``point`` with ``label`` on ``slice_key``, and keeps it, so
+        that when that click comes its answer costs nothing.  Nothing visible
+        changes: no prediction, history or object.
+
+        Parameters
+        ----------
+        slice_key : tuple of int
+            The slice the click would land on.
+        prompts : ObjectPrompts
+            The prompts on that slice before the click, as the GUI would read them.
+        point : (float, float)
+            (row, col) in the slice's pixel frame.
+        label : int
+            1 positive, 0 negative.
+
+        Returns
+        -------
+        bool
+            Whether an answer is kept: False when the slice is not encoded,
+            ``point`` lies outside it, or ``prompts`` have clicks whose answer
+            is not the one shown (nothing to feed back yet).
+        """
+        key = self.image.check_key(slice_key)
+        emb = self.embedding(key)
+        h, w = self.image.plane_shape
+        if emb is None or not (0 <= point[0] <= h - 1 and 0 <= point[1] <= w - 1):
+            return False
+        return self._chain.look_ahead(self.backend, emb, prompts, (float(point[0]), float(point[1])), int(label)) \
+            is not None
+
     # ------------------------------------------------------- commit and clear
     def commit(self, *, overwrite: bool = False, label: int | None = None) -> CommittedObject:
         """Write the current prediction into :attr:`objects` as a new object and clear the prompts.

@@ -1,0 +1,129 @@
+"""Clicks answered before napari adds them.
+
+A person's click is a press and, about a tenth of a second later, a release;
+napari's Points layer adds the point at the release, then spends a few tens
+of milliseconds of its own on it (extent, selection, redraw) before its data
+event reaches the annotator.  The position of the click is known earlier:
+
+* when the pointer has rested over the image for :data:`LOOK_AHEAD_MS`, the
+  click it would make there is answered
+  (:meth:`~promptseg.session.AnnotationSession.look_ahead`), nothing shown;
+* at the press, the same for the press position (a no-op when the resting
+  pointer's answer is that one);
+* at the release, before napari's own handler adds the point, the answer is
+  made the current prediction and drawn; napari's data event that follows
+  finds the same prompts and changes nothing.
+
+Only backends that answer in the GUI thread are asked ahead (a slow one would
+freeze the viewer while the pointer merely rests); for them a click, a drag
+(napari pans instead of adding a point) or a click off the image behaves as
+without this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+
+from ..errors import PromptsegError
+from ..session import ObjectPrompts
+
+#: Milliseconds the pointer rests over the image before the click it would make there is answered ahead.
+LOOK_AHEAD_MS = 60
+#: Canvas pixels the pointer may move between press and release for napari to add a point (its own value).
+_DRAG_DISTANCE = 5
+
+
+class ClickAhead:
+    """Hover, press and release handlers of the prompts Points layer for one annotator widget.
+
+    Parameters
+    ----------
+    widget : AnnotatorWidget
+        Gives the session, the displayed slice (``_key``), the owned layers,
+        the click polarity (``click_positive``) and ``_predict``.
+    """
+
+    def __init__(self, widget: Any) -> None:
+        self.widget = widget
+        self.timer = QTimer(widget, singleShot=True, interval=LOOK_AHEAD_MS)
+        self.timer.timeout.connect(self._at_rest)
+        self._hover: tuple[np.ndarray, bool] | None = None  # (data coordinates, positive) where the pointer rests
+
+    def connect(self, points: Any) -> None:
+        # First in the list: at the release the answer is drawn before napari's add handler runs.
+        points.mouse_drag_callbacks.insert(0, self.on_drag)
+        points.mouse_move_callbacks.append(self.on_hover)
+
+    def disconnect(self, points: Any) -> None:
+        self.timer.stop()
+        self._hover = None
+        for callbacks, handler in ((points.mouse_drag_callbacks, self.on_drag),
+                                   (points.mouse_move_callbacks, self.on_hover)):
+            if handler in callbacks:
+                callbacks.remove(handler)
+
+    # ------------------------------------------------------------ handlers
+    def on_hover(self, layer: Any, event: Any) -> None:
+        if layer.mode != "add":
+            self.timer.stop()
+            return
+        coords, positive = np.asarray(layer.world_to_data(event.position), dtype=np.float64), self.widget.click_positive(event)
+        last = self._hover
+        if last is not None and last[1] == positive and np.array_equal(last[0], coords):
+            return  # not a move (napari repeats the last position after a click): nothing new to answer
+        self._hover = (coords, positive)
+        self.timer.start()
+
+    def on_drag(self, layer: Any, event: Any):
+        if layer.mode != "add":
+            return
+        self.timer.stop()
+        positive = self.widget.click_positive(event)
+        coords = np.asarray(layer.world_to_data(event.position), dtype=np.float64)
+        self._hover = (coords, positive)  # the pointer is here: a repeated position is no new rest
+        self.look_ahead(coords, positive)
+        start = np.asarray(event.pos, dtype=np.float64)
+        yield
+        while event.type == "mouse_move":
+            yield
+        if np.linalg.norm(np.asarray(event.pos, dtype=np.float64) - start) < _DRAG_DISTANCE:
+            self.answer(layer.world_to_data(event.position), positive)
+
+    def _at_rest(self) -> None:
+        if self._hover is not None:
+            self.look_ahead(*self._hover)
+
+    # ------------------------------------------------------------- actions
+    def _prompts_at(self, coords: Any) -> tuple[tuple[int, ...], ObjectPrompts, np.ndarray] | None:
+        """(slice key, prompts before the click, (row, col)) for a click at ``coords``, or None."""
+        w = self.widget
+        s, key = w.session, w._key
+        if s is None or key is None or w._syncing:
+            return None
+        coords = np.asarray(coords, dtype=np.float64)
+        if not w.layers.on_slice(coords, key):
+            return None
+        painted = s.draft.prompts.painted if s.draft.slice_key == key else None
+        return key, w.layers.read(key, painted), coords[-2:]
+
+    def look_ahead(self, coords: Any, positive: bool) -> bool:
+        """Answer now the click napari would add at ``coords`` (the points layer's data frame)."""
+        found = self._prompts_at(coords)
+        if found is None:
+            return False
+        key, prompts, point = found
+        try:
+            return self.widget.session.look_ahead(key, prompts, point, int(positive))
+        except (PromptsegError, MemoryError, RuntimeError, ValueError):
+            return False  # the click itself meets the same error when it is made, and reports it
+
+    def answer(self, coords: Any, positive: bool) -> None:
+        """At the release: draw the click's answer now, when it is known, before napari adds the point."""
+        if not self.look_ahead(coords, positive):
+            return
+        _, prompts, point = self._prompts_at(coords)
+        points = np.concatenate([prompts.points, point[None]])
+        self.widget._predict(prompts.with_points(points, np.append(prompts.labels, int(positive))), record=True)
