@@ -181,7 +181,7 @@ def bench_backend(
     points.events.data.connect(on_points, position="first")  # before the annotator hears of it
     preview.events.labels_update.connect(on_preview)  # changed pixels reached the texture
     preview.events.set_data.connect(on_preview)  # or the layer was refreshed whole (fallback)
-    refreshed, drawn, bare, blocked, in_worker = [], [], [], [], []
+    refreshed, drawn, bare, blocked, in_worker, unchanged = [], [], [], [], [], []
     emb = widget.session.embedding(())
     mouse = None if hand is None else MouseHand(viewer, qapp, *hand)
     predicted = [0]
@@ -216,6 +216,7 @@ def bench_backend(
             start = released if mouse is not None else marks.get("event", done)
             blocked.append(done - start)
             refreshed.append(marks.get("refreshed", done) - start)
+            unchanged.append(float("refreshed" not in marks))
             drawn.append(drawn_at - start)
             if mouse is not None:
                 from_press.append(marks.get("refreshed", done) - pressed)
@@ -229,7 +230,7 @@ def bench_backend(
     # the closed viewer is thousands of reference cycles: collect them now, not in the next backend's clicks
     gc.collect()
     return {"refreshed": refreshed, "drawn": drawn, "bare": bare, "blocked": blocked, "encode": [encode_s],
-            "in_worker": in_worker, "from_press": from_press, "ahead": ahead}
+            "in_worker": in_worker, "from_press": from_press, "ahead": ahead, "unchanged": unchanged}
 
 
 def main() -> None:
@@ -274,6 +275,9 @@ def main() -> None:
         refreshed = np.asarray(result["refreshed"])
         print(f"    of which first clicks on an object       {_percentiles(list(refreshed[0::2]))} ms")
         print(f"    of which second clicks (answer fed back) {_percentiles(list(refreshed[1::2]))} ms")
+        if sum(result["unchanged"]):
+            print(f"    ({int(sum(result['unchanged']))} of {len(refreshed)} clicks changed no preview pixel: "
+                  "timed to the end of the click's handling)")
         if hand:
             print(f"  press -> preview layer refreshed   {_percentiles(result['from_press'])} ms "
                   f"({int(sum(result['ahead']))} of {len(result['ahead'])} clicks answered ahead)")
