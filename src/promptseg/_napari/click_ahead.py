@@ -70,7 +70,8 @@ class ClickAhead:
         if layer.mode != "add":
             self.timer.stop()
             return
-        coords, positive = np.asarray(layer.world_to_data(event.position), dtype=np.float64), self.widget.click_positive(event)
+        coords = np.asarray(layer.world_to_data(event.position), dtype=np.float64)
+        positive = self.widget.click_positive(event)
         last = self._hover
         if last is not None and last[1] == positive and np.array_equal(last[0], coords):
             return  # not a move (napari repeats the last position after a click): nothing new to answer
@@ -109,21 +110,25 @@ class ClickAhead:
         painted = s.draft.prompts.painted if s.draft.slice_key == key else None
         return key, w.layers.read(key, painted), coords[-2:]
 
-    def look_ahead(self, coords: Any, positive: bool) -> bool:
-        """Answer now the click napari would add at ``coords`` (the points layer's data frame)."""
+    def look_ahead(self, coords: Any, positive: bool) -> tuple[ObjectPrompts, np.ndarray] | None:
+        """Answer now the click napari would add at ``coords`` (the points layer's data frame).
+
+        Returns the prompts before the click and its (row, col) when an answer is kept, else None.
+        """
         found = self._prompts_at(coords)
         if found is None:
-            return False
+            return None
         key, prompts, point = found
         try:
-            return self.widget.session.look_ahead(key, prompts, point, int(positive))
+            kept = self.widget.session.look_ahead(key, prompts, point, int(positive))
         except (PromptsegError, MemoryError, RuntimeError, ValueError):
-            return False  # the click itself meets the same error when it is made, and reports it
+            kept = False  # the click itself meets the same error when it is made, and reports it
+        return (prompts, point) if kept else None
 
     def answer(self, coords: Any, positive: bool) -> None:
         """At the release: draw the click's answer now, when it is known, before napari adds the point."""
-        if not self.look_ahead(coords, positive):
-            return
-        _, prompts, point = self._prompts_at(coords)
-        points = np.concatenate([prompts.points, point[None]])
-        self.widget._predict(prompts.with_points(points, np.append(prompts.labels, int(positive))), record=True)
+        found = self.look_ahead(coords, positive)
+        if found is not None:
+            prompts, point = found
+            points = np.concatenate([prompts.points, point[None]])
+            self.widget._predict(prompts.with_points(points, np.append(prompts.labels, int(positive))), record=True)

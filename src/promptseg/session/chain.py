@@ -20,7 +20,6 @@ answer kept is the one the chain would compute (same prompts, same
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -91,7 +90,8 @@ class PredictionChain:
             if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
                 previous, self._ahead = ahead.prediction, None
             else:
-                previous = backend.predict(embedding, previous=previous, **dict(base_kwargs, points=points, labels=labels))
+                kwargs = dict(base_kwargs, points=points, labels=labels)
+                previous = backend.predict(embedding, previous=previous, **kwargs)
             self._preds.append(previous)
         self._points, self._labels = prompts.points, prompts.labels
         return self._preds[n - 1]
