@@ -143,3 +143,19 @@ def test_slow_backends_are_not_asked_ahead(annotator, image_2d, qtbot) -> None:
     scene.events.mouse_release(pos=pos, modifiers=(), button=1)
     qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=5000)  # answered by a worker
     assert len(backend.calls) == 1
+
+
+def test_clicks_on_a_stack_are_answered_ahead_on_the_displayed_slice(annotator, stack_3d, qtbot) -> None:
+    viewer, widget = annotator(stack_3d, DiskBackend())
+    viewer.dims.set_current_step(0, 5)
+    qtbot.waitUntil(lambda: widget.session.embedding((5,)) is not None and not widget.encoder.busy, timeout=20000)
+    backend = widget.session.backend
+    calls = len(backend.calls)
+    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_press(pos=pos, modifiers=(), button=1)
+    assert len(backend.calls) == calls + 1
+    scene.events.mouse_release(pos=pos, modifiers=(), button=1)
+    qtbot.wait(10)
+    assert len(backend.calls) == calls + 1 and widget.session.draft.slice_key == (5,)
+    preview = np.asarray(widget.layers.preview.data) > 0
+    assert preview[5].any() and not preview[4].any() and not preview[6].any()

@@ -69,3 +69,20 @@ def test_rle_round_trip() -> None:
     rng = np.random.default_rng(0)
     mask = rng.random((7, 9)) > 0.5
     np.testing.assert_array_equal(decode_rle(encode_rle(mask)), mask)
+
+
+def test_gives_mask_says_whether_the_keywords_hold_a_mask_prompt() -> None:
+    square = np.array([(2.0, 2.0), (2.0, 9.0), (9.0, 9.0), (9.0, 2.0)])
+    painted = np.zeros((12, 12), bool)
+    painted[3:5, 3:5] = True
+    kinds = [
+        ObjectPrompts(points=[(4, 4)], labels=[1]),
+        ObjectPrompts(points=[(4, 4)], labels=[1], polygons=[square]),
+        ObjectPrompts(scribbles=[square[:2]]),
+        ObjectPrompts(points=[(4, 4)], labels=[1], painted=painted),
+        ObjectPrompts(polygons=[square], painted=painted),
+    ]
+    for backend in (None, _NativeBackend()):
+        for prompts in kinds:
+            assert prompts.gives_mask(backend) == ("mask" in prompts.predict_kwargs((12, 12), backend))
+    assert kinds[1].gives_mask(None) and not kinds[1].gives_mask(_NativeBackend())

@@ -114,6 +114,10 @@ def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
     s.set_prompts((), _click((20, 20), (40, 40), labels=[1, 0]))
     assert backend.previous[-1] is backend.prepared[0]
     assert not _session().prepare_feedback()  # backends without it are not asked
+    scribbled = ObjectPrompts(points=[(20, 20)], labels=[1], scribbles=[np.array([(15.0, 15.0), (25.0, 25.0)])])
+    s.set_prompts((), scribbled)
+    assert s.prediction is not None and not s.prepare_feedback()  # the rasterised scribble is the mask prompt
+    assert len(backend.prepared) == 1
 
 
 def test_a_click_answered_ahead_costs_no_predict_and_gives_the_same_answer() -> None:

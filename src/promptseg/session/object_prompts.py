@@ -124,6 +124,12 @@ class ObjectPrompts:
             return None
         return np.logical_or.reduce(parts) if len(parts) > 1 else parts[0].copy()
 
+    def gives_mask(self, backend: Any = None) -> bool:
+        """Whether :meth:`predict_kwargs` for ``backend`` holds a ``mask=`` prompt (without rasterising anything)."""
+        if self.painted is not None:
+            return True
+        return bool(self.polygons or self.scribbles) and not accepts_keywords(backend, "polygons", "scribbles")
+
     def predict_kwargs(self, shape: tuple[int, int], backend: Any = None) -> dict[str, Any]:
         """Keyword arguments for ``backend.predict`` on a slice of ``shape``.
 

@@ -157,11 +157,15 @@ class AnnotationSession:
         The next click feeds the current prediction back (see
         :class:`~promptseg.session.chain.PredictionChain`) once the object has
         clicks; a backend that can do part of that work early defines
-        ``prepare_feedback(embedding, previous)``.  Returns whether it was asked.
+        ``prepare_feedback(embedding, previous)``.  Returns whether it was asked
+        (not when a painted mask or rasterised paths give an explicit mask
+        prompt, which takes precedence over the fed-back answer).
         """
         d, pred = self.draft, self.prediction
         prepare = getattr(self.backend, "prepare_feedback", None)
         if prepare is None or pred is None or d.is_empty or not len(d.prompts.points):
+            return False
+        if d.prompts.gives_mask(self.backend):
             return False
         emb = self.embedding(d.slice_key)
         if emb is None:
