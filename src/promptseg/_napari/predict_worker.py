@@ -157,8 +157,7 @@ class WidgetSession(AnnotationSession):
         return kept
 
     def set_backend(self, backend: Backend) -> None:
-        # A running worker keeps the old chain; the new backend starts a fresh one.
-        self._chain = PredictionChain()
+        # A running worker keeps the old chain; the new backend starts a fresh one (AnnotationSession.set_backend).
         self._waiting = None
         super().set_backend(backend)
 

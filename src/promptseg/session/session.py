@@ -109,7 +109,7 @@ class AnnotationSession:
     def set_backend(self, backend: Backend) -> None:
         """Answer prompts with another backend from now on (the current object is re-predicted on demand)."""
         self.backend = backend
-        self._chain.reset()
+        self._chain = PredictionChain()  # nothing memoised or answered ahead by the old backend is reused
         self.prediction = None
 
     # ---------------------------------------------------------------- prompts
