@@ -40,7 +40,7 @@ from scipy import ndimage as ndi
 
 from promptseg.backends.classic import ClassicBackend
 from promptseg.eval import ClickSimulator, Dataset
-from promptseg.eval.runner import select_targets
+from promptseg.eval.runner import run_to_end, select_targets
 from promptseg.exemplar import find_similar
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -49,14 +49,6 @@ DEFAULT_THRESHOLD = 0.5
 MAX_CLICKS, TARGET = 20, 0.90
 #: Connected components of a one-object mask smaller than this (specks of 1-9 pixels in magnetic_tile masks) are not instances.
 MIN_COMPONENT = 10
-
-
-def run(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def instances(dataset: Dataset, image_id: str) -> list[np.ndarray]:
@@ -104,7 +96,7 @@ def image_record(backend, dataset, image_id, scratch_cache=None, **options):
     ex = int(np.argsort(areas, kind="stable")[(len(areas) - 1) // 2])
     targets = [m for i, m in enumerate(masks) if i != ex]
     t0 = time.perf_counter()
-    proposals = run(find_similar(backend, emb, [masks[ex]], **options))
+    proposals = run_to_end(find_similar(backend, emb, [masks[ex]], **options))
     find_s = time.perf_counter() - t0
     key = f"{dataset.name}/{image_id}/{backend.backend_id}"
     if scratch_cache is not None and key in scratch_cache:
