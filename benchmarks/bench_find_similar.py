@@ -146,6 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["dsb2018_dev", "magnetic_tile_dev"])
     ap.add_argument("--images", type=int, default=8, help="images per dataset, evenly spaced over the sorted ids")
+    ap.add_argument("--held-out", type=int, default=0, metavar="N",
+                    help="measure instead N images evenly spaced among those --images leaves out")
     ap.add_argument("--root", type=Path, default=SHARED)
     ap.add_argument("--box-scale", type=float, default=None, help="find_similar box_scale (default: no box)")
     ap.add_argument("--no-shape-prompt", action="store_true", help="prompt with the point only (no exemplar shape)")
@@ -166,13 +168,16 @@ def main() -> None:
         if dataset.kind == "masks":  # only images whose mask has >= 2 connected components
             ids = [i for i in ids if len(instances(dataset, i)) >= 2]
         picked = select_targets(ids, args.images)
+        if args.held_out:
+            picked = select_targets([i for i in ids if i not in set(picked)], args.held_out)
         t0 = time.perf_counter()
         records = [r for r in (image_record(backend, dataset, i, cache, **options) for i in picked) if r is not None]
         if args.scratch_cache:
             args.scratch_cache.write_text(json.dumps(cache))
         n_targets = sum(len(r["targets"]) for r in records)
         scratch = sum(r["scratch_ex"] + sum(r["scratch"]) for r in records)
-        print(f"\n{name}: {len(records)} images (of {len(ids)} eligible, evenly spaced), {n_targets} targets "
+        which = f"held out from {args.images}" if args.held_out else "evenly spaced"
+        print(f"\n{name}: {len(records)} images (of {len(ids)} eligible, {which}), {n_targets} targets "
               f"besides the exemplars, {n_targets + len(records)} instances")
         print(f"  find-similar time per image: {np.mean([r['find_s'] for r in records]):.2f} s (mean)")
         print(f"  from scratch: {scratch / len(records):.1f} clicks per image (NoC@90 summed over instances)")

@@ -67,6 +67,21 @@ def test_negative_example_raises_the_threshold():
     assert strict.foreground(img)[masks[1]].mean() > 0.6  # the wanted kind, narrowed by the higher level
 
 
+def test_dimmer_objects_of_the_kind_are_found_too_unless_negative_examples_say_otherwise():
+    img, masks = blurred_disks([(30, 30), (30, 90), (75, 60), (75, 110)])
+    for m in masks[2:]:  # two nuclei of the same shape at 30 % of the contrast
+        img[m] = 40 + 0.3 * (img[m] - 40)
+    rule = learn_pixel_rule(img, [masks[0]])
+    assert rule.foreground(img)[masks[2]].mean() < 0.1  # below the exemplar's level
+    found = pixel_objects(img, rule, radius=6.0, area_range=(20, 600), excluded=masks[0])
+    assert len(found) == 3
+    for target in masks[1:]:
+        assert max(iou(m, target) for m, _ in found) > 0.7
+    strict = learn_pixel_rule(img, [masks[0]], [masks[2]])  # one dim nucleus rejected: the others are not wanted
+    found = pixel_objects(img, strict, radius=6.0, area_range=(20, 600), excluded=masks[0] | masks[2])
+    assert len(found) == 1 and iou(found[0][0], masks[1]) > 0.85
+
+
 def test_no_rule_without_contrast():
     assert learn_pixel_rule(np.full((40, 40), 7.0), [np.pad(np.ones((5, 5), bool), ((10, 25), (10, 25)))]) is None
     assert learn_pixel_rule(np.zeros((40, 40)), []) is None

@@ -8,7 +8,10 @@ ring)`` of the exemplars' mean lightness inside and in a 3-pixel ring
 around them, with ``alpha`` chosen so that the thresholded component at
 each exemplar's deepest point is the exemplar.  Touching objects are
 split by a watershed on the smoothed distance transform, with seeds at
-least half an exemplar radius apart.  Where the exemplars' boundary lies
+least half an exemplar radius apart.  Objects dimmer than the exemplars
+(nuclei out of focus or less stained) fall below that level: a second,
+lower level halfway from the background finds them away from the first
+level's components.  Where the exemplars' boundary lies
 elsewhere than the global threshold puts it, the local boundary rule of
 :mod:`.boundary` is learnt on the thresholded components at the exemplars
 and moves every component's boundary relative to its own contrast.
@@ -16,7 +19,7 @@ and moves every component's boundary relative to its own contrast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +42,9 @@ MIN_FIT = 0.6
 SPACING = 0.5
 #: ... and at least this many exemplar radii (and 0.75 pixel) deep inside the foreground.
 MIN_DEPTH = 0.2
+#: Objects dimmer than the exemplars are looked for at this fraction of the way from the background
+#: lightness to the exemplars' level, away from the objects found at that level (0: not at all).
+DIM_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class PixelRule:
         Whether its components win overlaps with the backend's proposals
         (set by :func:`promptseg.exemplar.search.learn_rules` when ``fit``
         beats the backend's answers at the exemplars).
+    floor : float or None
+        The search for dimmer objects stops at this lightness: the 99th
+        percentile (on the objects' side) of the negative example most like
+        the objects, so that things like it are not proposed (None without
+        negatives).
     """
 
     level: float
@@ -69,6 +80,7 @@ class PixelRule:
     fit: float
     boundary: BoundaryRule | None = None
     preferred: bool = False
+    floor: float | None = None
 
     def foreground(self, lightness: np.ndarray) -> np.ndarray:
         """Object-like pixels of an (H, W) lightness image, opened and hole-filled, (H, W) bool."""
@@ -122,6 +134,9 @@ def learn_pixel_rule(lightness: np.ndarray, exemplars: Sequence[np.ndarray],
         refined = [local.apply(lightness, a, p) for a, p in zip(answers, points)]
         gain = np.mean([iou(r, e) - iou(a, e) for r, a, e in zip(refined, answers, exemplars)])
         best = PixelRule(best.level, sign, best.fit + float(gain), local)
+    if negatives:
+        floor = sign * max(float(np.percentile(sign * lightness[n], 99)) for n in negatives)
+        best = replace(best, floor=floor)
     return best if best.fit >= MIN_FIT else None
 
 
@@ -150,10 +165,46 @@ def pixel_objects(
     -------
     list of ((H, W) bool mask, (row, col) seed)
         The seed is the component's deepest pixel; largest depth first.
+        Components of a second, lower level (:data:`DIM_FRACTION`) away
+        from the first level's are included.
     """
+    excluded = None if excluded is None else np.asarray(excluded, bool)
     fg = rule.foreground(lightness)
     if excluded is not None:
-        fg &= ~np.asarray(excluded, bool)
+        fg &= ~excluded
+    out = _split(lightness, fg, rule, radius, area_range, excluded)
+    dim = _dim_foreground(lightness, rule, fg, excluded)
+    if dim is not None:
+        out += _split(lightness, dim, rule, radius, area_range, excluded)
+    out.sort(key=lambda t: -t[2])
+    return [(m, s) for m, s, _ in out]
+
+
+def _dim_foreground(lightness: np.ndarray, rule: PixelRule, fg: np.ndarray,
+                    excluded: np.ndarray | None) -> np.ndarray | None:
+    """(H, W) bool: objects dimmer than the exemplars' level, away from ``fg``; None when there is no background.
+
+    The level is :data:`DIM_FRACTION` of the way from the background (the
+    median lightness more than 3 pixels from ``fg``) to the rule's level,
+    and never on the background's side of ``rule.floor`` (negative examples).
+    """
+    background = ~ndi.binary_dilation(fg, iterations=3)
+    if DIM_FRACTION <= 0 or not background.any():
+        return None
+    bg = float(np.median(lightness[background]))
+    level = bg + DIM_FRACTION * (rule.level - bg)
+    if rule.floor is not None:
+        level = rule.sign * max(rule.sign * level, rule.sign * rule.floor)
+    low = PixelRule(level, rule.sign, rule.fit)
+    dim = low.foreground(lightness) & ~ndi.binary_dilation(fg, iterations=2)
+    if excluded is not None:
+        dim &= ~excluded
+    return ndi.binary_opening(dim)
+
+
+def _split(lightness: np.ndarray, fg: np.ndarray, rule: PixelRule, radius: float, area_range: tuple[float, float],
+           excluded: np.ndarray | None) -> list[tuple[np.ndarray, tuple[float, float], float]]:
+    """Watershed parts of ``fg`` of plausible size as (mask, seed, depth), boundaries moved by ``rule.boundary``."""
     r = max(float(radius), 1.0)
     depth = ndi.gaussian_filter(ndi.distance_transform_edt(np.pad(fg, 1))[1:-1, 1:-1], max(r / 4.0, 0.5))
     regions, _ = ndi.label(fg)
@@ -181,5 +232,4 @@ def pixel_objects(
             if excluded is not None:
                 mask &= ~excluded
         out.append((mask, seed, float(depth[peaks[i - 1, 0], peaks[i - 1, 1]])))
-    out.sort(key=lambda t: -t[2])
-    return [(m, s) for m, s, _ in out]
+    return out
