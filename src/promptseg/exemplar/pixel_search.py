@@ -69,10 +69,10 @@ class PixelRule:
         (set by :func:`promptseg.exemplar.search.learn_rules` when ``fit``
         beats the backend's answers at the exemplars).
     floor : float or None
-        The search for dimmer objects stops at this lightness: the 99th
-        percentile (on the objects' side) of the negative example most like
-        the objects, so that things like it are not proposed (None without
-        negatives).
+        The search for dimmer objects stops at this lightness: the highest
+        99th percentile (on the objects' side) of the negative examples, so
+        that nothing as dim as a rejected thing is proposed by it (None
+        without negatives; a negative as bright as the objects stops it).
     """
 
     level: float
