@@ -26,6 +26,9 @@ no defects); only images with at least 2 such components are used.
 Run (two cores shared: nice it)::
 
     nice -n 10 python benchmarks/bench_find_similar.py [--images 8] [--datasets dsb2018_dev magnetic_tile_dev]
+
+``--backend mobile_sam_vit_t`` (any registry name or checkpoint path) measures
+a SAM-family backend instead of ``classic``; its weights are downloaded once.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from promptseg.backends.classic import ClassicBackend
+from promptseg.backends import load_backend
 from promptseg.eval import ClickSimulator, Dataset
 from promptseg.eval.runner import run_to_end, select_targets
 from promptseg.exemplar import find_similar
@@ -153,8 +156,11 @@ def main() -> None:
     ap.add_argument("--no-shape-prompt", action="store_true", help="prompt with the point only (no exemplar shape)")
     ap.add_argument("--no-pixel-search", action="store_true", help="backend proposals only (no lightness threshold)")
     ap.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
+    ap.add_argument("--backend", default="classic",
+                    help="backend name, registry model or checkpoint path (default classic; SAM-family backends are "
+                         "searched by pooled features, without the lightness threshold)")
     args = ap.parse_args()
-    backend = ClassicBackend()
+    backend = load_backend(args.backend)
     options = {"box_scale": args.box_scale, "shape_prompt": not args.no_shape_prompt,
                "pixel_search": not args.no_pixel_search}
     cache = json.loads(args.scratch_cache.read_text()) if args.scratch_cache and args.scratch_cache.exists() else None
