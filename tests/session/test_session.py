@@ -123,13 +123,13 @@ def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
 def test_a_click_answered_ahead_costs_no_predict_and_gives_the_same_answer() -> None:
     backend = PreparingBackend()
     s = _session(backend=backend)
-    assert not s.look_ahead((), ObjectPrompts(), (20, 20), 1)  # not encoded yet
+    assert not s.look_ahead((), ObjectPrompts().with_click((20, 20), 1))  # not encoded yet
     list(s.encode_iter([()]))
-    assert s.look_ahead((), ObjectPrompts(), (20.25, 19.5), 1)  # the first click of an object
+    assert s.look_ahead((), ObjectPrompts().with_click((20.25, 19.5), 1))  # the first click of an object
     assert len(backend.calls) == 1 and s.prediction is None and not s.history.can_undo
     first = s.set_prompts((), _click((20.25, 19.5)))
     assert len(backend.calls) == 1 and first.area > 0
-    assert s.look_ahead((), s.draft.prompts, (22, 24), 0)  # a negative second click: fed the first answer
+    assert s.look_ahead((), s.draft.prompts.with_click((22, 24), 0))  # a negative second click: fed the first answer
     assert backend.previous[-1] is first
     second = s.set_prompts((), _click((20.25, 19.5), (22, 24), labels=[1, 0]))
     assert len(backend.calls) == 2 and not second.mask[22, 24]
@@ -141,9 +141,9 @@ def test_sam_clicks_answered_ahead_match_the_backend(tiny_backend) -> None:
     s = _session(backend=tiny_backend)
     list(s.encode_iter([()]))
     emb = s.embedding(())
-    assert s.look_ahead((), ObjectPrompts(), (30, 30), 1)
+    assert s.look_ahead((), ObjectPrompts().with_click((30, 30), 1))
     first = s.set_prompts((), _click((30, 30)))
-    assert s.prepare_feedback() and s.look_ahead((), s.draft.prompts, (12.5, 40), 0)
+    assert s.prepare_feedback() and s.look_ahead((), s.draft.prompts.with_click((12.5, 40), 0))
     second = s.set_prompts((), _click((30, 30), (12.5, 40), labels=[1, 0]))
     expected_first = tiny_backend.predict(emb, points=[(30, 30)], labels=[1])
     expected = tiny_backend.predict(emb, points=[(30, 30), (12.5, 40)], labels=[1, 0], previous=expected_first)
@@ -155,9 +155,9 @@ def test_a_click_elsewhere_or_with_the_other_label_is_predicted_as_usual() -> No
     backend = FakeBackend()
     s = _session(backend=backend)
     list(s.encode_iter([()]))
-    s.look_ahead((), ObjectPrompts(), (20, 20), 1)
+    s.look_ahead((), ObjectPrompts().with_click((20, 20), 1))
     s.set_prompts((), _click((20, 21)))
-    s.look_ahead((), s.draft.prompts, (40, 40), 1)
+    s.look_ahead((), s.draft.prompts.with_click((40, 40), 1))
     s.set_prompts((), _click((20, 21), (40, 40), labels=[1, 0]))
     assert backend.calls == [(1, False), (1, False), (2, True), (2, True)]
     assert not s.prediction.mask[40, 40]
@@ -168,9 +168,9 @@ def test_look_ahead_needs_the_prompts_whose_answer_is_shown() -> None:
     s = _session(backend=backend)
     list(s.encode_iter([()]))
     s.set_prompts((), _click((20, 20)))
-    assert not s.look_ahead((), _click((30, 30)), (40, 40), 1)  # those clicks were never answered
-    assert not s.look_ahead((), s.draft.prompts, (70, 20), 1)  # off the image
-    assert s.look_ahead((), ObjectPrompts(box=(10, 10, 30, 30)), (20, 20), 1)  # a new object's first click
+    assert not s.look_ahead((), _click((30, 30)).with_click((40, 40), 1))  # those clicks were never answered
+    assert not s.look_ahead((), s.draft.prompts.with_click((70, 20), 1))  # off the image
+    assert s.look_ahead((), ObjectPrompts(box=(10, 10, 30, 30)).with_click((20, 20), 1))  # a new object's first click
     assert len(backend.calls) == 2 and s.prediction.area > 0
 
 

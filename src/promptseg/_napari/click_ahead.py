@@ -98,8 +98,11 @@ class ClickAhead:
             self.look_ahead(*self._hover)
 
     # ------------------------------------------------------------- actions
-    def _prompts_at(self, coords: Any) -> tuple[tuple[int, ...], ObjectPrompts, np.ndarray] | None:
-        """(slice key, prompts before the click, (row, col)) for a click at ``coords``, or None."""
+    def look_ahead(self, coords: Any, positive: bool) -> ObjectPrompts | None:
+        """Answer now the click napari would add at ``coords`` (the points layer's data frame).
+
+        Returns the prompts that click makes when their answer is kept, else None.
+        """
         w = self.widget
         s, key = w.session, w._key
         if s is None or key is None or w._syncing:
@@ -108,27 +111,15 @@ class ClickAhead:
         if not w.layers.on_slice(coords, key):
             return None
         painted = s.draft.prompts.painted if s.draft.slice_key == key else None
-        return key, w.layers.read(key, painted), coords[-2:]
-
-    def look_ahead(self, coords: Any, positive: bool) -> tuple[ObjectPrompts, np.ndarray] | None:
-        """Answer now the click napari would add at ``coords`` (the points layer's data frame).
-
-        Returns the prompts before the click and its (row, col) when an answer is kept, else None.
-        """
-        found = self._prompts_at(coords)
-        if found is None:
-            return None
-        key, prompts, point = found
+        prompts = w.layers.read(key, painted).with_click(coords[-2:], int(positive))
         try:
-            kept = self.widget.session.look_ahead(key, prompts, point, int(positive))
+            kept = s.look_ahead(key, prompts)
         except (PromptsegError, MemoryError, RuntimeError, ValueError):
             kept = False  # the click itself meets the same error when it is made, and reports it
-        return (prompts, point) if kept else None
+        return prompts if kept else None
 
     def answer(self, coords: Any, positive: bool) -> None:
         """At the release: draw the click's answer now, when it is known, before napari adds the point."""
-        found = self.look_ahead(coords, positive)
-        if found is not None:
-            prompts, point = found
-            points = np.concatenate([prompts.points, point[None]])
-            self.widget._predict(prompts.with_points(points, np.append(prompts.labels, int(positive))), record=True)
+        prompts = self.look_ahead(coords, positive)
+        if prompts is not None:
+            self.widget._predict(prompts, record=True)

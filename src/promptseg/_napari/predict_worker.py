@@ -142,7 +142,7 @@ class WidgetSession(AnnotationSession):
             self._start_next()
         return None
 
-    def look_ahead(self, slice_key, prompts, point, label) -> bool:
+    def look_ahead(self, slice_key, prompts) -> bool:
         """As :meth:`AnnotationSession.look_ahead`, for backends that answer in the GUI thread only.
 
         A slow backend would freeze the viewer while the pointer merely rests,
@@ -151,7 +151,7 @@ class WidgetSession(AnnotationSession):
         if self._worker is not None or self._synchronous or self.times.is_slow(self.backend):
             return False
         start = time.perf_counter()
-        kept = super().look_ahead(slice_key, prompts, point, label)
+        kept = super().look_ahead(slice_key, prompts)
         if kept:
             self.times.record(self.backend, time.perf_counter() - start)
         return kept

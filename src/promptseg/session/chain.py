@@ -67,7 +67,7 @@ class PredictionChain:
         """The mask for ``prompts`` (None when there are none)."""
         if prompts.is_empty:
             return None
-        base = replace(prompts, points=np.zeros((0, 2)), labels=np.zeros(0, dtype=np.int64))
+        base = _without_clicks(prompts)
         if embedding is not self._embedding or self._base is None or not base.same_as(self._base):
             self.reset()
             self._embedding, self._base = embedding, base
@@ -96,20 +96,15 @@ class PredictionChain:
         self._points, self._labels = prompts.points, prompts.labels
         return self._preds[n - 1]
 
-    def look_ahead(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts,
-                   point: tuple[float, float], label: int) -> Prediction | None:
-        """Answer ``prompts`` plus one click at ``point`` now, for a :meth:`predict` that makes that click.
+    def look_ahead(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts) -> Prediction | None:
+        """Answer ``prompts`` now, for a later :meth:`predict` of them, when they add one click to the chain.
 
         Parameters
         ----------
         prompts : ObjectPrompts
-            The prompts before the click: none, or the ones the chain answered
-            last (otherwise the click's ``previous`` is unknown and nothing is
-            done).
-        point : (float, float)
-            The click, (row, col) in the slice's pixel frame.
-        label : int
-            1 positive, 0 negative.
+            The prompts a click would make: its last click is the new one;
+            the ones before it are none or the clicks the chain answered last
+            (otherwise the click's ``previous`` is unknown and nothing is done).
 
         Returns
         -------
@@ -117,8 +112,10 @@ class PredictionChain:
             The answer kept (one at a time), or None when the chain cannot
             tell the click's ``previous``.
         """
-        base = replace(prompts, points=np.zeros((0, 2)), labels=np.zeros(0, dtype=np.int64))
-        n = len(prompts.points)
+        base = _without_clicks(prompts)
+        n = len(prompts.points) - 1
+        if n < 0:
+            return None
         previous = None
         if n:
             known = (
@@ -126,14 +123,13 @@ class PredictionChain:
                 and self._base is not None
                 and base.same_as(self._base)
                 and len(self._preds) == n
-                and np.array_equal(self._points, prompts.points)
-                and np.array_equal(self._labels, prompts.labels)
+                and np.array_equal(self._points, prompts.points[:n])
+                and np.array_equal(self._labels, prompts.labels[:n])
             )
             if not known:
                 return None
             previous = self._preds[-1]
-        points = np.concatenate([prompts.points, np.asarray(point, dtype=np.float64).reshape(1, 2)])
-        labels = np.append(prompts.labels, np.int64(label))
+        points, labels = prompts.points, prompts.labels
         ahead = self._ahead
         if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
             return ahead.prediction
@@ -141,6 +137,11 @@ class PredictionChain:
         pred = backend.predict(embedding, previous=previous, **dict(kwargs, points=points, labels=labels))
         self._ahead = _Ahead(embedding, base, points, labels, previous, pred)
         return pred
+
+
+def _without_clicks(prompts: ObjectPrompts) -> ObjectPrompts:
+    """The prompts other than clicks (box, paths, painted mask)."""
+    return replace(prompts, points=np.zeros((0, 2)), labels=np.zeros(0, dtype=np.int64))
 
 
 def _common_prefix(pa: np.ndarray, la: np.ndarray, pb: np.ndarray, lb: np.ndarray) -> int:

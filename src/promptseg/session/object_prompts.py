@@ -101,6 +101,11 @@ class ObjectPrompts:
     def with_points(self, points: np.ndarray, labels: np.ndarray) -> "ObjectPrompts":
         return replace(self, points=points, labels=labels)
 
+    def with_click(self, point: tuple[float, float], label: int) -> "ObjectPrompts":
+        """These prompts plus one click at (row, col) ``point`` (``label`` 1 positive, 0 negative)."""
+        points = np.concatenate([self.points, np.asarray(point, dtype=np.float64).reshape(1, 2)])
+        return self.with_points(points, np.append(self.labels, np.int64(label)))
+
     def same_as(self, other: "ObjectPrompts") -> bool:
         """Value equality (arrays compared element-wise)."""
         return (

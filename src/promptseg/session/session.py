@@ -25,7 +25,8 @@ from typing import Generator, Iterable, Sequence
 import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding, Prediction
-from ..errors import PromptsegError
+from ..errors import PromptError, PromptsegError
+from ..prompts import check_prompts
 from .cache import CacheKey, EmbeddingCache
 from .chain import PredictionChain
 from .history import CommittedObject, Draft, History, LabelEdit, Step
@@ -173,39 +174,38 @@ class AnnotationSession:
         prepare(emb, pred)
         return True
 
-    def look_ahead(self, slice_key: Sequence[int], prompts: ObjectPrompts, point: Sequence[float], label: int) -> bool:
+    def look_ahead(self, slice_key: Sequence[int], prompts: ObjectPrompts) -> bool:
         """Answer a click before it is made (call while the pointer rests, or on a button press).
 
-        Computes what :meth:`set_prompts` would show for ``prompts`` plus a
-        click at ``point`` with ``label`` on ``slice_key``, and keeps it, so
-        that when that click comes its answer costs nothing.  Nothing visible
-        changes: no prediction, history or object.
+        Computes what :meth:`set_prompts` would show for ``prompts`` on
+        ``slice_key`` and keeps it, so that when the click comes its answer
+        costs nothing.  Nothing visible changes: no prediction, history or
+        object.
 
         Parameters
         ----------
         slice_key : tuple of int
             The slice the click would land on.
         prompts : ObjectPrompts
-            The prompts on that slice before the click, as the GUI would read them.
-        point : (float, float)
-            (row, col) in the slice's pixel frame.
-        label : int
-            1 positive, 0 negative.
+            The prompts the click would make (``ObjectPrompts.with_click`` of
+            those on the slice, as the GUI reads them).
 
         Returns
         -------
         bool
             Whether an answer is kept: False when the slice is not encoded,
-            ``point`` lies outside it, or ``prompts`` have clicks whose answer
-            is not the one shown (nothing to feed back yet).
+            the click lies outside it, or the clicks before it are not the
+            ones whose answer is shown (nothing to feed back yet).
         """
         key = self.image.check_key(slice_key)
         emb = self.embedding(key)
-        h, w = self.image.plane_shape
-        if emb is None or not (0 <= point[0] <= h - 1 and 0 <= point[1] <= w - 1):
+        if emb is None or not len(prompts.points):
             return False
-        return self._chain.look_ahead(self.backend, emb, prompts, (float(point[0]), float(point[1])), int(label)) \
-            is not None
+        try:
+            check_prompts(emb.image_shape, points=prompts.points[-1:], labels=prompts.labels[-1:])
+        except PromptError:
+            return False
+        return self._chain.look_ahead(self.backend, emb, prompts) is not None
 
     # ------------------------------------------------------- commit and clear
     def commit(self, *, overwrite: bool = False, label: int | None = None) -> CommittedObject:
