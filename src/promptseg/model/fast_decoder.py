@@ -38,6 +38,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from . import batched_decoder
 from .common import gelu
 from .sam import Sam
 from .transformer import TokenAttention
@@ -430,6 +431,20 @@ class FastMaskDecoder:
         best = int(torch.argmax(iou))
         weights = self.hyper[candidates[best]](out[1 + best])  # (C/8,)
         return self._upscale(keys, weights), iou, candidates[best]
+
+    @torch.inference_mode()
+    def decode_batch(self, prep: PreparedEmbedding, sparse: torch.Tensor, *, multimask: bool = True):
+        """B prompt sets without a mask prompt at once (sparse (B, n, C)); masks follow from :meth:`batch_masks`.
+
+        Returns a :class:`~promptseg.model.batched_decoder.BatchAnswer` (predicted
+        IoU (B, M) of every candidate, known before any mask is upscaled).
+        """
+        return batched_decoder.decode_batch(self, prep, sparse, multimask)
+
+    @torch.inference_mode()
+    def batch_masks(self, answer, prompts: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        """(K, 4h, 4w) low-resolution logits of the candidates (``prompts[k]``, ``columns[k]``) of a batch answer."""
+        return batched_decoder.batch_masks(self, answer, prompts, columns)
 
     def _token_side(self, blk: dict, queries, point_pe, to_image) -> torch.Tensor:
         """Self-attention, token->image attention and MLP of one block, on the prompt tokens.
