@@ -87,7 +87,7 @@ def test_output_folder_and_errors(make_napari_viewer, qtbot, folder, tmp_path) -
     widget.layers.points.add([20, 20])  # drawn, not committed: not saved, and the user is told
     assert panel.step(1) == 1
     assert any("not committed" in m for m in seen)
-    assert tifffile.imread(out / "cells_0.labels.tif").max() == 0 and not (folder / "cells_0.labels.tif").exists()
+    assert not (out / "cells_0.labels.tif").exists() and not (folder / "cells_0.labels.tif").exists()  # nothing to save
     assert panel.step(-1) == 0 and panel.step(-1) == 0  # the first image: stays
     widget.set_image_layer(viewer.add_image(tifffile.imread(folder / "cells_2.tif"), name="other"))
     _ready(widget, qtbot)
@@ -95,3 +95,40 @@ def test_output_folder_and_errors(make_napari_viewer, qtbot, folder, tmp_path) -
     assert widget.image_layer.name == "cells_1.tif"
     viewer.layers.remove(widget.image_layer)  # the user closes the series image: nothing to save, go on
     assert panel.step(1) == 2 and widget.image_layer.name == "cells_2.tif"
+
+
+def test_next_past_an_empty_image_resumes_there_unless_marked_done(make_napari_viewer, qtbot, folder) -> None:
+    from qtpy.QtCore import Qt
+
+    viewer, widget = _widget(make_napari_viewer, qtbot)
+    panel = widget.series_panel
+    assert panel.open_folder(folder) == 0
+    _ready(widget, qtbot)
+    qtbot.mouseClick(panel.next, Qt.LeftButton)  # nothing committed, not marked: image 0 stays to do
+    assert widget.image_layer.name == "cells_1.tif"
+    assert not (folder / "cells_0.labels.tif").exists()
+    assert "(not done)" in panel.status.text() and not panel.mark_done.isChecked()
+    _ready(widget, qtbot)
+    qtbot.mouseClick(panel.mark_done, Qt.LeftButton)  # nothing to annotate in image 1: done on purpose
+    assert panel.mark_done.isChecked() and "done: marked, no objects" in panel.status.text()
+    assert tifffile.imread(folder / "cells_1.labels.tif").max() == 0
+    qtbot.mouseClick(panel.next, Qt.LeftButton)
+    assert widget.image_layer.name == "cells_2.tif" and not panel.mark_done.isChecked()
+    viewer.close()
+
+    viewer2, widget2 = _widget(make_napari_viewer, qtbot)
+    panel2 = widget2.series_panel
+    assert panel2.open_folder(folder) == 0  # the image passed over untouched is where the work resumes
+    assert widget2.image_layer.name == "cells_0.tif"
+    _ready(widget2, qtbot)
+    widget2.layers.points.add([20, 20])
+    assert widget2.commit() == 1
+    qtbot.mouseClick(panel2.next, Qt.LeftButton)
+    assert widget2.image_layer.name == "cells_1.tif" and panel2.mark_done.isChecked()  # its mark is shown
+    assert "done: 1 object saved" not in panel2.status.text()
+    _ready(widget2, qtbot)
+    qtbot.mouseClick(panel2.mark_done, Qt.LeftButton)  # unmarked: to do again
+    assert not panel2.mark_done.isChecked() and "(not done)" in panel2.status.text()
+    viewer2.close()
+    viewer3, widget3 = _widget(make_napari_viewer, qtbot)
+    assert widget3.series_panel.open_folder(folder) == 1

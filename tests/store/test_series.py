@@ -42,3 +42,46 @@ def test_bad_folders(tmp_path):
         ImageSeries(tmp_path / "nope")
     with pytest.raises(ImageError, match="holds no images"):
         ImageSeries(tmp_path)
+
+
+def test_moving_past_an_untouched_image_leaves_it_to_do(folder):
+    series = ImageSeries(folder)
+    empty = np.zeros((8, 9), np.uint16)
+    assert series.save_labels(0, empty) is None  # no objects, not marked done: nothing written
+    assert not series.labels_path(0).exists()
+    assert ImageSeries(folder).resume_index() == 0 and series.record(0) is None
+
+
+def test_marked_done_without_objects_is_skipped_on_resume(folder):
+    series = ImageSeries(folder)
+    path = series.save_labels(0, np.zeros((8, 9), np.uint16), done=True)
+    assert path is not None and tifffile.imread(path).max() == 0
+    assert series.record(0).marked_done and series.record(0).objects == 0
+    assert ImageSeries(folder).resume_index() == 1
+
+
+def test_objects_removed_later_make_the_image_to_do_again(folder):
+    series = ImageSeries(folder)
+    labels = np.zeros((8, 9), np.int64)
+    labels[1:3, 1:3], labels[5:7, 5:7] = 1, 4
+    series.save_labels(0, labels)
+    assert series.record(0).objects == 2 and not series.record(0).marked_done and series.resume_index() == 1
+    path = series.save_labels(0, np.zeros_like(labels))  # the file exists: it must not keep stale objects
+    assert path is not None and tifffile.imread(path).max() == 0
+    assert series.resume_index() == 0
+
+
+@pytest.mark.parametrize("value, done", [(0, False), (3, True)])
+def test_label_files_of_earlier_versions(folder, value, done):
+    series = ImageSeries(folder)
+    labels = np.zeros((8, 9), np.uint16)
+    labels[2, 2] = value
+    tifffile.imwrite(series.labels_path(0), labels, compression="zlib")  # as earlier versions wrote them
+    assert series.is_done(0) is done and series.record(0).objects == int(done)
+    assert series.resume_index() == (1 if done else 0)
+
+
+def test_unreadable_label_file_is_not_done(folder):
+    series = ImageSeries(folder)
+    series.labels_path(0).write_bytes(b"not a tiff")
+    assert not series.is_done(0) and series.resume_index() == 0

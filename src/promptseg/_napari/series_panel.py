@@ -4,7 +4,8 @@ The bookkeeping is :class:`promptseg.session.series.ImageSeries`; this panel
 opens one image at a time as an image layer, loads its saved labels into the
 objects layer, saves them (``NAME.labels.tif`` next to the image or in the
 output folder) when the user moves on, and opens a folder at the first image
-without labels.  Uncommitted prompts are not saved: commit (C) first.
+that is not done: one with no saved object that was not marked done
+(*Done, no objects*).  Uncommitted prompts are not saved: commit (C) first.
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ class SeriesPanel(QWidget):
         self.previous = QPushButton("◀ Previous")
         self.save = QPushButton("Save labels")
         self.next = QPushButton("Next ▶")
+        self.mark_done = QPushButton("Done, no objects")
+        self.mark_done.setCheckable(True)
+        self.mark_done.setToolTip("Mark this image done although it has no objects (nothing to annotate), "
+                                  "so reopening the folder does not stop here")
         self.previous.setToolTip("Save this image's labels and open the previous image")
         self.next.setToolTip("Save this image's labels (NAME.labels.tif) and open the next image")
         self.save.setToolTip("Save this image's committed objects as NAME.labels.tif")
         self.status = QLabel("Open a folder to annotate its images one after the other; "
-                             "it reopens at the first image without labels.")
+                             "it reopens at the first image not done.")
         self.status.setWordWrap(True)
         grid = QGridLayout()
         grid.addWidget(self.folder, 0, 0, 1, 2)
@@ -60,6 +65,7 @@ class SeriesPanel(QWidget):
         grid.addWidget(self.previous, 2, 0)
         grid.addWidget(self.save, 2, 1)
         grid.addWidget(self.next, 2, 2)
+        grid.addWidget(self.mark_done, 3, 0, 1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid)
@@ -70,10 +76,11 @@ class SeriesPanel(QWidget):
         self.previous.clicked.connect(lambda: self.step(-1))
         self.save.clicked.connect(lambda: self.save_labels())
         self.next.clicked.connect(lambda: self.step(1))
+        self.mark_done.toggled.connect(lambda _checked: self.save_labels())
         self._enable()
 
     def _enable(self) -> None:
-        for button in (self.previous, self.save, self.next):
+        for button in (self.previous, self.save, self.next, self.mark_done):
             button.setEnabled(self.series is not None)
 
     def _choose_folder(self) -> None:
@@ -89,7 +96,7 @@ class SeriesPanel(QWidget):
 
     # ------------------------------------------------------------ walking
     def open_folder(self, folder: str | Path, output_dir: str | Path | None = None) -> int | None:
-        """Open the series in ``folder`` at the first image without labels; returns its index."""
+        """Open the series in ``folder`` at the first image not done; returns its index."""
         output_dir = output_dir if output_dir is not None else (self.output.text().strip() or None)
         try:
             series = ImageSeries(folder, output_dir=output_dir)
@@ -111,7 +118,7 @@ class SeriesPanel(QWidget):
         """Save this image's labels and open the one ``delta`` away (next: +1, previous: -1)."""
         if self.series is None or self.index is None:
             return None
-        if self._session() is not None and self.save_labels() is None:
+        if not self._save()[0]:
             return self.index  # not saved (the notification says why): stay
         target = self.series.step(self.index, delta)
         if target == self.index:
@@ -134,6 +141,10 @@ class SeriesPanel(QWidget):
         old = self.layer
         layer = a.viewer.add_image(data, name=path.name, metadata={SERIES_KEY: str(path)})
         self.layer, self.index = layer, index
+        record = series.record(index)
+        self.mark_done.blockSignals(True)  # showing the saved mark is not a change to save
+        self.mark_done.setChecked(record is not None and record.marked_done)
+        self.mark_done.blockSignals(False)
         a.set_image_layer(layer)
         if labels is not None and a.image_layer is layer:
             try:
@@ -145,19 +156,27 @@ class SeriesPanel(QWidget):
         self.status.setText(self._position())
 
     def save_labels(self) -> Path | None:
-        """Write the objects of the image shown as its label TIFF; returns the path (None if nothing to save)."""
+        """Write the objects of the image shown (and its *Done* mark) as its label TIFF.
+
+        Returns the path; None when nothing was written (no objects, not
+        marked done and no label file yet; or the write failed).
+        """
+        return self._save()[1]
+
+    def _save(self) -> tuple[bool, Path | None]:
+        """Save as :meth:`save_labels` does; also whether it went well (False: the notification says why)."""
         session = self._session()
         if self.series is None or self.index is None or session is None:
-            return None
+            return True, None  # nothing shown (or its layer is closed): nothing to save
         if not session.draft.is_empty:
             show_info("PromptSeg: the object being drawn is not committed, so it is not saved (C commits it).")
         try:
-            out = self.series.save_labels(self.index, session.objects)
+            out = self.series.save_labels(self.index, session.objects, done=self.mark_done.isChecked())
         except (PromptsegError, OSError) as exc:
             show_warning(f"PromptSeg: the labels could not be saved: {exc}. They are still in the objects layer.")
-            return None
+            return False, None
         self.status.setText(self._position())
-        return out
+        return True, out
 
     def _session(self):
         """The annotation session of the series image shown (None once its layer is closed)."""
@@ -168,7 +187,13 @@ class SeriesPanel(QWidget):
 
     def _position(self) -> str:
         series, i = self.series, self.index
-        state = "labels saved" if series.is_done(i) else "not saved yet"
+        record = series.record(i)
+        if record is None or not record.done:
+            state = "not done"
+        elif record.objects:
+            state = f"done: {record.objects} object{'s' if record.objects != 1 else ''} saved"
+        else:
+            state = "done: marked, no objects"
         return f"Image {i + 1} of {len(series)}: {series.images[i].name} ({state})."
 
 
