@@ -14,10 +14,10 @@ import pooch
 import pytest
 
 from promptseg.errors import CheckpointError, DownloadError
-from promptseg.model.config import ARCHITECTURES
 from promptseg.model.download import content_hash, fetch_checkpoint, file_hash, verify_checkpoint
 from promptseg.model.registry import (
     CACHE_ENV_VAR,
+    FAMILIES,
     CheckpointInfo,
     cache_dir,
     cached_path,
@@ -42,15 +42,21 @@ def test_registry_entries_are_valid():
     assert {"sam_vit_b", "sam_vit_l", "sam_vit_h", "mobile_sam_vit_t"} <= set(entries)
     for name, info in entries.items():
         assert info.name == name
-        assert info.architecture in ARCHITECTURES
+        assert info.architecture in FAMILIES[info.family]
         assert info.domain and info.license and info.format
         assert all(url.startswith("https://") for url in info.urls)
         assert info.size_bytes is None or info.size_bytes > 0
+        assert info.size_bytes is None or not info.size_approx
         for value in info.hashes:
             alg, _, digest = value.partition(":")
             assert len(digest) == HEX_LENGTH[alg], value
-        # content_hash() relies on every entry publishing an xxh128 hash
-        assert any(value.startswith("xxh128:") for value in info.hashes), name
+        # every download can be verified without optional packages
+        # (xxh128 needs xxhash; the SAM 2.1 entries publish sha256 only)
+        assert any(value.partition(":")[0] in ("sha256", "xxh128") for value in info.hashes), name
+    assert {info.family for info in entries.values()} == set(FAMILIES)
+    assert [n for n, info in entries.items() if info.family == "sam2.1"] == [
+        "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large"
+    ]
     assert registry()["sam_vit_b"].domain == "natural images"
     assert len({info.filename for info in entries.values()}) == len(entries)
 
@@ -71,6 +77,8 @@ def test_registry_matches_shared_facts(shared_dir):
         assert info.mirrors == tuple(entry.get("mirrors", ()))
         assert info.other_hashes == tuple(entry.get("other_hashes", ()))
         assert info.domain == entry.get("domain", "natural images")
+        assert info.family == entry.get("family", "sam")
+        assert info.size_approx == entry.get("size_approx", "")
 
 
 def test_registry_returns_a_copy():
@@ -99,6 +107,9 @@ def test_is_registry_name():
         ({"url": "gopher://host/x.pt"}, "unsupported URL"),
         ({"name": "../escape"}, "invalid checkpoint name"),
         ({"size_bytes": 0}, "size_bytes"),
+        ({"family": "sam3"}, "unknown model family"),
+        ({"architecture": "hiera_t"}, "unknown architecture 'hiera_t' for family 'sam'"),
+        ({"family": "sam2.1"}, "unknown architecture 'vit_b' for family 'sam2.1'"),
     ],
 )
 def test_checkpoint_info_rejects_bad_entries(change, message):
@@ -133,6 +144,7 @@ def test_cached_path_and_model_table(tmp_path, monkeypatch):
     assert rows["sam_vit_b"]["cached"] == "yes" and rows["sam_vit_l"]["cached"] == "no"
     assert rows["sam_vit_b"]["path"] == str(tmp_path / "sam_vit_b.pt")
     assert rows["sam_vit_b"]["size"] == "358 MiB" and rows["micro_sam_vit_b_lm"]["size"] == "unknown"
+    assert rows["sam2.1_hiera_tiny"]["size"] == "~149 MB" and rows["sam2.1_hiera_tiny"]["architecture"] == "hiera_t"
     assert set(rows["mobile_sam_vit_t"]) == {
         "name", "architecture", "domain", "size", "size_bytes", "license", "cached", "path"
     }

@@ -357,6 +357,21 @@ def load_strict(
         raise CheckpointError(f"{source} could not be loaded into {expected}: {exc}") from exc
 
 
+def _not_sam1(what: str, architecture: str) -> CheckpointError:
+    return CheckpointError(
+        f"{what} is a SAM 2.1 model ({architecture}), not a SAM 1 / MobileSAM one: load it with "
+        "promptseg.model.sam2.load.load_sam2 (the segmentation backends do not take SAM 2.1 models yet)."
+    )
+
+
+def _refuse_sam2(state: Mapping[str, Any], path: Path) -> None:
+    """Raise a clear error for a SAM 2 file given to the SAM 1 loader (its keys say which model it is)."""
+    from .sam2.identify import identify_sam2, is_sam2_state
+
+    if is_sam2_state(state):
+        raise _not_sam1(f"checkpoint {path}", identify_sam2(state, source=f"checkpoint {path}"))
+
+
 def load_sam(
     name_or_path: str | os.PathLike | CheckpointInfo,
     *,
@@ -396,6 +411,8 @@ def load_sam(
     registry_name = None
     if isinstance(name_or_path, CheckpointInfo) or is_registry_name(name_or_path):
         info = name_or_path if isinstance(name_or_path, CheckpointInfo) else get_info(name_or_path)
+        if info.family != "sam":
+            raise _not_sam1(f"{info.name!r}", info.architecture)
         path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
         state = read_state_dict(path)
         config, registry_name, name = ARCHITECTURES[info.architecture], info.name, info.name
@@ -407,6 +424,7 @@ def load_sam(
                 f"({', '.join(registry_names())})"
             )
         state = read_state_dict(path)
+        _refuse_sam2(state, path)
         try:
             config = infer_config(state)
         except CheckpointError as exc:

@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 #: is available checks files already in the cache.
 _SPEED_ORDER = ("xxh3_128", "xxh128", "xxh3_64", "xxh64", "md5", "sha1", "sha256")
 
-#: The algorithm of :func:`content_hash`: fast, and published for every
-#: registry entry.
+#: The algorithm of :func:`content_hash`: fast; published for the SAM 1
+#: family entries (the SAM 2.1 entries publish sha256 only, which verifies
+#: their downloads; the content hash only identifies weights).
 CONTENT_HASH_ALGORITHM = "xxh128"
 
 _MAX_REASON_CHARS = 300
@@ -96,8 +97,9 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 def content_hash(path: str | os.PathLike) -> str:
     """Identity of a checkpoint file's content, fast even for vit_h.
 
-    ``xxh128`` when ``xxhash`` is installed (every registry entry publishes
-    it, so the value can be compared with the registry), else ``sha256``.
+    ``xxh128`` when ``xxhash`` is installed, else ``sha256``.  It identifies
+    the weights (embedding stores, annotation records); it is not a
+    verification: :func:`verify_checkpoint` checks the published hashes.
     """
     algorithm = CONTENT_HASH_ALGORITHM if _algorithm_available(CONTENT_HASH_ALGORITHM) else "sha256"
     return file_hash(path, algorithm)
@@ -170,7 +172,7 @@ def _manual_instructions(info: CheckpointInfo, target: Path) -> str:
     tools = {"sha256": "sha256sum", "md5": "md5sum", "sha1": "sha1sum", "xxh128": "xxhsum -H2"}
     tool = tools.get(alg, f"an {alg} tool")
     return (
-        f"To install it by hand, download it from {info.url} (size {_human_size(info.size_bytes)}) "
+        f"To install it by hand, download it from {info.url} (size {_human_size(info.size_bytes, info.size_approx)}) "
         f"and save it exactly as\n    {target}\n"
         f"It must have the {alg} hash {digest} ({tool} prints it); files with another hash are not used. "
         f"To keep checkpoints elsewhere, set ${CACHE_ENV_VAR} or pass cache_dir."

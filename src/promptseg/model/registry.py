@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 from ..errors import CheckpointError
 from .config import ARCHITECTURES
+from .sam2.config import SAM2_ARCHITECTURES
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -54,6 +55,11 @@ HASH_ALGORITHMS = ("sha256", "sha1", "md5", "xxh128", "xxh64", "xxh3_128", "xxh3
 
 _URL_SCHEMES = ("https", "http", "ftp", "file")
 
+#: Model families and the architecture names each may use: ``sam`` (SAM 1,
+#: MobileSAM, micro-sam; :data:`promptseg.model.config.ARCHITECTURES`) and
+#: ``sam2.1`` (:data:`promptseg.model.sam2.config.SAM2_ARCHITECTURES`).
+FAMILIES: dict[str, tuple[str, ...]] = {"sam": tuple(ARCHITECTURES), "sam2.1": tuple(SAM2_ARCHITECTURES)}
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -64,7 +70,9 @@ class CheckpointInfo:
     name : str
         Registry name, e.g. ``"sam_vit_b"``; also the cached file's stem.
     architecture : str
-        Key of :data:`promptseg.model.config.ARCHITECTURES` (``vit_b``, ...).
+        Name of a published architecture of the entry's family: ``vit_b``,
+        ``vit_l``, ``vit_h``, ``vit_t`` (family ``sam``) or ``hiera_t``,
+        ``hiera_s``, ``hiera_b+``, ``hiera_l`` (family ``sam2.1``).
     url : str
         Primary download URL (``https://``, ``http://``, ``ftp://`` or
         ``file://``).
@@ -83,6 +91,11 @@ class CheckpointInfo:
         More published hashes of the same file (other algorithms).
     format : str
         Free-text description of the file layout.
+    family : str
+        Model family, a key of :data:`FAMILIES` (``"sam"`` or ``"sam2.1"``).
+    size_approx : str
+        Approximate size as published (``"~149 MB"``) when the exact byte
+        count is not, else empty.
     """
 
     name: str
@@ -95,16 +108,22 @@ class CheckpointInfo:
     mirrors: tuple[str, ...] = ()
     other_hashes: tuple[str, ...] = ()
     format: str = ""
+    family: str = "sam"
+    size_approx: str = ""
 
     def __post_init__(self) -> None:
         # Tests and users build entries by hand (e.g. pointing at a local
         # server), so validate here, with messages that name the entry.
         if not self.name or any(sep in self.name for sep in ("/", "\\")) or self.name.startswith("."):
             raise CheckpointError(f"invalid checkpoint name {self.name!r}: it must be a plain file stem")
-        if self.architecture not in ARCHITECTURES:
+        if self.family not in FAMILIES:
             raise CheckpointError(
-                f"checkpoint {self.name!r}: unknown architecture {self.architecture!r}; "
-                f"expected one of {sorted(ARCHITECTURES)}"
+                f"checkpoint {self.name!r}: unknown model family {self.family!r}; expected one of {sorted(FAMILIES)}"
+            )
+        if self.architecture not in FAMILIES[self.family]:
+            raise CheckpointError(
+                f"checkpoint {self.name!r}: unknown architecture {self.architecture!r} for family {self.family!r}; "
+                f"expected one of {sorted(FAMILIES[self.family])}"
             )
         for url in self.urls:
             if urlparse(url).scheme not in _URL_SCHEMES:
@@ -270,9 +289,9 @@ def is_cached(name: str | CheckpointInfo, cache_dir: str | os.PathLike | None = 
     return cached_path(name, cache_dir).is_file()
 
 
-def _human_size(size_bytes: int | None) -> str:
+def _human_size(size_bytes: int | None, approx: str = "") -> str:
     if size_bytes is None:
-        return "unknown"
+        return approx or "unknown"
     if size_bytes < 1024**2:
         return f"{size_bytes / 1024:.0f} KiB"
     if size_bytes < 1024**3:
@@ -291,8 +310,9 @@ def model_table(cache_dir: str | os.PathLike | None = None) -> list[dict[str, An
     Returns
     -------
     list of dict
-        Keys ``name``, ``architecture``, ``domain``, ``size`` (human readable,
-        ``"unknown"`` when not published), ``size_bytes`` (int or None),
+        Keys ``name``, ``architecture``, ``domain``, ``size`` (human readable;
+        the published approximation such as ``"~149 MB"`` when no byte count
+        is published, else ``"unknown"``), ``size_bytes`` (int or None),
         ``license``, ``cached`` (``"yes"``/``"no"``) and ``path`` (str, the
         cache location whether or not the file is there).
     """
@@ -304,7 +324,7 @@ def model_table(cache_dir: str | os.PathLike | None = None) -> list[dict[str, An
                 "name": info.name,
                 "architecture": info.architecture,
                 "domain": info.domain,
-                "size": _human_size(info.size_bytes),
+                "size": _human_size(info.size_bytes, info.size_approx),
                 "size_bytes": info.size_bytes,
                 "license": info.license,
                 "cached": "yes" if path.is_file() else "no",
