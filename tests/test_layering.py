@@ -34,6 +34,7 @@ LAYER_RANKS = {
     "store": 3,
     "eval": 3,
     "exemplar": 3,
+    "auto": 3,
     "_napari": 4,
     "cli": 4,
     "__main__": 4,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .auto import segment_all
 from .backends import load_backend
 from .backends.base import Backend, ImageEmbedding, Prediction
 from .errors import (
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load_backend",
+    "segment_all",
     "Backend",
     "ImageEmbedding",
     "Prediction",
