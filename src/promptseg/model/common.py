@@ -45,18 +45,23 @@ class MLP(nn.Module):
         Widths of the input, every hidden layer and the output.
     num_layers : int
         Number of linear layers (``layers.0`` ... ``layers.{n-1}``).
+    activation : callable, optional
+        Applied between layers (default ReLU; SAM 2's Hiera blocks use GELU).
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
+    def __init__(
+        self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int, activation=F.relu
+    ) -> None:
         super().__init__()
         dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
         dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims_in, dims_out))
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < last:
-                x = F.relu(x)
+                x = self.activation(x)
         return x

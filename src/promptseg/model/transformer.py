@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import MLP
+
 
 class TokenAttention(nn.Module):
     """Multi-head attention with optional down-projection of the internal width.
@@ -56,16 +58,37 @@ class TokenMLP(nn.Module):
         return self.lin2(F.relu(self.lin1(x)))
 
 
-class TwoWayAttentionBlock(nn.Module):
-    """Token self-attention, token->image, MLP, image->token; post-norm residuals."""
+def _mlp_weights(mlp: nn.Module) -> tuple[torch.Tensor, ...]:
+    """(W1, b1, W2, b2) of a block's two-layer ReLU MLP, in either key layout."""
+    first, second = (mlp.lin1, mlp.lin2) if isinstance(mlp, TokenMLP) else (mlp.layers[0], mlp.layers[1])
+    return first.weight.detach(), first.bias.detach(), second.weight.detach(), second.bias.detach()
 
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, downsample_rate: int, skip_first_layer_pe: bool):
+
+class TwoWayAttentionBlock(nn.Module):
+    """Token self-attention, token->image, MLP, image->token; post-norm residuals.
+
+    ``mlp_keys`` names the MLP's layers in the checkpoint: ``"lin"``
+    (``mlp.lin1`` / ``mlp.lin2``, SAM 1) or ``"layers"`` (``mlp.layers.0`` /
+    ``mlp.layers.1``, SAM 2); the function is the same.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        downsample_rate: int,
+        skip_first_layer_pe: bool,
+        mlp_keys: str = "lin",
+    ):
         super().__init__()
         self.self_attn = TokenAttention(dim, num_heads)
         self.norm1 = nn.LayerNorm(dim)
         self.cross_attn_token_to_image = TokenAttention(dim, num_heads, downsample_rate)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = TokenMLP(dim, mlp_dim)
+        if mlp_keys not in ("lin", "layers"):
+            raise ValueError(f"mlp_keys must be 'lin' or 'layers', got {mlp_keys!r}")
+        self.mlp = TokenMLP(dim, mlp_dim) if mlp_keys == "lin" else MLP(dim, mlp_dim, dim, 2)
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)
         self.cross_attn_image_to_token = TokenAttention(dim, num_heads, downsample_rate)
@@ -91,12 +114,22 @@ class TwoWayAttentionBlock(nn.Module):
 
 
 class TwoWayTransformer(nn.Module):
-    """``depth`` two-way blocks and a final token->image attention."""
+    """``depth`` two-way blocks and a final token->image attention (``mlp_keys``: see the block)."""
 
-    def __init__(self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int, downsample_rate: int = 2):
+    def __init__(
+        self,
+        depth: int,
+        embedding_dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        downsample_rate: int = 2,
+        mlp_keys: str = "lin",
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
-            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, downsample_rate, skip_first_layer_pe=i == 0)
+            TwoWayAttentionBlock(
+                embedding_dim, num_heads, mlp_dim, downsample_rate, skip_first_layer_pe=i == 0, mlp_keys=mlp_keys
+            )
             for i in range(depth)
         )
         self.final_attn_token_to_image = TokenAttention(embedding_dim, num_heads, downsample_rate)

@@ -1,0 +1,67 @@
+"""Builders: SAM 2.1 architecture numbers -> randomly initialised networks with the checkpoint's key layout."""
+
+from __future__ import annotations
+
+from ..prompt_encoder import PromptEncoder
+from ..transformer import TwoWayTransformer
+from .config import SAM2_ARCHITECTURES, Sam2Config
+from .fpn_neck import FpnNeck
+from .hiera import Hiera
+from .image_encoder import Sam2ImageEncoder
+from .mask_decoder import Sam2MaskDecoder
+
+
+def _config(config: Sam2Config | str) -> Sam2Config:
+    if isinstance(config, Sam2Config):
+        return config
+    if config not in SAM2_ARCHITECTURES:
+        raise ValueError(f"unknown SAM 2.1 architecture {config!r}; choose one of {sorted(SAM2_ARCHITECTURES)}")
+    return SAM2_ARCHITECTURES[config]
+
+
+def build_image_encoder(config: Sam2Config | str) -> Sam2ImageEncoder:
+    """Hiera trunk + FPN neck (``image_encoder.`` keys)."""
+    config = _config(config)
+    trunk = Hiera(
+        embed_dim=config.embed_dim,
+        num_heads=config.num_heads,
+        stages=config.stages,
+        global_att_blocks=config.global_att_blocks,
+        window_spec=config.window_spec,
+        window_pos_embed_bkg_spatial_size=config.window_pos_embed_bkg_spatial_size,
+        q_pool=config.q_pool,
+        q_stride=config.q_stride,
+        dim_mul=config.dim_mul,
+        head_mul=config.head_mul,
+        mlp_ratio=config.mlp_ratio,
+    )
+    neck = FpnNeck(config.d_model, list(config.stage_dims[::-1]), config.fpn_top_down_levels)
+    return Sam2ImageEncoder(trunk, neck, scalp=config.scalp)
+
+
+def build_prompt_encoder(config: Sam2Config | str) -> PromptEncoder:
+    """SAM's prompt encoder (``sam_prompt_encoder.`` keys)."""
+    config = _config(config)
+    grid, size = config.embedding_size, config.image_size
+    return PromptEncoder(config.d_model, (grid, grid), (size, size), config.mask_in_chans)
+
+
+def build_mask_decoder(config: Sam2Config | str) -> Sam2MaskDecoder:
+    """SAM 2.1's mask decoder (``sam_mask_decoder.`` keys)."""
+    config = _config(config)
+    transformer = TwoWayTransformer(
+        depth=config.decoder_depth,
+        embedding_dim=config.d_model,
+        num_heads=config.decoder_num_heads,
+        mlp_dim=config.decoder_mlp_dim,
+        mlp_keys="layers",
+    )
+    return Sam2MaskDecoder(
+        transformer_dim=config.d_model,
+        transformer=transformer,
+        num_multimask_outputs=config.num_multimask_outputs,
+        iou_head_depth=config.iou_head_depth,
+        iou_head_hidden_dim=config.iou_head_hidden_dim,
+        stability_delta=config.stability_delta,
+        stability_thresh=config.stability_thresh,
+    )
