@@ -14,12 +14,17 @@ official MobileSAM (``mobile_sam``) is measured the same way when importable.
 
 Usage::
 
-    python benchmarks/bench_engine.py [--models vit_t vit_b] [--clicks 20] [--repeats 3]
+    python benchmarks/bench_engine.py [--models vit_t vit_b] [--clicks 20] [--repeats 3] [--busy N]
+
+``--busy N`` keeps N busy-loop processes running for the whole run (a
+machine that is not idle); ``bench_click_load.py`` compares click thread
+settings under such load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -54,6 +59,19 @@ def make_clicks(shape=(768, 1024), n=20, seed=1) -> tuple[np.ndarray, np.ndarray
     labels = (rng.random(n) < 0.6).astype(int)
     labels[0] = 1
     return pts, labels
+
+
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """Keep ``n`` processes spinning at 100 % of a core for the duration of the block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if n else 0.0)  # let them reach the CPUs
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def peak_rss_mb() -> float:
@@ -262,6 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-reference", action="store_true", help="measure only our implementation")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
+    parser.add_argument("--busy", type=int, default=0, metavar="N", help="N busy-loop processes during the run")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "ARCH", "WEIGHTS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -275,9 +294,10 @@ def main(argv=None) -> int:
 
     from promptseg.model.build import build_sam
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+          f"busy-loop processes {args.busy}")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, busy_processes(args.busy):
         for arch in args.models:
             torch.manual_seed(0)
             weights = Path(tmp) / f"{arch}.pt"

@@ -4,6 +4,9 @@ The work itself is :meth:`AnnotationSession.encode_iter` (a generator that
 puts each embedding into the session's cache); this module only runs it in a
 ``napari.qt.threading`` worker with a progress bar, cancels stale workers and
 prefetches neighbouring slices after the user has been idle for a moment.
+The prefetch runs at background priority
+(:func:`promptseg.model.threads.in_background`), so clicks meanwhile get
+the cores first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Callable
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
+from ..model.threads import in_background
 from ..session import AnnotationSession, SliceKey
 from .workers import start_worker
 
@@ -90,11 +94,13 @@ class EncodeScheduler:
         session, key = self._prefetch_target
         todo = [k for k in session.image.neighbours(key, PREFETCH_RADIUS) if session.embedding(k) is None]
         if todo:
-            self._prefetch = self._start(session, todo, "_prefetch", "PromptSeg: encoding neighbours")
+            self._prefetch = self._start(session, todo, "_prefetch", "PromptSeg: encoding neighbours", background=True)
 
-    def _start(self, session: AnnotationSession, keys: list[SliceKey], slot: str, desc: str):
+    def _start(self, session: AnnotationSession, keys: list[SliceKey], slot: str, desc: str, *,
+               background: bool = False):
+        job = (in_background, session.encode_iter) if background else (session.encode_iter,)
         worker = create_worker(
-            session.encode_iter, keys, _progress={"total": len(keys), "desc": desc},
+            *job, keys, _progress={"total": len(keys), "desc": desc},
             _connect={"errored": self._on_error}, _start_thread=False,  # no re-raise in the Qt event loop
         )
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..imaging import to_uint8_rgb
 from ..model.fast_decoder import FastMaskDecoder, PreparedEmbedding
 from ..model.runtime import tune_allocator
+from ..model.threads import heavy_work, light_work
 from ..model.sam import Sam
 from ..model.transforms import ImageGeometry
 from ..prompts import Prompts, box_to_xyxy, check_prompts, to_xy
@@ -109,9 +110,10 @@ class SamBackend:
         start = time.perf_counter()
         rgb = to_uint8_rgb(image, contrast_limits=contrast_limits)
         geometry = ImageGeometry.for_image(rgb.shape[:2], self.model.img_size)
-        x = geometry.preprocess(rgb).to(self.device)
-        embedding = self.model.image_encoder(x)
-        emb = self.embedding_from_features(embedding, geometry)
+        with heavy_work():  # torch's thread count, and clicks meanwhile know an encode runs
+            x = geometry.preprocess(rgb).to(self.device)
+            embedding = self.model.image_encoder(x)
+            emb = self.embedding_from_features(embedding, geometry)
         emb.encode_seconds = time.perf_counter() - start
         return emb
 
@@ -169,7 +171,9 @@ class SamBackend:
         candidate masks are computed and the one with the highest predicted
         IoU is returned.  Any other prompt set returns the single-mask output.
         ``previous`` feeds an earlier prediction back as the mask prompt; an
-        explicit ``mask`` takes precedence over it.
+        explicit ``mask`` takes precedence over it.  Runs with the intra-op
+        thread count :func:`promptseg.model.threads.click_threads` picks
+        (fewer threads while other work holds cores).
 
         Returns
         -------
@@ -178,9 +182,15 @@ class SamBackend:
             predicted IoU, ``state`` the (1, 256, 256) low-resolution logits.
         """
         emb = check_embedding(embedding, self.backend_id)
-        geometry: ImageGeometry = emb.features.geometry
         prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
         multimask = prompts.is_single_point and previous is None
+        with light_work():
+            return self._decode(emb, prompts, previous, multimask)
+
+    def _decode(self, emb: ImageEmbedding, prompts: Prompts, previous: Prediction | None,
+                multimask: bool) -> Prediction:
+        """The decoder's answer to checked prompts (called by :meth:`predict` under inference mode)."""
+        geometry: ImageGeometry = emb.features.geometry
         prep = self._prepared(emb)
         ready = self._feedback  # read once: prepare_feedback may replace it from another thread
         if ready is not None and prompts.mask is None and previous is not None \
@@ -235,9 +245,10 @@ class SamBackend:
             ``previous`` is not a prediction of a SAM backend.
         """
         emb = check_embedding(embedding, self.backend_id)
-        prep = self._prepared(emb)
-        hidden = self._decoder.mask_hidden(self._previous_logits(previous).to(self.device))
-        self._feedback = (prep, previous.state, self._decoder.prepare_mask(prep, hidden))
+        with light_work():
+            prep = self._prepared(emb)
+            hidden = self._decoder.mask_hidden(self._previous_logits(previous).to(self.device))
+            self._feedback = (prep, previous.state, self._decoder.prepare_mask(prep, hidden))
 
     def _sparse_tokens(self, prompts: Prompts, geometry: ImageGeometry) -> torch.Tensor:
         """(n, 256) point and box tokens in the model's (x, y) input frame."""
