@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from . import batched_decoder
 from .common import gelu
 from .sam import Sam
-from .transformer import TokenAttention
+from .transformer import TokenAttention, _mlp_weights
 
 
 @dataclass
@@ -266,8 +266,7 @@ class FastMaskDecoder:
                 {
                     "sa": sa, "ca1": ca1, "ca2": ca2, "skip_pe": b.skip_first_layer_pe,
                     "norms": [_norm(n) for n in (b.norm1, b.norm2, b.norm3, b.norm4)],
-                    "mlp": (b.mlp.lin1.weight.detach(), b.mlp.lin1.bias.detach(),
-                            b.mlp.lin2.weight.detach(), b.mlp.lin2.bias.detach()),
+                    "mlp": _mlp_weights(b.mlp),
                     "fused": fused.contiguous(),
                     "const": const.contiguous(),
                 }
@@ -398,6 +397,26 @@ class FastMaskDecoder:
         index : int
             Which mask token was returned (0 single mask, 1..3 multimask).
         """
+        queries, keys, point_pe = self._transformer(prep, sparse, mask_hidden)
+        # Only the IoU token and the mask tokens are read after the final
+        # attention, so it runs for those rows alone.
+        candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
+        rows = [0] + [1 + c for c in candidates]
+        q = queries[rows] + point_pe[rows]
+        out = queries[rows] + self.final.tokens_to_image_tm(q, keys, keys + self.pos_tokens)
+        out = F.layer_norm(out, out.shape[-1:], *self.final_norm)
+
+        iou = self.iou_head(out[0])[candidates]
+        best = int(torch.argmax(iou))
+        weights = self.hyper[candidates[best]](out[1 + best])  # (C/8,)
+        return self._upscale(keys, weights), iou, candidates[best]
+
+    def _transformer(self, prep: PreparedEmbedding, sparse: torch.Tensor, mask_hidden):
+        """The two-way blocks: prompt tokens (t, C), image tokens (N, C) and the tokens' PE (t, C) after them.
+
+        The output tokens come first in the token rows (:attr:`out_tokens`),
+        then ``sparse``; the final token->image attention is left to the caller.
+        """
         point_pe = torch.cat([self.out_tokens, sparse], dim=0)
         keys, kvq = self._first_block_inputs(prep, mask_hidden)
         queries = point_pe
@@ -419,18 +438,7 @@ class FastMaskDecoder:
                 queries = self._token_side(blk, queries, point_pe, to_image)
                 keys = blk["ca2"].image_to_tokens(q_side, queries + point_pe, queries, residual=keys)
             keys = F.layer_norm(keys, keys.shape[-1:], *blk["norms"][3])
-        # Only the IoU token and the mask tokens are read after the final
-        # attention, so it runs for those rows alone.
-        candidates = list(range(1, self.num_mask_tokens)) if multimask else [0]
-        rows = [0] + [1 + c for c in candidates]
-        q = queries[rows] + point_pe[rows]
-        out = queries[rows] + self.final.tokens_to_image_tm(q, keys, keys + self.pos_tokens)
-        out = F.layer_norm(out, out.shape[-1:], *self.final_norm)
-
-        iou = self.iou_head(out[0])[candidates]
-        best = int(torch.argmax(iou))
-        weights = self.hyper[candidates[best]](out[1 + best])  # (C/8,)
-        return self._upscale(keys, weights), iou, candidates[best]
+        return queries, keys, point_pe
 
     @torch.inference_mode()
     def decode_batch(self, prep: PreparedEmbedding, sparse: torch.Tensor, *, multimask: bool = True):
