@@ -228,19 +228,20 @@ def test_backend_errors_become_notifications(annotator, image_2d, qtbot) -> None
     assert widget.layers.objects.data.max() == 1
 
 
-def test_modifier_click_is_negative(annotator, image_2d) -> None:
-    from types import SimpleNamespace
+def test_ctrl_click_on_a_slice_of_a_stack_is_negative(annotator, stack_3d, qtbot) -> None:
+    from vispy.util import keys
 
-    viewer, widget = annotator(image_2d, DiskBackend())
+    from canvas_events import click
+
+    viewer, widget = annotator(stack_3d, DiskBackend())
+    (z,) = widget.displayed_slice()
     points = widget.layers.points
-    press = widget._on_click(points, SimpleNamespace(modifiers=("Control",)))
-    next(press)
-    points.add([20, 20])  # napari adds the point when the mouse is released
-    press = widget._on_click(points, SimpleNamespace(modifiers=()))
-    next(press)
-    points.add([30, 30])
-    assert points.features["positive"].tolist() == [False, True]
-    assert widget.session.draft.prompts.labels.tolist() == [0, 1]
+    click(viewer, qtbot, 30, 30)
+    click(viewer, qtbot, 30, 34, modifiers=(keys.CONTROL,))
+    click(viewer, qtbot, 50, 50)
+    assert points.features["positive"].tolist() == [True, False, True]
+    assert widget.session.draft.prompts.labels.tolist() == [1, 0, 1]
+    assert widget.session.draft.slice_key == (z,) and not _preview(widget, (z,))[30, 34]
 
 
 def test_switching_between_2d_and_3d_images_keeps_each_session(annotator, image_2d, stack_3d, qtbot) -> None:

@@ -5,33 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vispy.util import keys
+
+from canvas_events import centre, click, qt_click
 from disk_backend import RADIUS, DiskBackend
 
 pytestmark = pytest.mark.gui
-
-
-def _click(viewer, qtbot, row: float, col: float, modifiers: tuple[str, ...] = ()) -> None:
-    """Press and release the left button over image pixel (row, col).
-
-    The camera is centred on the pixel first, so the click lands in the middle
-    of the canvas whatever its size: napari's own tests simulate clicks the same
-    way (``SceneCanvas.events.mouse_press`` / ``mouse_release``).
-    """
-    viewer.scene.camera.center = (row, col)
-    qtbot.wait(10)
-    scene = viewer.window._qt_viewer.canvas._scene_canvas
-    w, h = scene.size
-    pos = (w / 2, h / 2)
-    scene.events.mouse_press(pos=pos, modifiers=modifiers, button=1)
-    scene.events.mouse_release(pos=pos, modifiers=modifiers, button=1)
-    qtbot.wait(10)
 
 
 def test_canvas_click_adds_a_point_and_updates_the_preview(annotator, image_2d, qtbot) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
     points = widget.layers.points
     assert viewer.layers.selection.active is points and points.mode == "add"
-    _click(viewer, qtbot, 30, 20)
+    click(viewer, qtbot, 30, 20)
     assert len(points.data) == 1
     np.testing.assert_allclose(points.data[0], (30, 20), atol=1)
     preview = np.asarray(widget.layers.preview.data) > 0
@@ -40,38 +26,52 @@ def test_canvas_click_adds_a_point_and_updates_the_preview(annotator, image_2d, 
     assert widget.session.draft.prompts.labels.tolist() == [1]
 
 
-def test_ctrl_click_on_the_canvas_is_negative(annotator, image_2d, qtbot) -> None:
+@pytest.mark.parametrize("modifier", [keys.CONTROL, keys.ALT], ids=["ctrl", "alt"])
+def test_ctrl_or_alt_click_on_the_canvas_is_negative(annotator, image_2d, qtbot, modifier) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
     points = widget.layers.points
-    _click(viewer, qtbot, 30, 30)
-    _click(viewer, qtbot, 30, 33, modifiers=("Control",))  # carves a disk out of the first one
+    click(viewer, qtbot, 30, 30)
+    click(viewer, qtbot, 30, 33, modifiers=(modifier,))  # carves a disk out of the first one
     assert points.features["positive"].tolist() == [True, False]
     assert widget.session.draft.prompts.labels.tolist() == [1, 0]
     preview = np.asarray(widget.layers.preview.data) > 0
     assert not preview[30, 33] and preview[30, 26]
     face = points.face_color
     assert not np.allclose(face[0], face[1])
-    _click(viewer, qtbot, 45, 45)  # the modifier applied to one click only
+    click(viewer, qtbot, 45, 45)  # the modifier applied to one click only
     assert points.features["positive"].tolist() == [True, False, True]
     assert (np.asarray(widget.layers.preview.data) > 0)[45, 45]
 
 
-def _centre(viewer, qtbot, row: float, col: float):
-    viewer.scene.camera.center = (row, col)
-    qtbot.wait(10)
-    scene = viewer.window._qt_viewer.canvas._scene_canvas
-    w, h = scene.size
-    return scene, (w / 2, h / 2)
+@pytest.mark.parametrize("modifier", ["ControlModifier", "AltModifier"])
+def test_a_qt_ctrl_or_alt_click_on_the_canvas_widget_is_negative(annotator, image_2d, qtbot, modifier) -> None:
+    """One level lower: a Qt mouse event with a Qt modifier, turned into vispy's event by vispy itself."""
+    from qtpy.QtCore import Qt
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    qt_click(viewer, qtbot, 30, 30)
+    qt_click(viewer, qtbot, 30, 33, getattr(Qt, modifier))
+    assert widget.layers.points.features["positive"].tolist() == [True, False]
+    assert widget.session.draft.prompts.labels.tolist() == [1, 0]
+    assert not (np.asarray(widget.layers.preview.data) > 0)[30, 33]
+
+
+def test_with_the_toggle_on_negative_a_ctrl_click_is_positive(annotator, image_2d, qtbot) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.toggle_polarity()
+    click(viewer, qtbot, 30, 30, modifiers=(keys.CONTROL,))
+    click(viewer, qtbot, 40, 40)
+    assert widget.layers.points.features["positive"].tolist() == [True, False]
 
 
 def test_a_press_answers_the_click_before_its_release(annotator, image_2d, qtbot) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
     backend = widget.session.backend
-    scene, pos = _centre(viewer, qtbot, 30, 20)
-    scene.events.mouse_press(pos=pos, modifiers=("Control",), button=1)
+    scene, pos = centre(viewer, qtbot, 30, 20)
+    scene.events.mouse_press(pos=pos, modifiers=(keys.CONTROL,), button=1)
     assert len(backend.calls) == 1 and backend.calls[0]["points"] is not None  # answered at the press
     assert not (np.asarray(widget.layers.preview.data) > 0).any()  # but nothing shown before the click is made
-    scene.events.mouse_release(pos=pos, modifiers=("Control",), button=1)
+    scene.events.mouse_release(pos=pos, modifiers=(keys.CONTROL,), button=1)
     qtbot.wait(10)
     assert len(backend.calls) == 1  # the release added that very click: no second predict
     assert widget.session.draft.prompts.labels.tolist() == [0]
@@ -84,7 +84,7 @@ def test_the_answer_is_drawn_at_the_release_before_napari_adds_the_point(annotat
     seen = []
     points.events.data.connect(lambda e: seen.append((str(e.action), int((np.asarray(preview.data) > 0).sum()))),
                                position="first")
-    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene, pos = centre(viewer, qtbot, 30, 20)
     scene.events.mouse_press(pos=pos, modifiers=(), button=1)
     scene.events.mouse_release(pos=pos, modifiers=(), button=1)
     qtbot.wait(10)
@@ -97,7 +97,7 @@ def test_the_answer_is_drawn_at_the_release_before_napari_adds_the_point(annotat
 
 def test_a_drag_pans_and_answers_nothing(annotator, image_2d, qtbot) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
-    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene, pos = centre(viewer, qtbot, 30, 20)
     scene.events.mouse_press(pos=pos, modifiers=(), button=1)
     far = (pos[0] + 40, pos[1])
     scene.events.mouse_move(pos=far, modifiers=(), button=1, press_event=None)
@@ -112,10 +112,10 @@ def test_a_resting_pointer_answers_the_click_it_would_make(annotator, image_2d, 
 
     viewer, widget = annotator(image_2d, DiskBackend())
     backend = widget.session.backend
-    _click(viewer, qtbot, 30, 30)
+    click(viewer, qtbot, 30, 30)
     first = widget.session.prediction
     assert len(backend.calls) == 1
-    scene, pos = _centre(viewer, qtbot, 30, 38)
+    scene, pos = centre(viewer, qtbot, 30, 38)
     scene.events.mouse_move(pos=(pos[0] - 3, pos[1]), modifiers=(), button=None)
     scene.events.mouse_move(pos=pos, modifiers=(), button=None)
     qtbot.wait(LOOK_AHEAD_MS + 100)
@@ -134,7 +134,7 @@ def test_slow_backends_are_not_asked_ahead(annotator, image_2d, qtbot) -> None:
 
     viewer, widget = annotator(image_2d, DiskBackend(), slow_seconds=-1.0)  # every backend counts as slow
     backend = widget.session.backend
-    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene, pos = centre(viewer, qtbot, 30, 20)
     scene.events.mouse_move(pos=(pos[0] - 3, pos[1]), modifiers=(), button=None)
     scene.events.mouse_move(pos=pos, modifiers=(), button=None)
     qtbot.wait(LOOK_AHEAD_MS + 100)
@@ -151,7 +151,7 @@ def test_clicks_on_a_stack_are_answered_ahead_on_the_displayed_slice(annotator, 
     qtbot.waitUntil(lambda: widget.session.embedding((5,)) is not None and not widget.encoder.busy, timeout=20000)
     backend = widget.session.backend
     calls = len(backend.calls)
-    scene, pos = _centre(viewer, qtbot, 30, 20)
+    scene, pos = centre(viewer, qtbot, 30, 20)
     scene.events.mouse_press(pos=pos, modifiers=(), button=1)
     assert len(backend.calls) == calls + 1
     scene.events.mouse_release(pos=pos, modifiers=(), button=1)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
+from vispy.util import keys
 
+from canvas_events import click
 from promptseg.backends.classic import ClassicBackend
 from promptseg.session import ObjectPrompts
 
@@ -32,8 +32,11 @@ def _search(widget, qtbot):
     return panel
 
 
-def _click(panel, rc, *mods):
-    panel._on_click(panel.layer, SimpleNamespace(position=rc, modifiers=set(mods)))
+def _click(panel, qtbot, rc, *modifiers):
+    """A click on the canvas over ``rc`` with the proposals layer selected (as the status line asks)."""
+    viewer = panel.annotator.viewer
+    viewer.layers.selection.active = panel.layer
+    click(viewer, qtbot, *rc, modifiers=modifiers)
 
 
 def test_find_accept_reject_and_undo(annotator, qtbot):
@@ -53,12 +56,12 @@ def test_find_accept_reject_and_undo(annotator, qtbot):
     assert len(np.unique(layer.data)) == len(CENTRES)
 
     # click accepts, Alt+click rejects, Shift+click takes it over as the current object
-    _click(panel, CENTRES[1])
+    _click(panel, qtbot, CENTRES[1])
     assert session.objects[CENTRES[1]] == 2 and len(panel.proposals) == len(CENTRES) - 2
-    _click(panel, CENTRES[2], "Alt")
+    _click(panel, qtbot, CENTRES[2], keys.ALT)
     assert session.objects[CENTRES[2]] == 0 and len(panel.proposals) == len(CENTRES) - 3
     assert len(panel._rejected[()]) == 1
-    _click(panel, CENTRES[3], "Shift")
+    _click(panel, qtbot, CENTRES[3], keys.SHIFT)
     assert not session.draft.is_empty and session.prediction is not None and session.prediction.mask[CENTRES[3]]
     session.clear()
 

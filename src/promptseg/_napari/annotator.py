@@ -35,7 +35,7 @@ from .backend_choice import BackendChoice, backend_choices, default_choice
 from .click_ahead import ClickAhead
 from .encoding import EncodeScheduler
 from .image_settings import ImageSettings
-from .keys import bind_shortcuts, unbind_shortcuts
+from .keys import bind_shortcuts, modifier_names, unbind_shortcuts
 from .layers import PromptLayers
 from .find_similar import FindSimilarPanel
 from .panel import Panel
@@ -297,7 +297,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
     # ------------------------------------------------------------ prompts
     def click_positive(self, event: Any) -> bool:
         """Whether a click made with ``event``'s modifiers is positive (Ctrl/Alt invert the toggle)."""
-        return self.positive != bool(_NEGATIVE_MODIFIERS & {str(m) for m in event.modifiers})
+        return self.positive != bool(_NEGATIVE_MODIFIERS & modifier_names(event))
 
     def _on_click(self, layer: Any, event: Any):
         """Ctrl/Alt-click adds a negative point whatever the toggle says."""

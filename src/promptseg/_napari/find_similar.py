@@ -27,6 +27,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
 from ..errors import PromptsegError
 from ..exemplar import Proposal, accept_proposals, find_similar
 from ..session.object_prompts import ObjectPrompts
+from .keys import modifier_names
 from .workers import start_worker
 
 
@@ -208,7 +209,7 @@ class FindSimilarPanel(QWidget):
         p = self.proposal_at(event.position)
         if p is None:
             return
-        mods = {m.name if hasattr(m, "name") else str(m) for m in event.modifiers}
+        mods = modifier_names(event)
         if "Alt" in mods:
             self.reject(p)
         elif "Shift" in mods:

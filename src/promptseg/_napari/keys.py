@@ -46,6 +46,15 @@ def shortcuts_html() -> str:
     return "<br>".join(rows)
 
 
+def modifier_names(event: Any) -> set[str]:
+    """Names (``"Control"``, ``"Alt"``, ``"Shift"``, ...) of the modifier keys held during a mouse ``event``.
+
+    Real canvas events carry :class:`vispy.util.keys.Key` objects, whose
+    ``str`` is ``"<Key 'Control'>"``: compare their ``name``.
+    """
+    return {getattr(m, "name", m) for m in getattr(event, "modifiers", ())}
+
+
 def _caller(widget: Any, method: str):
     def call(_target: Any) -> None:
         getattr(widget, method)()
