@@ -21,8 +21,9 @@ Steps (every constant is in :class:`ClassicAutoSettings`):
    f, within a few pixels of the detection; it keeps the outline whose mean
    gradient is strongest, so objects of different brightness and blur
    each keep their own edge.
-5. **Clean-up**: holes filled, objects far below the typical size dropped;
-   each object's score is its contrast against its ring, in [0, 1].
+5. **Clean-up**: holes filled; objects far below the typical size, or
+   whose contrast against their ring is within a few noise standard
+   deviations, dropped; each object's score is that contrast, in [0, 1].
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from skimage.segmentation import watershed
 from ..errors import ImageError
 from ..imaging import check_image
 from .object_channel import object_channel
-from .refine import refine_objects
+from .refine import noise_level, refine_objects
 
 __all__ = ["ClassicAutoSettings", "ClassicProgress", "classic_objects"]
 
@@ -78,6 +79,9 @@ class ClassicAutoSettings:
         Objects smaller than this fraction of the typical area are dropped.
     min_area : int
         ... and objects smaller than this many pixels.
+    min_contrast : float
+        Objects whose mean brightness exceeds their ring's by less than this
+        many standard deviations of the pixel noise are dropped.
     """
 
     smoothing: float = 1.0
@@ -92,6 +96,7 @@ class ClassicAutoSettings:
     boundary_reach: int = 3
     min_area_fraction: float = 0.1
     min_area: int = 8
+    min_contrast: float = 3.0
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -191,7 +196,7 @@ def classic_objects(image: np.ndarray, settings: ClassicAutoSettings = ClassicAu
     labels = _split(fg, radius, s)
     yield ClassicProgress("split", 3, 4)
     fine = ndi.gaussian_filter(x, s.boundary_smoothing) if s.boundary_smoothing > 0 else x
-    labels, scores = refine_objects(fine, labels, radius, s)
+    labels, scores = refine_objects(fine, labels, radius, s, noise_level(x))
     yield ClassicProgress("boundary", 4, 4)
     return labels, scores
 

@@ -7,8 +7,8 @@ from skimage.filters import threshold_otsu
 
 __all__ = ["object_channel"]
 
-#: Robust range of the channel (percentiles) mapped to [0, 1].
-PERCENTILES = (0.5, 99.5)
+#: Range of the channel (percentiles) mapped to [0, 1]: the top is the maximum, so sparse objects are not clipped.
+PERCENTILES = (0.5, 100.0)
 
 
 def _grey_or_colour(arr: np.ndarray) -> np.ndarray:

@@ -30,7 +30,14 @@ def _redraw(xs: np.ndarray, own: np.ndarray, band: np.ndarray, level: float) -> 
     return new
 
 
-def refine_objects(x: np.ndarray, labels: np.ndarray, radius: float, settings) -> tuple[np.ndarray, np.ndarray]:
+def noise_level(x: np.ndarray) -> float:
+    """Robust standard deviation of pixel noise: the MAD of differences between horizontal neighbours, / sqrt(2)."""
+    d = np.diff(x, axis=1).ravel()
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2)) if d.size else 0.0
+
+
+def refine_objects(x: np.ndarray, labels: np.ndarray, radius: float, settings,
+                   noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Redraw every object at ``ring + level * (inside - ring)``, drop small ones, score the rest.
 
     Parameters
@@ -42,6 +49,9 @@ def refine_objects(x: np.ndarray, labels: np.ndarray, radius: float, settings) -
     radius : float
         Typical object radius (pixels).
     settings : ClassicAutoSettings
+    noise : float
+        Pixel noise (standard deviation); objects whose contrast is below
+        ``settings.min_contrast`` times it are dropped.
 
     Returns
     -------
@@ -74,6 +84,9 @@ def refine_objects(x: np.ndarray, labels: np.ndarray, radius: float, settings) -
         around = (float(xs[ring].mean()) if q is None else float(np.percentile(xs[ring], q))) if ring.any() \
             else float(np.median(x))
         contrast[k] = np.clip(inside - around, 0.0, 1.0)
+        if contrast[k] < settings.min_contrast * noise:
+            out[rs, cs][own] = 0
+            continue
         if settings.boundary_level is None or inside <= around:
             continue
         band = (ndi.binary_dilation(own, grow) if reach > 0 else own) & ~others
