@@ -1,6 +1,7 @@
 """``promptseg`` command line: a thin front end over the library.
 
-Sub-commands: ``segment`` (headless one-shot segmentation), ``models`` (the
+Sub-commands: ``segment`` (headless one-shot segmentation), ``segment-all``
+(every object at once, :mod:`promptseg.auto.cli`), ``models`` (the
 checkpoint registry and cache) and ``evaluate`` (the standard click protocol).
 """
 
@@ -118,6 +119,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .auto.cli import add_segment_all_parser
     from .eval.cli import add_evaluate_parser
     from .exemplar.cli import add_find_similar_parser
     from .store.cli import add_embed_parser
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
+    add_segment_all_parser(sub)
     _add_models(sub)
     add_evaluate_parser(sub)
     add_embed_parser(sub)
