@@ -79,3 +79,77 @@ def test_sam1_loader_refuses_a_sam2_file_clearly(tmp_path, fixture_state):
     with pytest.raises(CheckpointError, match="SAM 2.1 checkpoint") as err:
         load_sam(path)
     assert str(path) in str(err.value)
+
+
+# ------------------------------------------------------------------ load_sam2
+
+
+@pytest.fixture(scope="module")
+def hiera_t_file(tmp_path_factory):
+    """A full-size random-weight hiera_t checkpoint in the official layout ({'model': state dict})."""
+    from promptseg.model.sam2.build import build_sam2
+
+    torch.manual_seed(0)
+    state = build_sam2("hiera_t").state_dict()
+    path = tmp_path_factory.mktemp("sam2") / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": state}, path)
+    return path, state
+
+
+def test_load_sam2_from_a_file_names_the_model(hiera_t_file):
+    from promptseg.model.sam2.load import load_sam2
+
+    path, state = hiera_t_file
+    model, loaded = load_sam2(path)
+    assert (loaded.architecture, loaded.name, loaded.registry_name) == ("hiera_t", path.name, None)
+    assert loaded.config == SAM2_ARCHITECTURES["hiera_t"]
+    assert loaded.content_hash.startswith(("xxh128:", "sha256:"))
+    ours = model.state_dict()
+    assert all(torch.equal(ours[key], value) for key, value in state.items())
+    assert not model.training
+
+
+def test_load_sam2_through_the_registry(hiera_t_file, tmp_path):
+    from dataclasses import replace
+
+    from promptseg.model.download import file_hash
+    from promptseg.model.registry import get_info
+    from promptseg.model.sam2.load import load_sam2
+
+    path, _ = hiera_t_file
+    info = replace(get_info("sam2.1_hiera_tiny"), url=path.as_uri(), hash=file_hash(path, "sha256"))
+    _, loaded = load_sam2(info, cache_dir=tmp_path, progress=False)
+    assert loaded.registry_name == "sam2.1_hiera_tiny" and loaded.path == tmp_path / "sam2.1_hiera_tiny.pt"
+    wrong = replace(info, name="as_small", architecture="hiera_s")
+    with pytest.raises(CheckpointError, match="keys are those of hiera_t"):
+        load_sam2(wrong, cache_dir=tmp_path, progress=False)
+
+
+def test_load_sam2_refuses_sam1_names_and_bad_files(tmp_path, hiera_t_file):
+    from promptseg.model.sam2.load import load_sam2
+
+    with pytest.raises(CheckpointError, match="SAM 1-family model.*load_sam"):
+        load_sam2("sam_vit_b", cache_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="neither a checkpoint file nor a registry name"):
+        load_sam2(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(hiera_t_file[0].read_bytes()[:4096])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_sam2(corrupt)
+    path, state = hiera_t_file
+    partial = dict(state)
+    del partial["sam_mask_decoder.conv_s0.weight"]
+    partial["extra.weight"] = torch.zeros(1)
+    torch.save({"model": partial}, tmp_path / "partial.pt")
+    with pytest.raises(CheckpointError, match=r"missing keys 1: sam_mask_decoder.conv_s0.weight.*unexpected keys 1"):
+        load_sam2(tmp_path / "partial.pt")
+
+
+def test_load_sam2_refuses_unpickling_objects(tmp_path):
+    from promptseg.model.sam2.load import load_sam2
+
+    path = tmp_path / "pickled.pt"
+    torch.save({"model": {"x": torch.zeros(1)}, "config": object()}, path)
+    with pytest.raises(CheckpointError, match="for safety") as err:
+        load_sam2(path)
+    assert "weights_only=False" not in str(err.value)

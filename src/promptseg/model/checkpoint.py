@@ -26,6 +26,7 @@ from .config import ARCHITECTURES, SamConfig
 from .download import content_hash, fetch_checkpoint
 from .registry import CheckpointInfo, get_info, is_registry_name, registry_names
 
+from .sam2.config import Sam2Config
 __all__ = ["LoadedCheckpoint", "infer_config", "load_sam", "load_strict", "read_state_dict", "unwrap_state_dict"]
 
 #: Buffers that models recompute at construction; dropped from a file when
@@ -49,20 +50,21 @@ class LoadedCheckpoint:
         Registry name, or the file name for a checkpoint given by path.
     path : Path
         The file that was read.
-    config : SamConfig
+    config : SamConfig or Sam2Config
         The architecture the model was built with.
     content_hash : str
         Content hash of the file, ``"xxh128:<hex>"`` (``"sha256:<hex>"``
         without ``xxhash``); identifies the weights, e.g. in embedding stores.
     architecture : str or None
-        The published architecture (``vit_b``, ...) equal to ``config``, if any.
+        The published architecture (``vit_b``, ..., ``hiera_t``, ...) equal
+        to ``config``, if any.
     registry_name : str or None
         The registry entry the file was fetched for, None for a plain path.
     """
 
     name: str
     path: Path
-    config: SamConfig
+    config: SamConfig | Sam2Config
     content_hash: str
     architecture: str | None = None
     registry_name: str | None = None

@@ -1,4 +1,7 @@
-"""Builders: SAM 2.1 architecture numbers -> randomly initialised networks with the checkpoint's key layout."""
+"""Builders: SAM 2.1 architecture numbers -> randomly initialised networks with the checkpoint's key layout.
+
+:func:`build_sam2` builds the whole model; the ``build_*`` functions its parts.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from .fpn_neck import FpnNeck
 from .hiera import Hiera
 from .image_encoder import Sam2ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
+from .memory_attention import MemoryAttention
+from .memory_encoder import MemoryEncoder
+from .sam2_model import Sam2Model
 
 
 def _config(config: Sam2Config | str) -> Sam2Config:
@@ -65,3 +71,50 @@ def build_mask_decoder(config: Sam2Config | str) -> Sam2MaskDecoder:
         stability_delta=config.stability_delta,
         stability_thresh=config.stability_thresh,
     )
+
+
+def build_memory_attention(config: Sam2Config | str) -> MemoryAttention:
+    """The tracker's memory attention (``memory_attention.`` keys)."""
+    config = _config(config)
+    grid = (config.embedding_size, config.embedding_size)
+    return MemoryAttention(
+        config.d_model,
+        config.mem_dim,
+        config.memory_attention_layers,
+        config.memory_attention_ffn_dim,
+        grid=grid,
+    )
+
+
+def build_memory_encoder(config: Sam2Config | str) -> MemoryEncoder:
+    """The tracker's memory encoder (``memory_encoder.`` keys)."""
+    config = _config(config)
+    return MemoryEncoder(config.d_model, config.mem_dim, config.memory_fuser_layers)
+
+
+def build_sam2(config: Sam2Config | str) -> Sam2Model:
+    """Build a SAM 2.1 model with random weights, in eval mode.
+
+    Parameters
+    ----------
+    config : Sam2Config or str
+        Architecture numbers, or a published architecture name (``hiera_t``,
+        ``hiera_s``, ``hiera_b+``, ``hiera_l``).
+
+    Returns
+    -------
+    Sam2Model
+        Its ``state_dict()`` has exactly the keys and shapes of the published
+        checkpoint's ``checkpoint["model"]`` for that architecture.
+    """
+    config = _config(config)
+    model = Sam2Model(
+        build_image_encoder(config),
+        build_prompt_encoder(config),
+        build_mask_decoder(config),
+        build_memory_attention(config),
+        build_memory_encoder(config),
+        num_maskmem=config.num_maskmem,
+        mem_dim=config.mem_dim,
+    )
+    return model.eval()

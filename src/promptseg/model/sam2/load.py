@@ -1,0 +1,92 @@
+"""Load a SAM 2.1 checkpoint strictly: registry name or file, architecture named from the keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ...errors import CheckpointError
+from ..checkpoint import LoadedCheckpoint, load_strict, read_state_dict
+from ..download import content_hash, fetch_checkpoint
+from ..registry import CheckpointInfo, get_info, is_registry_name, registry_names
+from .build import build_sam2
+from .config import SAM2_ARCHITECTURES, SAM2_CHECKPOINT_NAMES
+from .identify import identify_sam2
+from .sam2_model import Sam2Model
+
+__all__ = ["load_sam2"]
+
+
+def load_sam2(
+    name_or_path: str | os.PathLike | CheckpointInfo,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Any = True,
+) -> tuple[Sam2Model, LoadedCheckpoint]:
+    """Build a SAM 2.1 model and load a checkpoint into it, strictly.
+
+    The file is read with ``torch.load(..., weights_only=True)``; the state
+    dict is ``checkpoint["model"]`` (a plain state dict works too).  Its keys
+    tell which published model it is; every key and shape must then match
+    that model.
+
+    Parameters
+    ----------
+    name_or_path : str, path or CheckpointInfo
+        A SAM 2.1 registry name (``sam2.1_hiera_tiny`` ...; downloaded and
+        verified on first use), a registry entry, or a checkpoint file.
+    cache_dir : path, optional
+        Cache folder for registry checkpoints.
+    progress : bool or progress-bar object
+        Download progress display, as in
+        :func:`~promptseg.model.download.fetch_checkpoint`.
+
+    Returns
+    -------
+    model : Sam2Model
+        On the CPU, in eval mode.
+    loaded : LoadedCheckpoint
+        Name, path, :class:`~promptseg.model.sam2.config.Sam2Config`,
+        architecture (``hiera_t`` ...) and content hash of the weights.
+
+    Raises
+    ------
+    CheckpointError
+        Unknown name, a SAM 1 name, missing / unreadable / corrupt file, not a
+        SAM 2.1 state dict, a trunk none of the four published ones, or keys
+        and shapes that do not fit.
+    DownloadError
+        A registry checkpoint could not be downloaded.
+    """
+    registry_name = None
+    if isinstance(name_or_path, CheckpointInfo) or is_registry_name(name_or_path):
+        info = name_or_path if isinstance(name_or_path, CheckpointInfo) else get_info(name_or_path)
+        if info.family != "sam2.1":
+            raise CheckpointError(
+                f"{info.name!r} is a SAM 1-family model ({info.architecture}); load it with "
+                f"promptseg.model.checkpoint.load_sam. SAM 2.1 models: {', '.join(SAM2_CHECKPOINT_NAMES.values())}."
+            )
+        path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
+        registry_name, name = info.name, info.name
+    else:
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise CheckpointError(
+                f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
+                f"({', '.join(registry_names())})"
+            )
+        name = path.name
+    source = f"checkpoint {path}"
+    state = read_state_dict(path)
+    architecture = identify_sam2(state, source=source)
+    if registry_name is not None and architecture != info.architecture:
+        raise CheckpointError(
+            f"{source} was fetched for {registry_name!r} ({info.architecture}) but its keys are those of "
+            f"{architecture}; delete the file and download it again."
+        )
+    config = SAM2_ARCHITECTURES[architecture]
+    model = build_sam2(config)
+    load_strict(model, state, source=source, expected=f"the SAM 2.1 {architecture} architecture")
+    model.eval()
+    return model, LoadedCheckpoint(name, path, config, content_hash(path), architecture, registry_name)

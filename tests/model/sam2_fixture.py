@@ -1,0 +1,32 @@
+"""The small random-weight SAM 2.1 model of ../shared/fixtures/sam2/small_hiera, built by our builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from promptseg.model.checkpoint import load_strict
+from promptseg.model.sam2.build import build_sam2
+from promptseg.model.sam2.config import Sam2Config
+from promptseg.model.sam2.sam2_model import Sam2Model
+
+#: The numbers of small_hiera/config.yaml (everything else as published).
+FIXTURE_CONFIG = Sam2Config(
+    embed_dim=24,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    global_att_blocks=(3,),
+    window_pos_embed_bkg_spatial_size=(7, 7),
+    window_spec=(8, 4, 14, 7),
+    memory_attention_layers=2,
+    memory_attention_ffn_dim=512,
+)
+
+
+def fixture_model(shared_dir: Path) -> Sam2Model:
+    """The fixture model with its weights loaded strictly (weights_only)."""
+    path = shared_dir / "fixtures" / "sam2" / "small_hiera" / "state_dict.pt"
+    model = build_sam2(FIXTURE_CONFIG)
+    load_strict(model, torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+    return model.eval()
