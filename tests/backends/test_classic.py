@@ -184,3 +184,54 @@ def test_tiny_image(backend):
     img, gt = disk_image(shape=(64, 64), centre=(32, 32), radius=14)
     pred = backend.predict(backend.encode(img), points=[(32, 32)], labels=[1])
     assert iou(pred.mask, gt) > 0.85
+
+
+def _blobs(seed):
+    """Six bright disks on a noisy background (the first one is returned as the object)."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[:96, :96]
+    img = rng.normal(60, 12, (96, 96))
+    first = None
+    for _ in range(6):
+        r, c, rad = rng.integers(15, 80), rng.integers(15, 80), rng.integers(5, 10)
+        disk = (rr - r) ** 2 + (cc - c) ** 2 <= rad**2
+        img += 100 * disk
+        first = disk if first is None else first
+    return np.clip(img, 0, 255).astype(np.uint8), first
+
+
+def _parts(mask):
+    from scipy import ndimage as ndi
+
+    return ndi.label(mask, structure=np.ones((3, 3)))
+
+
+def test_a_negative_click_leaves_no_detached_fragment(backend):
+    # issue 16 item 6: the pixel refinement used to leave a piece cut off by the negative click
+    img, _ = _blobs(6)
+    emb = backend.encode(img)
+    first = backend.predict(emb, points=[(28, 63)], labels=[1])
+    pred = backend.predict(emb, points=[(28, 63), (36, 73)], labels=[1, 0], previous=first)
+    labels, n = _parts(pred.mask)
+    assert pred.mask[28, 63] and n == 1
+    np.testing.assert_array_equal(pred.mask, pred.logits > 0)
+
+
+@pytest.mark.parametrize("seed", [2, 9, 11, 14, 19])
+def test_every_part_holds_a_positive_click(backend, seed):
+    img, gt = _blobs(seed)
+    from promptseg.eval.clicker import ClickSimulator
+
+    emb = backend.encode(img)
+    sim, pred, points, labels, previous = ClickSimulator(gt), np.zeros(gt.shape, bool), [], [], None
+    for _ in range(8):
+        click = sim.next_click(pred)
+        if click is None:
+            break
+        points.append((click.row, click.col))
+        labels.append(click.label)
+        previous = backend.predict(emb, points=points, labels=labels, previous=previous)
+        pred = previous.mask
+        parts, n = _parts(pred)
+        held = {parts[r, c] for (r, c), lab in zip(points, labels) if lab == 1} - {0}
+        assert len(held) == n, f"{n - len(held)} part(s) without a positive click after {points} {labels}"

@@ -24,7 +24,8 @@ from ..base import Box, ImageEmbedding, Point, Prediction, check_embedding
 from .encoder import ClassicFeatures, encode_image
 from .head import RegionPrompts, segment
 from .refine import refine_boundary
-from .regions import box_pixels, check_paths, coverage, path_superpixels, polygon_pixels
+from .parts import keep_seeded_parts
+from .regions import box_pixels, check_paths, coverage, path_pixels, path_superpixels, polygon_pixels
 from .settings import ClassicSettings
 from .superpixels import SuperpixelGraph
 from .upsample import LazyLogitsPrediction, sampling_grid, upsample_logits, upsample_mask
@@ -193,6 +194,7 @@ class ClassicBackend:
             work_logits = evidence[g.labels]
         if forbidden.any():  # outside the box, inside negative polygons: background at pixel level too
             work_logits = np.where(forbidden, np.minimum(work_logits, np.float32(-1e-3)), work_logits)
+        work_logits = keep_seeded_parts(work_logits, _seed_pixels(features, prompts, scribble_list, region))
         state = _State(graph=g, fraction=obj.astype(np.float32))
         score = float(np.tanh(np.abs(evidence[obj]).mean())) if obj.any() else 0.0
         return _to_image(work_logits, features, score, state)
@@ -246,6 +248,16 @@ class ClassicBackend:
             previous=prev,
         )
         return region, forbidden > 0
+
+
+def _seed_pixels(features: ClassicFeatures, prompts, scribble_list, region: RegionPrompts) -> np.ndarray:
+    """Working pixels (S, 2) that the object's parts must hold: positive clicks and scribbles, else the anchors."""
+    pts = features.work.to_work(prompts.points)[prompts.labels == 1]
+    seeds = [pts] + [path_pixels(features, path) for path, lab in scribble_list if lab == 1]
+    if sum(len(x) for x in seeds) == 0:
+        anchors = region.anchors(features.graph.n)
+        return np.argwhere(np.isin(features.graph.labels, anchors))
+    return np.concatenate(seeds).astype(np.intp)
 
 
 def _to_image(work_logits: np.ndarray, features: ClassicFeatures, score: float, state: _State) -> Prediction:

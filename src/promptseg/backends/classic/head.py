@@ -68,6 +68,20 @@ class RegionPrompts:
             or (self.previous is not None and (self.previous > 0.5).any())
         )
 
+    def anchors(self, n: int) -> np.ndarray:
+        """Superpixels the object must hold, shape (A,), int.
+
+        The positive seeds; without any, the superpixels at least half
+        covered by the previous answer, the mask prompt or the box.
+        """
+        if len(self.positive):
+            return np.unique(self.positive).astype(np.intp)
+        support = np.zeros(n)
+        for part in (self.previous, self.mask, self.box):
+            if part is not None:
+                support = np.maximum(support, part)
+        return np.flatnonzero(support >= 0.5)
+
 
 def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: ClassicSettings) -> tuple[np.ndarray, np.ndarray]:
     """Label superpixels as object or background.
@@ -134,14 +148,7 @@ def segment(features: ClassicFeatures, prompts: RegionPrompts, settings: Classic
     evidence = s.appearance_weight * ratio + s.geodesic_weight * (near_pos - near_neg) + prior
     hard_bg_ids = np.setdiff1d(np.concatenate(hard_bg), pos).astype(np.intp)
     obj = min_cut(g.edges, s.smoothness * features.affinity, g.size * evidence, hard_fg=pos, hard_bg=hard_bg_ids)
-    anchors = pos
-    if anchors.size == 0:
-        support = np.zeros(n)
-        for part in (prompts.previous, prompts.mask, prompts.box):
-            if part is not None:
-                support = np.maximum(support, part)
-        anchors = np.flatnonzero(support >= 0.5)
-    obj = connected_to(n, g.edges, obj, anchors)
+    obj = connected_to(n, g.edges, obj, prompts.anchors(n))
     eps = np.float32(1e-3)
     ev = evidence.astype(np.float32)
     return obj, np.where(obj, np.maximum(ev, eps), np.minimum(ev, -eps)).astype(np.float32)

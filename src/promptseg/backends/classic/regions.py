@@ -16,7 +16,7 @@ from skimage.draw import line, polygon
 from ...errors import PromptError
 from .encoder import ClassicFeatures
 
-__all__ = ["check_paths", "coverage", "path_superpixels", "polygon_pixels", "box_pixels"]
+__all__ = ["check_paths", "coverage", "path_pixels", "path_superpixels", "polygon_pixels", "box_pixels"]
 
 
 def coverage(features: ClassicFeatures, work_mask: np.ndarray) -> np.ndarray:
@@ -65,14 +65,20 @@ def check_paths(paths, labels, image_shape: tuple[int, int], kind: str) -> list[
     return out
 
 
-def path_superpixels(features: ClassicFeatures, path_rc: np.ndarray) -> np.ndarray:
-    """Ids of the superpixels an open polyline of (N, 2) image-frame vertices passes through."""
+def path_pixels(features: ClassicFeatures, path_rc: np.ndarray) -> np.ndarray:
+    """Working pixels (P, 2) (row, col) of an open polyline of (N, 2) image-frame vertices."""
     pts = features.work.to_work(path_rc)
     rows, cols = [pts[:1, 0]], [pts[:1, 1]]
     for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:]):
         rr, cc = line(int(r0), int(c0), int(r1), int(c1))
         rows.append(rr), cols.append(cc)
-    return np.unique(features.graph.labels[np.concatenate(rows), np.concatenate(cols)])
+    return np.stack([np.concatenate(rows), np.concatenate(cols)], axis=1).astype(np.intp)
+
+
+def path_superpixels(features: ClassicFeatures, path_rc: np.ndarray) -> np.ndarray:
+    """Ids of the superpixels an open polyline of (N, 2) image-frame vertices passes through."""
+    px = path_pixels(features, path_rc)
+    return np.unique(features.graph.labels[px[:, 0], px[:, 1]])
 
 
 def polygon_pixels(features: ClassicFeatures, polygons: Sequence[np.ndarray]) -> np.ndarray:
