@@ -1,0 +1,121 @@
+"""One tracking step of SAM 2 for one object: SAM heads on a (memory-conditioned) frame, and its memory.
+
+These functions hold the equations of the official ``_forward_sam_heads``
+and ``_encode_new_memory`` for the published SAM 2.1 settings (object-score
+gating, fixed no-object pointer, multimask tokens for the pointer, memory
+masks as ``20 * sigmoid(logits) - 10``, binarised on clicked frames).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .hole_filling import fill_small_holes
+from .prompts import sparse_tokens
+from .sam2_model import Sam2Model
+from .tracker_state import FrameFeatures, FrameOutput, FramePrompts
+
+__all__ = ["decode", "encode_memory", "NO_OBJECT_LOGIT"]
+
+#: Logit given to every pixel of an object judged absent.
+NO_OBJECT_LOGIT = -1024.0
+
+#: Scale and bias applied to mask probabilities before the memory encoder.
+_MEMORY_MASK_SCALE, _MEMORY_MASK_BIAS = 20.0, -10.0
+
+
+def _prompt_tokens(model: Sam2Model, prompts: FramePrompts | None) -> torch.Tensor:
+    """Sparse tokens (1, N, C): the prompts, or two "not a point" tokens on a frame without any."""
+    encoder = model.sam_prompt_encoder
+    device = encoder.no_mask_embed.weight.device
+    if prompts is None:
+        return encoder.embed_points(torch.zeros(1, 1, 2, device=device), -torch.ones(1, 1, dtype=torch.int64, device=device), pad=True)
+    points = prompts.points[None].to(device) if prompts.points.shape[0] else None
+    labels = prompts.labels[None].to(device) if prompts.points.shape[0] else None
+    box = prompts.box[None].to(device) if prompts.box is not None else None
+    return sparse_tokens(encoder, points, labels, box)
+
+
+def decode(
+    model: Sam2Model,
+    image: torch.Tensor,
+    features: FrameFeatures,
+    prompts: FramePrompts | None,
+    previous_logits: torch.Tensor | None,
+) -> FrameOutput:
+    """Run the SAM heads for one object and keep the chosen mask.
+
+    Parameters
+    ----------
+    model : Sam2Model
+    image : torch.Tensor, shape (1, C, h, w)
+        The frame's image embedding, conditioned on the memory (or with
+        ``no_mem_embed`` added on a frame without memory).
+    features : FrameFeatures
+        The frame's high-resolution maps.
+    prompts : FramePrompts or None
+        Clicks / box on this frame; None while tracking.
+    previous_logits : torch.Tensor, shape (1, 1, 4h, 4w), or None
+        An earlier answer on this frame, fed back as the mask prompt.
+
+    Returns
+    -------
+    FrameOutput
+        ``memory`` is None (see :func:`encode_memory`).  With at most one
+        point (a tracked frame counts as none) the three candidates are
+        scored and the best kept, its token giving the pointer; otherwise
+        the single mask (with the stability fallback) and the single-mask
+        token.
+    """
+    encoder = model.sam_prompt_encoder
+    num_points = 0 if prompts is None else prompts.num_points
+    multimask = num_points <= 1
+    if previous_logits is None:
+        h, w = encoder.image_embedding_size
+        dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+    else:
+        dense = encoder.mask_downscaling(previous_logits)
+    out = model.sam_mask_decoder(
+        image, encoder.get_dense_pe(), _prompt_tokens(model, prompts), dense, multimask, features.high_res
+    )
+    present = out.object_score_logits > 0  # (1, 1)
+    masks = torch.where(present[:, :, None, None], out.masks, torch.tensor(NO_OBJECT_LOGIT)).float()
+    best = int(out.iou[0].argmax()) if multimask else 0
+    token = out.sam_tokens[:, best] if multimask else out.sam_tokens[:, 0]
+    weight = present.float()
+    pointer = weight * model.obj_ptr_proj(token) + (1 - weight) * model.no_obj_ptr
+    return FrameOutput(
+        low_res=masks[:, best : best + 1],
+        object_score=out.object_score_logits,
+        pointer=pointer,
+        iou=float(out.iou[0, best]),
+        from_clicks=prompts is not None,
+    )
+
+
+def encode_memory(model: Sam2Model, features: FrameFeatures, output: FrameOutput, fill_hole_area: int) -> torch.Tensor:
+    """The memory of one object's output on a frame.
+
+    The mask is the low-resolution answer upsampled bilinearly to the
+    model input; on a frame with clicks it is first hole-filled and then
+    binarised (what the user saw), elsewhere it goes through a sigmoid.
+    Either way it is mapped to ``20 p - 10``.  An absent object adds
+    ``no_obj_embed_spatial`` to every memory cell.
+
+    Returns
+    -------
+    torch.Tensor, shape (1, mem_dim, h, w), bfloat16
+        Rounded to bfloat16 as the official tracker stores it.
+    """
+    logits = output.low_res
+    if output.from_clicks:
+        logits = fill_small_holes(logits, fill_hole_area)
+    size = (model.image_size, model.image_size)
+    full = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    probability = (full > 0).float() if output.from_clicks else torch.sigmoid(full)
+    mask = probability * _MEMORY_MASK_SCALE + _MEMORY_MASK_BIAS
+    memory = model.memory_encoder(features.image, mask)
+    if not output.present:
+        memory = memory + model.no_obj_embed_spatial[..., None, None]
+    return memory.to(torch.bfloat16)
