@@ -8,12 +8,14 @@ checkpoint registry and cache) and ``evaluate`` (the standard click protocol).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import PromptsegError
+from .errors import PromptsegError, cli_text
+from .io import MASK_SUFFIXES
 
 
 def _point(text: str) -> tuple[float, float, int]:
@@ -53,7 +55,8 @@ def _add_segment(sub) -> None:
     p.add_argument("--slice", type=int, default=None, metavar="Z", help="for a stack: the 2D slice to segment")
     p.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="scale non-8-bit data from LOW..HIGH to 0..255 (default: robust percentiles)")
-    p.add_argument("--out", type=Path, required=True, help="mask file to write (0 background, --value object)")
+    p.add_argument("--out", type=Path, required=True,
+                   help=f"mask file to write (0 background, --value object): {', '.join(MASK_SUFFIXES)}")
     p.add_argument("--value", type=int, default=255, help="pixel value of the object in the mask (default 255)")
     p.add_argument("--logits", type=Path, help="also save the (H, W) float32 logits as .npy")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -65,24 +68,20 @@ def _run_segment(args: argparse.Namespace) -> int:
 
     from .backends import load_backend
     from .io import read_image, write_mask
+    from .store import TiledBackend
+    from .store.cli import contrast_limits_option
 
     if not args.point and args.box is None:
         raise PromptsegError("give at least one --point ROW,COL[,LABEL] or a --box R0,C0,R1,C1.")
-    image = read_image(args.image)
-    is_stack = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))
-    if is_stack and args.slice is None:
-        raise PromptsegError(
-            f"{args.image} is a stack of {image.shape[0]} slices of {image.shape[1]} x {image.shape[2]} pixels; "
-            "choose one slice with --slice Z."
-        )
-    if args.slice is not None:
-        if not 0 <= args.slice < image.shape[0]:
-            raise PromptsegError(f"--slice {args.slice} is outside the stack of {image.shape[0]} slices.")
-        image = image[args.slice]
-    backend = load_backend(args.backend, device=args.device)
+    if args.out.suffix.lower() not in MASK_SUFFIXES:
+        raise PromptsegError(f"--out {args.out}: cannot write a mask as {args.out.suffix or 'a file without a suffix'}; "
+                             f"end the name with one of {', '.join(MASK_SUFFIXES)}.")
+    contrast_limits_option(args.contrast_limits)
+    image = _select_slice(read_image(args.image), args)
+    # tiles above 2048 px, encoded only where the prompts need them: any size, memory of a few tiles
+    backend = TiledBackend(load_backend(args.backend, device=args.device), lazy=True)
     start = time.perf_counter()
     emb = backend.encode(image, contrast_limits=args.contrast_limits)
-    encoded = time.perf_counter()
     points = [(r, c) for r, c, _ in args.point] or None
     labels = [lab for _, _, lab in args.point] or None
     pred = backend.predict(emb, points=points, labels=labels, box=args.box)
@@ -91,11 +90,33 @@ def _run_segment(args: argparse.Namespace) -> int:
     if args.logits:
         args.logits.parent.mkdir(parents=True, exist_ok=True)
         np.save(args.logits, pred.logits)
+    tiles = emb.cache.get("tiles", {})  # a tiled image: the tiles the prompts needed, encoded while predicting
+    encode = emb.encode_seconds + sum(t.encode_seconds for t in tiles.values())
+    where = f" ({len(tiles)} of {emb.features.tiling.n_tiles} tiles)" if tiles else ""
     print(
         f"{out}: {pred.area} object pixels of {pred.mask.size}, score {pred.score:.3f} "
-        f"(encode {encoded - start:.2f} s, predict {1000 * (done - encoded):.1f} ms, backend {backend.name})"
+        f"(encode {encode:.2f} s{where}, predict {1000 * (done - start - encode):.1f} ms, backend {backend.name})"
     )
     return 0
+
+
+def _select_slice(image, args: argparse.Namespace):
+    """The 2D image to segment: ``image`` itself, or slice ``--slice`` of a stack."""
+    is_stack = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))
+    if is_stack and args.slice is None:
+        raise PromptsegError(
+            f"{args.image} is a stack of {image.shape[0]} slices of {image.shape[1]} x {image.shape[2]} pixels; "
+            "choose one slice with --slice Z."
+        )
+    if args.slice is None:
+        return image
+    if not is_stack:
+        raise PromptsegError(f"--slice {args.slice}: {args.image} is a single 2D image of {image.shape[0]} x "
+                             f"{image.shape[1]} pixels, not a stack; leave out --slice.")
+    if not 0 <= args.slice < image.shape[0]:
+        raise PromptsegError(f"--slice {args.slice} is outside the stack of {image.shape[0]} slices "
+                             f"(0 to {image.shape[0] - 1}).")
+    return image[args.slice]
 
 
 def _add_models(sub) -> None:
@@ -136,13 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose value may start with a minus sign (coordinates); argparse would take "-5,3" for an option.
+_COORDINATE_OPTIONS = ("--point", "--box")
+_NUMBERS = re.compile(r"^-[0-9.]+(,[-+]?[0-9.eE+-]*)*$")
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--point -5,3`` -> ``--point=-5,3``, so that a negative coordinate is a value, not an option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in _COORDINATE_OPTIONS and _NUMBERS.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``promptseg`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except PromptsegError as exc:
-        print(f"promptseg {args.command}: error: {exc}", file=sys.stderr)
+        print(f"promptseg {args.command}: error: {cli_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,7 +8,26 @@ from __future__ import annotations
 
 
 class PromptsegError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and what to do, in the terms of the Python API.
+    cli : str, optional
+        The same in command-line terms (``--overwrite`` instead of
+        ``overwrite=True``), where they differ; the ``promptseg`` commands
+        print this one (:func:`cli_text`).
+    """
+
+    def __init__(self, message: str = "", *, cli: str | None = None) -> None:
+        super().__init__(message)
+        self.cli = cli
+
+
+def cli_text(exc: BaseException) -> str:
+    """How a command-line front end words ``exc``: its ``cli`` text when it has one."""
+    return getattr(exc, "cli", None) or str(exc)
 
 
 class ImageError(PromptsegError, ValueError):

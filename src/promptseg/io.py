@@ -10,6 +10,8 @@ import numpy as np
 from .errors import ImageError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+#: Formats a mask is written in: lossless ones only (a JPEG would blur the object's edge).
+MASK_SUFFIXES = TIFF_SUFFIXES + (".png", ".bmp")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -26,9 +28,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ImageError
-        If the file does not exist or cannot be decoded.
+        If the path does not exist, is a folder, or cannot be decoded.
     """
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise ImageError(f"{p} is a folder, not an image file; give one image file (TIFF, PNG, JPEG, ...).")
     if not p.is_file():
         raise ImageError(f"image file not found: {p}")
     try:
@@ -46,10 +50,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def write_mask(path: str | os.PathLike, mask: np.ndarray, *, value: int = 255) -> Path:
     """Write a boolean mask as an 8-bit image (0 background, ``value`` object).
 
-    The format follows the suffix: TIFF through tifffile (compressed),
-    anything else (PNG, ...) through scikit-image.
+    The format follows the suffix (:data:`MASK_SUFFIXES`): TIFF through
+    tifffile (compressed), PNG and BMP through scikit-image.
+
+    Raises
+    ------
+    ImageError
+        For any other suffix (nothing is written).
     """
     p = Path(path).expanduser()
+    if p.suffix.lower() not in MASK_SUFFIXES:
+        raise ImageError(f"cannot write a mask as {p.name!r}: the name must end with one of {', '.join(MASK_SUFFIXES)}.")
     p.parent.mkdir(parents=True, exist_ok=True)
     data = np.where(np.asarray(mask, bool), np.uint8(value), np.uint8(0))
     if p.suffix.lower() in TIFF_SUFFIXES:

@@ -81,7 +81,8 @@ def check_prompts(
     ------
     PromptError
         Malformed arrays, label values other than 0/1, coordinates outside the
-        image, a mask of another size, or no prompt at all.
+        image, a box of zero width or height, a mask of another size, or no
+        prompt at all.
     """
     h, w = int(image_shape[0]), int(image_shape[1])
     pts = np.zeros((0, 2)) if points is None else np.asarray(points, dtype=np.float64)
@@ -117,6 +118,13 @@ def check_prompts(
         if r1 < 0 or c1 < 0 or r0 > h - 1 or c0 > w - 1:
             raise PromptError(f"box {tuple(bx)} does not overlap the image of {h} x {w} pixels.")
         bx = np.array([max(r0, 0.0), max(c0, 0.0), min(r1, h - 1.0), min(c1, w - 1.0)])
+        flat = [side for side, size in (("height", bx[2] - bx[0]), ("width", bx[3] - bx[1])) if size <= 0]
+        if flat:
+            raise PromptError(
+                f"box {tuple(float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1))} has zero "
+                f"{' and '.join(flat)} inside the image: give two opposite corners of the object's bounding box "
+                "(row0, col0, row1, col1), or click a point instead."
+            )
     mk = None
     if mask is not None:
         mk = np.asarray(mask)
@@ -173,7 +181,7 @@ def polygon_mask(vertices_rc: Sequence[Sequence[float]] | np.ndarray, shape: tup
     >>> polygon_mask([(1, 1), (1, 3), (3, 3), (3, 1)], (5, 5)).sum()
     np.int64(9)
     """
-    verts = _as_path(vertices_rc, "polygon", min_len=3)
+    verts = check_vertices(vertices_rc, "polygon", min_len=3)
     h, w = int(shape[0]), int(shape[1])
     out = np.zeros((h, w), dtype=bool)
     r_lo, c_lo = np.maximum(np.floor(verts.min(axis=0)).astype(int), 0)
@@ -225,7 +233,7 @@ def scribble_mask(
     >>> scribble_mask([(2, 0), (2, 4)], (5, 5), width=1).sum(axis=1).tolist()
     [0, 0, 5, 0, 0]
     """
-    path = _as_path(path_rc, "scribble", min_len=1)
+    path = check_vertices(path_rc, "scribble", min_len=1)
     if not width > 0:
         raise PromptError(f"scribble width must be positive, got {width!r}.")
     h, w = int(shape[0]), int(shape[1])
@@ -247,22 +255,37 @@ def scribble_mask(
     return out
 
 
-def _as_path(vertices: Sequence[Sequence[float]] | np.ndarray, what: str, *, min_len: int) -> np.ndarray:
+def check_vertices(vertices: Sequence[Sequence[float]] | np.ndarray, what: str, *, min_len: int) -> np.ndarray:
+    """A (K, 2) float64 array of the (row, col) vertices of a ``what`` ("polygon", "scribble"); K >= ``min_len``.
+
+    Raises
+    ------
+    PromptError
+        Not (K, 2), fewer than ``min_len`` vertices, or non-finite values.
+    """
     arr = np.asarray(vertices, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < min_len:
-        raise PromptError(f"a {what} needs at least {min_len} (row, col) vertices, got an array of shape {arr.shape}.")
+        raise PromptError(f"a {what} needs at least {min_len} (row, col) vertices, got an array of shape {arr.shape}"
+                          + (": it encloses nothing; add a vertex, or draw a path (a scribble) for a line."
+                             if what == "polygon" else "."))
     if not np.isfinite(arr).all():
         raise PromptError(f"{what} vertices contain NaN or infinite coordinates.")
     return arr
 
 
 def path_masks(polygons: Sequence[np.ndarray], scribbles: Sequence[np.ndarray], shape: tuple[int, int]) -> list[np.ndarray]:
-    """Polygons (3 vertices or more) filled and scribbles drawn :data:`SCRIBBLE_WIDTH` wide, one (H, W) bool mask each.
+    """Polygons filled and scribbles drawn :data:`SCRIBBLE_WIDTH` wide, one (H, W) bool mask each.
 
     Vertices are (K, 2) (row, col) pixel coordinates; the masks are what a
     backend that takes only a mask prompt is given for them.
+
+    Raises
+    ------
+    PromptError
+        A polygon of fewer than 3 vertices (it encloses nothing), malformed
+        or non-finite vertices.
     """
-    parts = [polygon_mask(p, shape) for p in polygons if len(p) >= 3]
+    parts = [polygon_mask(p, shape) for p in polygons]
     parts += [scribble_mask(s, shape, SCRIBBLE_WIDTH) for s in scribbles if len(s)]
     return parts
 

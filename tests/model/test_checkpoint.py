@@ -220,6 +220,17 @@ def test_strict_loading_summarises_many_problems(small_states):
         load_strict(model, state, source="test file")
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(tmp_path, small_states, bad):
+    state = {k: v.clone() for k, v in small_states["small_vit"].items()}
+    state["mask_decoder.iou_prediction_head.layers.0.weight"][0, 0] = bad
+    path = _save(state, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=r"NaN or infinite weights in 1: mask_decoder\.iou_prediction_head"
+                                              r"\.layers\.0\.weight.*Download it again") as err:
+        load_sam(path)
+    assert str(path) in str(err.value)
+
+
 def test_tinyvit_index_buffers_in_file_are_ignored(tmp_path, small_states):
     state = dict(small_states["small_tinyvit"])
     state["image_encoder.layers.1.blocks.0.attn.attention_bias_idxs"] = torch.zeros(49, 49, dtype=torch.long)

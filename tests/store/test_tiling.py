@@ -97,7 +97,9 @@ def test_tiled_store_round_trip(tmp_path):
     image = _bar_image()
     inner = ComponentBackend()
     steps, store = run(embed_stack(image, inner, tmp_path / "big.zarr", tile=256, halo=32, tile_threshold=256))
-    assert len(steps) == 1 and store.metadata.tiling.n_tiles == 16
+    assert store.metadata.tiling.n_tiles == 16
+    assert [s.tiles_done for s in steps] == list(range(1, 17))  # progress after every tile, not only per slice
+    assert [s.slice_complete for s in steps] == [False] * 15 + [True] and steps[-1].done == 1
     assert store._arrays["image"].shape == (1, 16, 256, 256)
     reopened = EmbeddingStore.open(tmp_path / "big.zarr", backend=inner)
     emb = reopened.load(0)

@@ -353,10 +353,28 @@ def load_strict(
     ]
     if problems:
         raise CheckpointError(f"{source} does not fit {expected}: " + "; ".join(problems))
+    _check_finite(state, source)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # e.g. dtypes that cannot be copied
         raise CheckpointError(f"{source} could not be loaded into {expected}: {exc}") from exc
+
+
+def _check_finite(state: Mapping[str, Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinite values: such a model answers every prompt with "score nan".
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first few tensors with non-finite values and their count.
+    """
+    bad = [key for key, value in state.items()  # meta tensors (shapes only) have no values to check
+           if value.is_floating_point() and not value.is_meta and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise CheckpointError(
+            f"{source} holds NaN or infinite weights in {_describe_keys(bad)}: the file is damaged or comes from a "
+            "training run that diverged. Download it again, or use another checkpoint."
+        )
 
 
 def _not_sam1(what: str, architecture: str) -> CheckpointError:

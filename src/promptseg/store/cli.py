@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import PromptsegError
+from ..errors import PromptsegError, cli_text
 
 __all__ = ["add_embed_parser", "run_embed", "main"]
 
@@ -30,6 +31,23 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def contrast_limits_option(values: Sequence[float] | None) -> tuple[float, float] | None:
+    """Check ``--contrast-limits LOW HIGH`` before anything is read or written.
+
+    Raises
+    ------
+    PromptsegError
+        Not finite, or LOW not below HIGH; the message speaks of the option.
+    """
+    if values is None:
+        return None
+    low, high = (float(v) for v in values)
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        raise PromptsegError(f"--contrast-limits {low:g} {high:g}: LOW must be below HIGH and both finite "
+                             "(for 16-bit data e.g. --contrast-limits 100 4000).")
+    return low, high
 
 
 def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -81,6 +99,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from .paths import store_path_for
     from .sources import expand_inputs
 
+    contrast_limits_option(args.contrast_limits)
     sources = expand_inputs(args.inputs)
     spec = BackendSpec(f"{args.backend}@{args.device}", functools.partial(_load, args.backend, args.device))
     backend = spec.load()
@@ -112,8 +131,9 @@ def _drive(job, name: str, target: Path, where: str, progress: bool) -> None:
     try:
         while True:
             step = next(job)
-            if bar is None:
-                bar = tqdm(total=step.total, desc=name, unit="slice", disable=not progress, file=sys.stderr)
+            if bar is None:  # tiled slices: one step per tile
+                bar = tqdm(total=step.total * step.n_tiles, desc=name, unit="tile" if step.n_tiles > 1 else "slice",
+                           disable=not progress, file=sys.stderr)
             bar.update(1)
             last = step
     except StopIteration as stop:
@@ -124,8 +144,10 @@ def _drive(job, name: str, target: Path, where: str, progress: bool) -> None:
     if last is None:
         print(f"{name}: all {store.n_slices} slices already in {target}")
         return
+    repaired = f", {last.repaired} damaged ones recomputed" if last.repaired else ""
     print(f"{name}: {last.done} slices in {last.seconds:.1f} s = {last.slices_per_second:.2f} slices/s "
-          f"({where}; {last.skipped} were already stored; {time.perf_counter() - start:.1f} s with hashing) -> {target}")
+          f"({where}; {last.skipped} were already stored{repaired}; {time.perf_counter() - start:.1f} s with hashing) "
+          f"-> {target}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_embed(args)
     except PromptsegError as exc:
-        print(f"promptseg embed: error: {exc}", file=sys.stderr)
+        print(f"promptseg embed: error: {cli_text(exc)}", file=sys.stderr)
         return 2
 
 

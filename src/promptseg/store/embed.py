@@ -1,10 +1,12 @@
 """Batch precompute: encode every slice of a stack into an embedding store, locally or on a Dask cluster.
 
 :func:`embed_stack` is a generator: it yields an :class:`EmbedProgress`
-after each stored slice and returns the :class:`EmbeddingStore`.  The CLI
-draws a progress bar from it, tests run it to the end, a GUI can wrap it in
-a thread worker.  Slices already in the store are skipped, so a killed run
-resumes where it stopped.
+after each stored slice (and, for tiled slices, after each tile) and
+returns the :class:`EmbeddingStore`.  The CLI draws a progress bar from it,
+tests run it to the end, a GUI can wrap it in a thread worker.  Slices
+already in the store are skipped, so a killed run resumes where it stopped;
+stored slices whose files are damaged are computed again.  In this process
+a tiled slice is encoded and written one tile at a time (memory: one tile).
 
 With ``workers > 1`` a local Dask cluster (one process per worker) is
 started; with ``scheduler`` an existing cluster is used.  Workers read their
@@ -23,28 +25,34 @@ from typing import Any, Callable, Generator, Sequence
 import numpy as np
 
 from ..backends.base import Backend
+from ..imaging import check_contrast_limits
 from .codec import array_dtypes, cast_arrays, check_storable
 from .embedding_store import EmbeddingStore, expected_metadata
 from .metadata import Tiling, describe_image
 from .sources import ArraySource, SliceSource, plane_shape
-from .tiled import TiledBackend, encode_tiles
+from .tiled import TiledBackend, encode_tiles, iter_tiles
 from .tiling import DEFAULT_TILE_THRESHOLD
 
 
 @dataclass(frozen=True)
 class EmbedProgress:
-    """Yielded by :func:`embed_stack` after each slice is stored.
+    """Yielded by :func:`embed_stack` after each slice is stored, and after each tile of a tiled slice.
 
     Attributes
     ----------
     done, total : int
         Slices computed so far in this run / to compute in this run.
     z : int
-        The slice just stored.
+        The slice just stored, or being stored.
     skipped : int
         Slices that were already in the store when the run started.
     seconds : float
         Wall time since the run started (after the image was hashed).
+    tiles_done, n_tiles : int
+        Tiles of slice ``z`` stored so far / in all; the slice is complete
+        when they are equal.
+    repaired : int
+        Stored slices found damaged at the start and computed again.
     """
 
     done: int
@@ -52,6 +60,14 @@ class EmbedProgress:
     z: int
     skipped: int
     seconds: float
+    tiles_done: int = 1
+    n_tiles: int = 1
+    repaired: int = 0
+
+    @property
+    def slice_complete(self) -> bool:
+        """Whether slice ``z`` is fully stored (False for the progress of a tile)."""
+        return self.tiles_done >= self.n_tiles
 
     @property
     def slices_per_second(self) -> float:
@@ -145,31 +161,50 @@ def embed_stack(
     Yields
     ------
     EmbedProgress
-        After each stored slice.
+        After each stored slice, and after each tile of a tiled slice
+        computed in this process.
 
     Returns
     -------
     EmbeddingStore
         The complete store, open with the backend.
+
+    Raises
+    ------
+    ImageError
+        Invalid ``contrast_limits`` (before any store is created).
+    StoreError
+        The store cannot be created or written (for example its folder
+        disappears during the run).
     """
     src = source if isinstance(source, SliceSource) else ArraySource(source)
     be = backend.load() if isinstance(backend, BackendSpec) else backend
+    limits = check_contrast_limits(contrast_limits)
     tiling = TiledBackend(be, tile=tile, halo=halo, threshold=tile_threshold).tiling_for(plane_shape(src))
-    info = describe_image(src, contrast_limits=contrast_limits)
+    info = describe_image(src, contrast_limits=limits)
     store = EmbeddingStore.open_or_create(store_path, expected_metadata(be, info, tiling, dtype=dtype),
                                           backend=be, overwrite=overwrite)
+    damaged = store.damaged()
+    for z in damaged:
+        store.forget(z)
     todo = store.missing()
     skipped = store.n_slices - len(todo)
     if not todo:
         return store
     if client is None and scheduler is None and workers <= 1:
+        storable, n = check_storable(be), tiling.n_tiles
         start = time.perf_counter()
         for done, z in enumerate(todo, start=1):
-            store.write(z, encode_tiles(be, src.read(z), tiling, info.contrast_limits))
-            yield EmbedProgress(done, len(todo), z, skipped, time.perf_counter() - start)
+            for t, emb in enumerate(iter_tiles(be, src.read(z), tiling, info.contrast_limits)):
+                store.write_tile(z, t, storable.embedding_to_arrays(emb))
+                if t + 1 < n:
+                    yield EmbedProgress(done - 1, len(todo), z, skipped, time.perf_counter() - start, t + 1, n,
+                                        len(damaged))
+            store.mark_done(z)
+            yield EmbedProgress(done, len(todo), z, skipped, time.perf_counter() - start, n, n, len(damaged))
         return store
     yield from _embed_distributed(src, backend, store, todo, skipped, tiling, info.contrast_limits, dtype,
-                                  workers=workers, scheduler=scheduler, client=client)
+                                  workers=workers, scheduler=scheduler, client=client, repaired=len(damaged))
     return store
 
 
@@ -186,7 +221,8 @@ def start_client(*, workers: int = 1, scheduler: str | None = None, processes: b
     return Client(cluster)
 
 
-def _embed_distributed(src, backend, store, todo, skipped, tiling, limits, dtype, *, workers, scheduler, client):
+def _embed_distributed(src, backend, store, todo, skipped, tiling, limits, dtype, *, workers, scheduler, client,
+                       repaired=0):
     from distributed import as_completed
 
     own = client is None
@@ -214,7 +250,8 @@ def _embed_distributed(src, backend, store, todo, skipped, tiling, limits, dtype
             done += 1
             if pending:
                 futures.add(submit(pending.pop(0)))
-            yield EmbedProgress(done, len(todo), z, skipped, time.perf_counter() - start)
+            n = tiling.n_tiles
+            yield EmbedProgress(done, len(todo), z, skipped, time.perf_counter() - start, n, n, repaired)
     finally:
         if own:
             cluster = getattr(client, "cluster", None)

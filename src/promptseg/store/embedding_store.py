@@ -7,18 +7,21 @@ Layout::
       embedding/           (Z, T, 256, 64, 64) float16, chunks (1, 1, 256, 64, 64)   [SAM]
       ragged/Z_T           uint8, one per slice and tile: arrays whose size varies per image (classic
                            superpixel graphs), packed; attribute "arrays" = name -> offset, shape, dtype
+      checksums/           (Z, T) uint64: xxh3-64 of each tile's files, checked before they are decoded
       done/                (Z,) uint8, one chunk per slice: 1 once every tile of the slice is written
 
 A slice counts only once its ``done`` marker is written, after all of its
 arrays, so a run killed half-way leaves a store that :func:`embed_stack`
 resumes.  Reading one slice reads only its chunks (memory stays bounded
-whatever the stack length).
+whatever the stack length).  A damaged slice (truncated, deleted or altered
+files) raises :class:`~promptseg.errors.StoreError` naming it, and is never
+handed to a decompressor (see :mod:`.integrity`); :func:`embed_stack`
+recomputes damaged slices when it resumes.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -27,13 +30,15 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import StoreError, StoreMismatchError
 from .codec import StorableBackend, array_dtypes, cast_arrays, check_storable, is_ragged
+from .integrity import CHECKSUMS, ChunkFile, blosc_problem, chunk_file, files_digest
 from .metadata import PREPROCESSING_VERSION, STORE_FORMAT_VERSION, ImageInfo, StoreMetadata, Tiling, differences
+from .paths import damaged_store, holds_no_slice, is_leftover, remove_store, replace_error
+from .ragged import unpack, write_packed
 from .tiled import tiled_embedding
 from .tiling import tile_slices
 
 ATTRIBUTE = "promptseg"
 RAGGED = "ragged"
-_ALIGN = 16
 DTYPES = ("float16", "float32")
 
 
@@ -75,9 +80,13 @@ class EmbeddingStore:
         self.backend = backend
         self.writable = writable
         self._group = group
-        self._arrays = {name: group[name] for name, shape in metadata.arrays.items() if not is_ragged(shape)}
-        self._ragged = group[RAGGED] if any(is_ragged(s) for s in metadata.arrays.values()) else None
-        self._done = group["done"]
+        try:
+            self._arrays = {name: group[name] for name, shape in metadata.arrays.items() if not is_ragged(shape)}
+            self._ragged = group[RAGGED] if any(is_ragged(s) for s in metadata.arrays.values()) else None
+            self._done = group["done"]
+            self._checksums = group[CHECKSUMS] if CHECKSUMS in group else None  # absent in older stores
+        except Exception as exc:  # noqa: BLE001 - zarr raises many types for damaged array metadata
+            raise damaged_store(path, f"an array's metadata cannot be read ({type(exc).__name__}: {exc})") from exc
         self._index = {d: z for z, d in enumerate(metadata.image.slice_digests)}
 
     # ---------------------------------------------------------------- opening
@@ -90,8 +99,8 @@ class EmbeddingStore:
         p = Path(path).expanduser()
         if p.exists():
             if not overwrite:
-                raise StoreError(f"{p} already exists; open it, or pass overwrite=True to replace it.")
-            _remove_store(p)
+                raise replace_error(StoreError, f"{p} already exists; open it, or {{replace}} to replace it.")
+            remove_store(p)
         group = zarr.open_group(str(p), mode="w")
         z, t = metadata.image.n_slices, metadata.tiling.n_tiles
         for name, shape in metadata.arrays.items():
@@ -101,6 +110,7 @@ class EmbeddingStore:
                                fill_value=0, compressors=None)
         if any(is_ragged(s) for s in metadata.arrays.values()):
             group.create_group(RAGGED)
+        group.create_array(CHECKSUMS, shape=(z, t), chunks=(1, 1), dtype="uint64", fill_value=0, compressors=None)
         group.create_array("done", shape=(z,), chunks=(1,), dtype="uint8", fill_value=0, compressors=None)
         group.attrs[ATTRIBUTE] = metadata.to_json()
         return cls(p, group, metadata, backend, writable=True)
@@ -124,7 +134,7 @@ class EmbeddingStore:
         Raises
         ------
         StoreError
-            No store at ``path``, or unreadable metadata.
+            No store at ``path``, or damaged metadata.
         StoreMismatchError
             The store was written for other data, another model or other settings.
         """
@@ -135,7 +145,13 @@ class EmbeddingStore:
             group = zarr.open_group(str(p), mode="r+" if writable else "r")
             metadata = StoreMetadata.from_json(dict(group.attrs[ATTRIBUTE]))
         except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as exc:
+            if (p / "zarr.json").is_file() and not isinstance(exc, KeyError):
+                raise damaged_store(p, f"zarr.json cannot be read ({type(exc).__name__})") from exc
             raise StoreError(f"no embedding store at {p}; compute one with `promptseg embed IMAGE --store DIR`.") from exc
+        except StoreError as exc:
+            raise damaged_store(p, str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - a damaged zarr.json raises JSON, type and value errors
+            raise damaged_store(p, f"zarr.json cannot be read ({type(exc).__name__}: {exc})") from exc
         problems = [] if expected is None else differences(metadata, expected, check_image=check_image)
         if expected is None and (metadata.format_version, metadata.preprocessing_version) != (
                 STORE_FORMAT_VERSION, PREPROCESSING_VERSION):
@@ -144,27 +160,37 @@ class EmbeddingStore:
         if backend is not None and expected is None and metadata.backend_id != backend.backend_id:
             problems.append(f"backend {metadata.backend_id!r} instead of {backend.backend_id!r}")
         if problems:
-            raise StoreMismatchError(
-                f"the embedding store {p} was written for {'; '.join(problems)}. It is not used: re-compute it "
-                "(`promptseg embed ... --overwrite`, or overwrite=True), or choose another store folder."
+            raise replace_error(
+                StoreMismatchError,
+                f"the embedding store {p} was written for {'; '.join(problems)}. It is not used: to re-compute it, "
+                "{replace}; or choose another store folder.",
             )
         return cls(p, group, metadata, backend, writable=writable)
 
     @classmethod
     def open_or_create(cls, path: str | os.PathLike, expected: StoreMetadata, *, backend: Backend | None = None,
                        overwrite: bool = False) -> "EmbeddingStore":
-        """Open the store at ``path`` to resume it, or create it; a mismatching store is replaced only with ``overwrite``."""
+        """Open the store at ``path`` to resume it, or create it.
+
+        A store written for anything else is replaced only with ``overwrite``,
+        unless it holds no complete slice; the leftover of a store whose
+        folder was removed during a run is replaced too (nothing is lost).
+        """
         p = Path(path).expanduser()
         if not p.exists():
             return cls.create(p, expected, backend=backend)
+        if is_leftover(p):  # the folder of an earlier run was removed while it was written: nothing to keep
+            return cls.create(p, expected, backend=backend, overwrite=True)
         try:
             return cls.open(p, backend=backend, expected=expected, writable=True)
         except StoreMismatchError:
-            if not overwrite:
+            if not overwrite and not holds_no_slice(p):
                 raise
-        except StoreError:
+        except StoreError as exc:
             if not overwrite:
-                raise StoreError(f"{p} exists but is not an embedding store; remove it or pass overwrite=True.")
+                what = "is damaged" if (p / "zarr.json").is_file() else "is not an embedding store"
+                raise replace_error(StoreError, f"{p} exists but {what} ({exc}); remove it, or {{replace}} "
+                                                 "to replace it.") from exc
         return cls.create(p, expected, backend=backend, overwrite=True)
 
     # ---------------------------------------------------------------- slices
@@ -196,71 +222,139 @@ class EmbeddingStore:
 
     def write_arrays(self, z: int, tiles: Sequence[dict[str, np.ndarray]]) -> None:
         """Store slice ``z`` from per-tile arrays (as :meth:`StorableBackend.embedding_to_arrays` returns), then mark it done."""
+        if len(tiles) != self.metadata.tiling.n_tiles:
+            raise StoreError(f"slice {z}: got {len(tiles)} tiles, the store's tiling has {self.metadata.tiling.n_tiles}.")
+        for t, arrays in enumerate(tiles):
+            self.write_tile(z, t, arrays)
+        self.mark_done(z)
+
+    def write_tile(self, z: int, tile: int, arrays: dict[str, np.ndarray]) -> None:
+        """Store one tile of slice ``z`` and its checksum (the slice counts only after :meth:`mark_done`).
+
+        Raises
+        ------
+        StoreError
+            The store is read-only, or its folder is gone or cannot be written.
+        """
         if not self.writable:
             raise StoreError(f"{self.path} was opened read-only.")
         z = self._check_z(z)
-        if len(tiles) != self.metadata.tiling.n_tiles:
-            raise StoreError(f"slice {z}: got {len(tiles)} tiles, the store's tiling has {self.metadata.tiling.n_tiles}.")
+        self._check_present(z)
         dtype = np.dtype(self.metadata.dtype)
-        for t, arrays in enumerate(tiles):
+        try:
             ragged = {}
             for name, arr in cast_arrays(arrays, self.metadata.arrays, dtype, self.metadata.array_dtypes).items():
                 if name in self._arrays:
-                    self._arrays[name][z, t] = arr
+                    self._arrays[name][z, tile] = arr
                 else:
                     ragged[name] = arr
             if ragged:
-                self._write_ragged(z, t, ragged)
+                write_packed(self._ragged, f"{z}_{tile}", ragged)
+            if self._checksums is not None:
+                self._checksums[z, tile] = files_digest([f.path for f in self._tile_files(z, tile)], self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot write slice {z} to {self.path} ({type(exc).__name__}: {exc}); check the "
+                             "folder and the free space, then run the command again to resume.") from exc
+
+    def mark_done(self, z: int) -> None:
+        """Mark slice ``z`` complete once all of its tiles are written."""
+        z = self._check_z(z)
+        self._check_present(z)
         self._done[z] = 1
+        self._check_present(z)  # zarr recreates a deleted folder for the chunk it writes: see that it did not
 
-    def _write_ragged(self, z: int, tile: int, arrays: dict[str, np.ndarray]) -> None:
-        """Pack the variable-size arrays of one tile into one compressed byte array (replacing a partial one)."""
-        from zarr.codecs import BloscCodec
+    def _check_present(self, z: int) -> None:
+        if not (self.path / "zarr.json").is_file():
+            raise StoreError(f"the store folder {self.path} disappeared (or lost its zarr.json) while slice {z} was "
+                             "being written; nothing more is written to it. Run the command again to recompute it.")
 
-        entries, parts, offset = {}, [], 0
-        for name in sorted(arrays):
-            arr = np.ascontiguousarray(arrays[name])
-            pad = -offset % _ALIGN  # every array starts aligned, so reading it back is a view
-            if pad:
-                parts.append(np.zeros(pad, np.uint8))
-                offset += pad
-            entries[name] = {"offset": offset, "shape": list(arr.shape), "dtype": arr.dtype.str}
-            parts.append(arr.reshape(-1).view(np.uint8))
-            offset += arr.nbytes
-        packed = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-        n = max(int(packed.size), 1)
-        # lz4: a 1024 x 1024 classic slice (9.6 MiB) packs into ~4 MiB and unpacks in a few ms (zstd: 3 MiB, ~5x slower)
-        fast = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
-        out = self._ragged.create_array(f"{z}_{tile}", shape=(n,), chunks=(n,), dtype="uint8", fill_value=0,
-                                        compressors=fast, overwrite=True,
-                                        attributes={"arrays": entries})
-        if packed.size:
-            out[:] = packed
-
-    def _read_ragged(self, z: int, tile: int) -> dict[str, np.ndarray]:
+    def _ragged_node(self, z: int, tile: int):
         try:
             node = self._ragged[f"{z}_{tile}"]
-            entries = dict(node.attrs["arrays"])
+            return node, dict(node.attrs["arrays"])
         except KeyError as exc:
-            raise StoreError(f"slice {z} of {self.path} is marked done but its arrays are missing; "
-                             "re-compute the store (`promptseg embed ... --overwrite`).") from exc
-        packed = np.asarray(node[:])
+            raise self._damaged_slice(z, tile, f"its packed arrays ({RAGGED}/{z}_{tile}) are missing") from exc
+        except Exception as exc:  # noqa: BLE001 - damaged JSON metadata raises many types
+            raise self._damaged_slice(z, tile, f"{RAGGED}/{z}_{tile}/zarr.json cannot be read "
+                                               f"({type(exc).__name__})") from exc
+
+    def _tile_files(self, z: int, tile: int) -> list[ChunkFile]:
+        """Every file holding tile ``tile`` of slice ``z`` (chunks of the fixed arrays, the packed array and its metadata)."""
+        files = [chunk_file(self.path, arr, name, (z, tile) + (0,) * (arr.ndim - 2)) for name, arr in self._arrays.items()]
+        if self._ragged is not None:
+            name = f"{RAGGED}/{z}_{tile}"
+            files.append(ChunkFile(self.path / name / "zarr.json", f"{name}/zarr.json"))
+            if (self.path / name / "zarr.json").is_file():
+                node, _ = self._ragged_node(z, tile)
+                files.append(chunk_file(self.path, node, name, (0,)))
+        return files
+
+    def check_tile(self, z: int, tile: int = 0) -> None:
+        """Check the files of one tile of a complete slice without decoding them.
+
+        Raises
+        ------
+        StoreError
+            A file is truncated, missing or altered (the message names the
+            slice and says what to do).
+        """
+        files = self._tile_files(z, tile)
+        for f in files:
+            problem = blosc_problem(f)
+            if problem:
+                raise self._damaged_slice(z, tile, problem)
+        if self._checksums is None:
+            return  # a store written before checksums: the length checks are all there is
+        try:
+            recorded = int(self._checksums[z, tile])
+        except Exception as exc:  # noqa: BLE001 - a damaged checksum chunk
+            raise self._damaged_slice(z, tile, f"its checksum cannot be read ({type(exc).__name__})") from exc
+        if recorded == 0:
+            raise self._damaged_slice(z, tile, "its checksum is missing")
+        if files_digest([f.path for f in files], self.path) != recorded:
+            raise self._damaged_slice(z, tile, "its files were changed or lost after they were written")
+
+    def damaged(self) -> dict[int, str]:
+        """Complete slices whose files fail :meth:`check_tile`: slice -> what is wrong."""
         out = {}
-        for name, e in entries.items():
-            dt = np.dtype(e["dtype"])
-            count = int(np.prod(e["shape"], dtype=np.int64))
-            start = int(e["offset"])
-            out[name] = packed[start : start + count * dt.itemsize].view(dt).reshape(e["shape"])
+        for z in np.flatnonzero(self.done()):
+            for t in range(self.metadata.tiling.n_tiles):
+                try:
+                    self.check_tile(int(z), t)
+                except StoreError as exc:
+                    out[int(z)] = str(exc)
+                    break
         return out
 
+    def forget(self, z: int) -> None:
+        """Mark slice ``z`` as not computed (a damaged slice, before it is written again)."""
+        if not self.writable:
+            raise StoreError(f"{self.path} was opened read-only.")
+        self._done[self._check_z(z)] = 0
+
+    def _damaged_slice(self, z: int, tile: int, problem: str) -> StoreError:
+        where = f"slice {z}" + (f" (tile {tile})" if self.metadata.tiling.n_tiles > 1 else "")
+        return StoreError(
+            f"{where} of the embedding store {self.path} is damaged: {problem}. The annotator encodes this slice "
+            "live instead; to repair the store, run the same `promptseg embed` command again (it checks every "
+            "stored slice and recomputes damaged ones)."
+        )
+
     def read_arrays(self, z: int, tile: int = 0) -> dict[str, np.ndarray]:
-        """The stored arrays of one tile of slice ``z`` (in the store's dtype)."""
+        """The stored arrays of one tile of slice ``z`` (in the store's dtype), after :meth:`check_tile`."""
         z = self._check_z(z)
         if not self.has(z):
             raise StoreError(f"slice {z} is not in the store {self.path} yet; run `promptseg embed` to complete it.")
-        out = {name: np.asarray(arr[z, tile]) for name, arr in self._arrays.items()}
-        if self._ragged is not None:
-            out.update(self._read_ragged(z, tile))
+        self.check_tile(z, tile)
+        try:
+            out = {name: np.asarray(arr[z, tile]) for name, arr in self._arrays.items()}
+            if self._ragged is not None:
+                node, entries = self._ragged_node(z, tile)
+                out.update(unpack(np.asarray(node[:]), entries, f"slice {z} tile {tile} of {self.path}"))
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - decoding errors come in many types
+            raise self._damaged_slice(z, tile, f"it cannot be decoded ({type(exc).__name__}: {exc})") from exc
         return out
 
     def load(self, z: int) -> ImageEmbedding:
@@ -305,13 +399,3 @@ class EmbeddingStore:
     def __repr__(self) -> str:
         done = int(self.done().sum())
         return f"EmbeddingStore({str(self.path)!r}, {self.metadata.backend_name}, {done}/{self.n_slices} slices)"
-
-
-def _remove_store(path: Path) -> None:
-    """Delete a previous store; refuse to delete anything that does not look like one."""
-    if path.is_dir() and (path / "zarr.json").exists():
-        shutil.rmtree(path)
-    elif path.is_dir() and not any(path.iterdir()):
-        path.rmdir()
-    else:
-        raise StoreError(f"{path} exists and is not an embedding store; it is not deleted. Choose another path.")

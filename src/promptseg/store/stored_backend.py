@@ -5,7 +5,9 @@
 slice with that content (and the same contrast limits) it streams it from
 disk instead of running the encoder.  Each slice is matched by its content,
 so a store written for other data is never used for it; anything the store
-lacks is encoded as usual (tiled when large).  An annotation session only
+lacks is encoded as usual (tiled when large).  A damaged slice or tile
+(truncated, deleted or altered files) is encoded live instead, with a
+warning that names it.  An annotation session only
 needs ``session.set_backend(StoredBackend.open(path, backend))`` and an
 :class:`~promptseg.session.ImageStack` scaled with :attr:`StoredBackend.contrast_limits`
 (napari layers have contrast limits of their own: other limits are other
@@ -15,15 +17,17 @@ embeddings, and the store is then not used).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction
 from ..backends.keywords import native_prompts_for, predict_keywords
+from ..errors import StoreError
 from .embedding_store import EmbeddingStore
 from .metadata import slice_digest
-from .tiled import TiledBackend
+from .tiled import TiledBackend, TiledFeatures, tile_encoder, tiled_embedding
 
 
 class StoredBackend:
@@ -40,6 +44,9 @@ class StoredBackend:
     ----------
     hits, misses : int
         Slices served from the store / encoded because the store lacked them.
+    damaged : int
+        Slices or tiles the store holds but could not give (damaged files),
+        encoded live instead.
     """
 
     def __init__(self, backend: Backend, store: EmbeddingStore) -> None:
@@ -58,6 +65,7 @@ class StoredBackend:
         self.name = tiled.name
         self.hits = 0
         self.misses = 0
+        self.damaged = 0
 
     @classmethod
     def open(cls, path: str | os.PathLike, backend: Backend) -> "StoredBackend":
@@ -89,10 +97,36 @@ class StoredBackend:
         """The stored embedding of ``image`` when the store holds it, else a fresh encoding."""
         z = self.lookup(image, contrast_limits)
         if z is not None:
+            try:
+                emb = self.store.load(z)
+            except StoreError as exc:
+                self._damaged(exc)
+                return self.inner.encode(image, contrast_limits=contrast_limits)
             self.hits += 1
-            return self.store.load(z)
+            if isinstance(emb.features, TiledFeatures):
+                return self._live_where_damaged(emb, image, contrast_limits)
+            return emb
         self.misses += 1
         return self.inner.encode(image, contrast_limits=contrast_limits)
+
+    def _damaged(self, exc: StoreError) -> None:
+        self.damaged += 1
+        warnings.warn(str(exc), stacklevel=3)
+
+    def _live_where_damaged(self, emb: ImageEmbedding, image: np.ndarray,
+                            contrast_limits: Sequence[float] | None) -> ImageEmbedding:
+        """A tiled embedding whose tiles come from the store, or are encoded from ``image`` when damaged there."""
+        stored, tiling = emb.features.load_tile, emb.features.tiling
+        live = tile_encoder(self.inner.inner, np.asarray(image), tiling, contrast_limits)
+
+        def load_tile(index: int) -> ImageEmbedding:
+            try:
+                return stored(index)
+            except StoreError as exc:
+                self._damaged(exc)
+                return live(index)
+
+        return tiled_embedding(emb.backend_id, tiling, emb.image_shape, load_tile)
 
     def predict(
         self,

@@ -12,20 +12,22 @@ feathered weights, so masks are continuous across tile borders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction, check_embedding
+from ..backends.classic.upsample import LazyLogitsPrediction
 from ..backends.keywords import native_prompts_for, predict_keywords
 from ..errors import PromptError
-from ..imaging import ROBUST_PERCENTILES, check_image
+from ..imaging import check_contrast_limits, check_image, robust_limits
 from ..prompts import Prompts, check_prompts, path_masks
+from .blend import OUTSIDE_LOGIT, TileBlend
 from .metadata import Tiling
-from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, feather_weights, plan_tiling, tile_slices, touched_neighbours
+from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, plan_tiling, tile_slices, touched_neighbours
 
-#: Logit given to pixels no asked tile covers.
-OUTSIDE_LOGIT = -20.0
+__all__ = ["OUTSIDE_LOGIT", "TiledBackend", "TiledFeatures", "TiledState", "encode_tiles", "iter_tiles",
+           "predict_tiled", "slice_contrast_limits", "tile_of", "tiled_embedding"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,31 +65,59 @@ def tile_of(embedding: ImageEmbedding, index: int) -> ImageEmbedding:
 
 
 def slice_contrast_limits(image: np.ndarray, contrast_limits: Sequence[float] | None) -> tuple[float, float] | None:
-    """Limits that scale every tile of ``image`` alike: the given ones, or robust percentiles of the whole slice (None for uint8)."""
+    """Limits that scale every tile of ``image`` alike: the given ones, or robust percentiles of the whole slice (None for uint8).
+
+    The percentiles of 8/16-bit data come from a histogram (no copy of the slice).
+    """
     if contrast_limits is not None:
-        return float(contrast_limits[0]), float(contrast_limits[1])
+        return check_contrast_limits(contrast_limits)
     arr = check_image(image)
     if arr.dtype == np.uint8:
         return None
     if arr.ndim == 3 and arr.shape[-1] == 4:
         arr = arr[..., :3]
-    low, high = (float(v) for v in np.percentile(arr, ROBUST_PERCENTILES))
+    low, high = robust_limits(arr)
     if high <= low:
         low, high = float(arr.min()), float(arr.max())
     return (low, high) if high > low else None
 
 
+def tile_encoder(backend: Backend, image: np.ndarray, tiling: Tiling,
+                 contrast_limits: Sequence[float] | None = None) -> Callable[[int], ImageEmbedding]:
+    """A function encoding tile ``i`` of an (H, W[, C]) slice, every tile scaled with the same limits.
+
+    The limits of the whole slice are computed when the first tile is encoded.
+    """
+    limits: list = []
+
+    def encode(index: int) -> ImageEmbedding:
+        if not limits:
+            limits.append(slice_contrast_limits(image, contrast_limits))
+        rs, cs = tile_slices(tiling, index)
+        return backend.encode(np.ascontiguousarray(image[rs, cs]), contrast_limits=limits[0])
+
+    return encode
+
+
+def iter_tiles(backend: Backend, image: np.ndarray, tiling: Tiling,
+               contrast_limits: Sequence[float] | None = None) -> Iterator[ImageEmbedding]:
+    """Encode the tiles of an (H, W[, C]) slice one at a time, in tiling order; one tile is the slice as is.
+
+    A generator: only the tile being encoded is held, so a caller that stores
+    each tile before asking for the next keeps memory at one tile.
+    """
+    if tiling.n_tiles == 1:
+        yield backend.encode(image, contrast_limits=contrast_limits)
+        return
+    encode = tile_encoder(backend, image, tiling, contrast_limits)
+    for i in range(tiling.n_tiles):
+        yield encode(i)
+
+
 def encode_tiles(backend: Backend, image: np.ndarray, tiling: Tiling,
                  contrast_limits: Sequence[float] | None = None) -> list[ImageEmbedding]:
-    """Encode every tile of an (H, W[, C]) slice; a single-tile tiling encodes the slice as is."""
-    if tiling.n_tiles == 1:
-        return [backend.encode(image, contrast_limits=contrast_limits)]
-    limits = slice_contrast_limits(image, contrast_limits)
-    out = []
-    for i in range(tiling.n_tiles):
-        rs, cs = tile_slices(tiling, i)
-        out.append(backend.encode(np.ascontiguousarray(image[rs, cs]), contrast_limits=limits))
-    return out
+    """Encode every tile of an (H, W[, C]) slice (all held in memory: see :func:`iter_tiles`)."""
+    return list(iter_tiles(backend, image, tiling, contrast_limits))
 
 
 def native_tile_size(backend: Backend) -> int:
@@ -108,15 +138,20 @@ class TiledBackend:
         Overlap margin (default ``tile // 8``).
     threshold : int or None
         Slices whose longer side exceeds this are tiled (default 2048).
+    lazy : bool
+        Encode a tile when a prompt first needs it instead of all tiles in
+        :meth:`encode` (the embedding then holds the image).  One-shot
+        segmentation of a huge image encodes a few tiles instead of hundreds.
     """
 
     def __init__(self, inner: Backend, *, tile: int | None = None, halo: int | None = None,
-                 threshold: int | None = DEFAULT_TILE_THRESHOLD) -> None:
+                 threshold: int | None = DEFAULT_TILE_THRESHOLD, lazy: bool = False) -> None:
         self.inner = inner
         self.name = inner.name
         self.tile = native_tile_size(inner) if tile is None else int(tile)
         self.halo = halo
         self.threshold = threshold
+        self.lazy = bool(lazy)
 
     @property
     def backend_id(self) -> str:
@@ -147,6 +182,9 @@ class TiledBackend:
         """Encode an (H, W[, C]) image, tile by tile when it is larger than the threshold."""
         image = check_image(image)
         tiling = self.tiling_for(image.shape[:2])
+        if self.lazy and tiling.n_tiles > 1:
+            encode = tile_encoder(self.inner, image, tiling, contrast_limits)
+            return tiled_embedding(self.backend_id, tiling, image.shape[:2], encode)
         tiles = encode_tiles(self.inner, image, tiling, contrast_limits)
         if tiling.n_tiles == 1:
             return tiles[0]
@@ -225,6 +263,7 @@ def _bbox(prompts: Prompts, shape: tuple[int, int]) -> tuple[float, float, float
 
 
 def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndarray | None) -> dict:
+    """Prompts of tile ``index`` in its own frame; ``so_far`` is the mask so far on that tile, (th, tw) bool."""
     rs, cs = tile_slices(tiling, index)
     r0, c0 = rs.start, cs.start
     th, tw = tiling.tile_shape
@@ -239,36 +278,45 @@ def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndar
         box = (max(b0 - r0, 0.0), max(b1 - c0, 0.0), min(b2 - r0, th - 1.0), min(b3 - c0, tw - 1.0))
         if box[0] < box[2] and box[1] < box[3]:
             out["box"] = box
-    masks = [m[rs, cs] for m in (prompts.mask, so_far) if m is not None]
+    masks = [m for m in (None if prompts.mask is None else prompts.mask[rs, cs], so_far) if m is not None]
     if masks:
         out["mask"] = np.logical_or.reduce(masks)
     return out
 
 
 def predict_tiled(inner: Backend, emb: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
-    """Answer ``prompts`` on a tiled embedding: the best tile, then every neighbour the mask reaches, blended."""
+    """Answer ``prompts`` on a tiled embedding: the best tile, then every neighbour the mask reaches, blended.
+
+    The blend is kept over the tiles asked (:class:`~promptseg.store.blend.TileBlend`);
+    the (H, W) mask is filled from it and the (H, W) float32 logits are built
+    only when read.
+    """
     tiling: Tiling = emb.features.tiling
     shape = emb.image_shape
     old = previous.state.tiles if previous is not None and isinstance(previous.state, TiledState) else {}
     first = best_tile(tiling, _bbox(prompts, shape))
-    total = np.zeros(shape, np.float32)
-    weight = np.zeros(shape, np.float32)
+    blend = TileBlend(tiling)
     asked: dict[int, Prediction] = {}
-    queue, merged = [first], None
+    queue = [first]
     while queue:
         i = queue.pop(0)
         if i in asked:
             continue
-        local = _local_prompts(prompts, tiling, i, None if i == first else merged)
+        local = _local_prompts(prompts, tiling, i, None if i == first else blend[tile_slices(tiling, i)])
         if i != first and "mask" not in local:
             continue
         pred = inner.predict(tile_of(emb, i), previous=old.get(i), **local)
         asked[i] = pred
-        rs, cs = tile_slices(tiling, i)
-        w = feather_weights(tiling, i)
-        total[rs, cs] += w * pred.logits
-        weight[rs, cs] += w
-        logits = np.where(weight > 0, total / np.maximum(weight, 1e-12), OUTSIDE_LOGIT).astype(np.float32)
-        merged = logits > 0
-        queue += [j for j in touched_neighbours(tiling, i, merged) if j not in asked]
-    return Prediction(mask=merged, logits=logits, score=float(asked[first].score), state=TiledState(first, asked))
+        blend.add(i, pred.logits)
+        queue += [j for j in touched_neighbours(tiling, i, blend) if j not in asked]
+    window, logits = blend.window, blend.logits()
+    mask = np.zeros(shape, bool)
+    mask[window] = logits > 0
+
+    def full_logits() -> np.ndarray:
+        out = np.full(shape, OUTSIDE_LOGIT, np.float32)
+        out[window] = logits
+        return out
+
+    return LazyLogitsPrediction(mask=mask, logits=full_logits, score=float(asked[first].score),
+                                state=TiledState(first, asked))

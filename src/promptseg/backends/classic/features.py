@@ -15,9 +15,16 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from ...errors import ImageError
 from ...imaging import to_uint8_rgb
 
-__all__ = ["WorkingImage", "prepare_image", "srgb_to_lab"]
+__all__ = ["MAX_REDUCTION", "WorkingImage", "prepare_image", "srgb_to_lab"]
+
+#: The largest reduction factor of the working copy.  Beyond it an object of
+#: a hundred pixels across shrinks below one superpixel and the graph cut,
+#: left without an object to hold on to, can take the whole image: larger
+#: images are refused and must be segmented tile by tile.
+MAX_REDUCTION = 8
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,16 @@ def prepare_image(
     Raises
     ------
     ImageError
-        Wrong dimensions, NaNs, constant images.
+        Wrong dimensions, NaNs, constant images, images that would need a
+        reduction beyond :data:`MAX_REDUCTION`.
     """
+    shape = np.shape(image)
+    if len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4)):  # refuse before any full-size copy
+        _reduction(shape[0], shape[1], max_pixels)
     rgb = to_uint8_rgb(image, contrast_limits=contrast_limits)
     hh, ww = rgb.shape[:2]
     is_gray = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
-    factor = max(1, math.ceil(math.sqrt(hh * ww / float(max_pixels))))
+    factor = _reduction(hh, ww, max_pixels)
     if is_gray:
         gray = rgb[..., 0]
         small = block_mean(gray.astype(np.float32), factor) if factor > 1 else gray.astype(np.float32)
@@ -118,6 +129,19 @@ def prepare_image(
     np.sqrt(gradient, out=gradient)
     gradient *= np.float32(0.125)  # Sobel sums 8 differences
     return WorkingImage(lab=lab, gradient=gradient, image_shape=(int(hh), int(ww)), factor=factor, is_gray=is_gray)
+
+
+def _reduction(hh: int, ww: int, max_pixels: int) -> int:
+    """The working copy's reduction factor for an (hh, ww) image; ImageError above :data:`MAX_REDUCTION`."""
+    factor = max(1, math.ceil(math.sqrt(hh * ww / float(max_pixels))))
+    if factor > MAX_REDUCTION:
+        raise ImageError(
+            f"image of {hh} x {ww} pixels is too large for the classic backend in one piece: it would work on a "
+            f"copy reduced {factor} x {factor}, where small objects vanish. Segment it tile by tile "
+            "(`promptseg segment` and `promptseg embed` do; in Python wrap the backend in "
+            "promptseg.store.TiledBackend), or crop it."
+        )
+    return factor
 
 
 _LINEAR_LUT = None

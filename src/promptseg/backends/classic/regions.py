@@ -14,6 +14,7 @@ import numpy as np
 from skimage.draw import line, polygon
 
 from ...errors import PromptError
+from ...prompts import check_vertices
 from .encoder import ClassicFeatures
 
 __all__ = ["check_paths", "coverage", "path_pixels", "path_superpixels", "polygon_pixels", "box_pixels"]
@@ -55,6 +56,8 @@ def check_paths(paths, labels, image_shape: tuple[int, int], kind: str) -> list[
         arr = np.asarray(path, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) == 0:
             raise PromptError(f"each of the {kind} must be an (N, 2) array of (row, col) vertices, got shape {arr.shape}.")
+        if kind == "polygons":
+            check_vertices(arr, "polygon", min_len=3)
         if not np.isfinite(arr).all():
             raise PromptError(f"{kind} contain NaN or infinite coordinates.")
         if (arr[:, 0] < 0).any() or (arr[:, 0] > h - 1).any() or (arr[:, 1] < 0).any() or (arr[:, 1] > w - 1).any():
