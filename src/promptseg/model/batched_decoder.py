@@ -111,12 +111,14 @@ def image_to_tokens(a: "_Heads", xp: torch.Tensor, k_tok: torch.Tensor, v_tok: t
     kh = _split(F.linear(k_tok, a.wk, a.bk), a.heads)  # (B, H, t, d), softmax scale folded in
     vh = _split(F.linear(v_tok, a.wv, a.bv), a.heads)
     b, heads, t, d = kh.shape
-    const = (kh * a.bq.view(1, heads, 1, d)).sum(-1).reshape(b, 1, heads * t)
+    const = (kh * a.bq.view(1, heads, 1, d)).sum(-1).reshape(b, heads * t, 1)
     g = _token_side(kh, a.wq)  # (B, H*t, C)
-    s = torch.matmul(xp, g.transpose(1, 2)).add_(const)  # (B, N, H*t)
-    s = torch.softmax(s.view(b, -1, heads, t), dim=-1).view(b, -1, heads * t)  # over each head's tokens
+    # scores feature-major, (B, H*t, N): the softmax over each head's t tokens then runs along contiguous N
+    s = torch.matmul(g, xp.transpose(-1, -2)).add_(const).view(b, heads, t, -1)
+    s.sub_(s.amax(dim=2, keepdim=True)).exp_()
+    s.div_(s.sum(dim=2, keepdim=True))
     u = torch.matmul(vh, a.wo_heads).reshape(b, heads * t, -1).add_(a.bo_per_head)  # (B, H*t, C)
-    return torch.baddbmm(residual.expand(b, *residual.shape[-2:]), s, u)
+    return torch.baddbmm(residual.expand(b, *residual.shape[-2:]), s.view(b, heads * t, -1).transpose(1, 2), u)
 
 
 def _block_token_side(blk: dict, queries: torch.Tensor, point_pe: torch.Tensor, to_image) -> torch.Tensor:

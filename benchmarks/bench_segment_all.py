@@ -1,0 +1,302 @@
+"""Automatic segmentation ("segment all"): speed against SAM's official generator, quality, clicks saved.
+
+Three measurements, each printed as a table::
+
+    python benchmarks/bench_segment_all.py speed [--repeats 2]
+    python benchmarks/bench_segment_all.py quality [--datasets dsb2018_dev magnetic_tile_dev]
+    python benchmarks/bench_segment_all.py clicks [--scratch-cache FILE] [--images N]
+
+**speed**: one 768 x 1024 RGB image (``bench_engine.make_image``), random-weight
+vit_t (the same weights for both), ``promptseg.segment_all`` against the
+official ``SamAutomaticMaskGenerator`` with its defaults, encoding included,
+each run in its own process, alternating.  The official code is imported from
+``PYTHONPATH`` (``pip install --no-deps --target DIR segment-anything
+segment-anything-hq``); its torchvision imports are served by the PIL resize
+shim of ``bench_engine`` and a plain-torch greedy ``batched_nms``, unless a
+real torchvision is importable (``--official-python`` runs the official worker
+with another interpreter, e.g. a throwaway venv that has one).  A random-weight
+model's predicted IoUs are low, so SAM's default filters keep almost nothing;
+the run is repeated with both filters off (every candidate formed, scored and
+NMS-ed), which is the heaviest case.  Both implementations' objects are
+compared (F1 of their masks matched at IoU > 0.5).
+
+**quality**: the classic pass and a plain scikit-image reference (Otsu +
+distance-transform watershed, ``segment_all_quality.reference_pass``) on
+every image of each dataset; DSB images with an even index in the sorted
+image list were used to tune the classic pass, odd ones were not.
+
+**clicks**: the click account of ``segment_all_clicks`` on DSB (classic
+backend for the pass, the corrections and the from-scratch clicks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+SHARED = HERE.parents[2] / "shared" / "datasets"
+
+#: Filter settings of the speed runs: SAM's defaults, and every candidate kept.
+SPEED_CASES = {"defaults": {}, "no filters": {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}}
+
+
+# ---------------------------------------------------------------- speed
+def _nms_shim() -> None:
+    """``torchvision.ops.boxes.batched_nms`` / ``box_area`` in plain torch when torchvision is a shim."""
+    import torch
+
+    boxes_mod = sys.modules.get("torchvision.ops.boxes")
+    if boxes_mod is None or hasattr(boxes_mod, "__file__"):
+        return  # a real torchvision
+
+    def box_area(b):
+        return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+    def batched_nms(boxes, scores, idxs, iou_threshold):
+        order = torch.argsort(scores, descending=True)
+        b = boxes[order].to(torch.float64)
+        area = box_area(b)
+        lt = torch.maximum(b[:, None, :2], b[None, :, :2])
+        rb = torch.minimum(b[:, None, 2:], b[None, :, 2:])
+        inter = (rb - lt).clamp(min=0).prod(-1)
+        iou = inter / (area[:, None] + area[None, :] - inter)
+        same = idxs[order][:, None] == idxs[order][None, :]
+        alive = torch.ones(len(order), dtype=torch.bool)
+        for i in range(len(order)):
+            if alive[i]:
+                alive[i + 1:] &= ~((iou[i, i + 1:] > iou_threshold) & same[i, i + 1:])
+        return order[alive]
+
+    boxes_mod.batched_nms, boxes_mod.box_area = batched_nms, box_area
+
+
+def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: int | None = None) -> dict:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    from bench_engine import make_image
+
+    image = make_image()
+    if impl == "ours":
+        from promptseg.auto import segment_all
+        from promptseg.backends.sam import SamBackend
+        from promptseg.eval import run_to_end
+        from promptseg.model.build import build_sam
+
+        model = build_sam("vit_t")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        backend = SamBackend(model, name="random-vit_t")
+        t = time.perf_counter()
+        result = run_to_end(segment_all(backend, image, **options))
+        seconds = time.perf_counter() - t
+        labels = result.labels
+    else:
+        from bench_engine import _official_vit_t, _torchvision_shim
+
+        _torchvision_shim()
+        _nms_shim()
+        from segment_anything import SamAutomaticMaskGenerator
+        from segment_anything.utils import amg  # noqa: F401
+
+        model = _official_vit_t()
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.eval()
+        generator = SamAutomaticMaskGenerator(model, **options)
+        t = time.perf_counter()
+        records = generator.generate(image)
+        seconds = time.perf_counter() - t
+        from promptseg.auto.labels import paint_labels
+
+        boxes = np.array([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]]
+                          for r in records], np.int64).reshape(-1, 4)
+        masks = [r["segmentation"][y0:y1 + 1, x0:x1 + 1] for r, (x0, y0, x1, y1) in zip(records, boxes)]
+        labels, _ = paint_labels(image.shape[:2], boxes, masks, np.array([r["predicted_iou"] for r in records]))
+    np.save(out, labels)
+    return {"seconds": seconds, "objects": int(labels.max()), "threads": torch.get_num_threads()}
+
+
+def run_speed(args) -> None:
+    import torch
+
+    from promptseg.model.build import build_sam
+    from segment_all_quality import quality, summarise
+
+    print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}; "
+          f"one 768x1024 RGB image, random-weight vit_t, encoding included")
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        weights = Path(tmp) / "vit_t.pt"
+        torch.save(build_sam("vit_t").state_dict(), weights)
+        for case, options in SPEED_CASES.items():
+            times = {"ours": [], "official": []}
+            counts = {}
+            for r in range(args.repeats):
+                for impl in ("ours", "official"):
+                    out = Path(tmp) / f"{impl}.npy"
+                    python = args.official_python if impl == "official" and args.official_python else sys.executable
+                    cmd = [python, str(HERE), "speed-worker", impl, str(weights), json.dumps(options), str(out),
+                           str(args.threads or 0)]
+                    done = subprocess.run(cmd, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        print(f"{case}/{impl} failed:\n{done.stderr[-3000:]}")
+                        return
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                    times[impl].append(row["seconds"])
+                    counts[impl] = row["objects"]
+            agree = summarise([quality(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / "official.npy"))])
+            ours, ref = min(times["ours"]), min(times["official"])
+            print(f"{case:11}: ours {ours:6.2f} s ({counts['ours']} objects)  official {ref:6.2f} s "
+                  f"({counts['official']} objects)  ours/official {ours / ref:.2f}x  "
+                  f"[all runs: ours {', '.join(f'{t:.2f}' for t in times['ours'])}; "
+                  f"official {', '.join(f'{t:.2f}' for t in times['official'])}]  "
+                  f"objects matched at IoU>0.5: F1 {agree['f1']:.3f}")
+
+
+# -------------------------------------------------------------- quality
+def _dataset_targets(name: str):
+    from promptseg.eval import Dataset
+
+    ds = Dataset(SHARED / name)
+    ids = sorted({t.image_id for t in ds.targets} | set(ds.skipped))
+    return ds, ids
+
+
+def _gt_labels(ds, image_id: str) -> np.ndarray:
+    from bench_find_similar import instances
+
+    out = np.zeros(ds.load_image(image_id).shape[:2], np.int32)
+    for k, m in enumerate(instances(ds, image_id), start=1):
+        out[m] = k
+    return out
+
+
+def quality_rows(ds, ids, **options):
+    from promptseg.auto import segment_all
+    from promptseg.backends import load_backend
+    from promptseg.eval import run_to_end
+    from segment_all_quality import quality, reference_pass
+
+    backend = load_backend("classic")
+    for image_id in ids:
+        image, gt = ds.load_image(image_id), _gt_labels(ds, image_id)
+        t = time.perf_counter()
+        result = run_to_end(segment_all(backend, image, **options))
+        ours_s = time.perf_counter() - t
+        t = time.perf_counter()
+        ref = reference_pass(image)
+        ref_s = time.perf_counter() - t
+        yield image_id, image, result, quality(result.labels, gt), ours_s, quality(ref, gt), ref_s
+
+
+def _line(label: str, rows: list, seconds: list) -> str:
+    from segment_all_quality import summarise
+
+    s = summarise(rows)
+    return (f"  {label:28} {s['images']:3d} img {s['gt']:5d} obj  P {s['precision']:.3f}  R {s['recall']:.3f}  "
+            f"F1 {s['f1']:.3f}  IoU>=0.9 {s['at90']:.3f}  {np.mean(seconds):.3f} s/img")
+
+
+def run_quality(args) -> None:
+    for name in args.datasets:
+        ds, ids = _dataset_targets(name)
+        ids = ids[: args.images] if args.images else ids
+        rows = {"ours": {"tuned": [], "held": []}, "ref": {"tuned": [], "held": []}}
+        secs = {"ours": {"tuned": [], "held": []}, "ref": {"tuned": [], "held": []}}
+        for k, (image_id, _, _, q, ours_s, r, ref_s) in enumerate(quality_rows(ds, ids)):
+            half = "tuned" if (name == "dsb2018_dev" and k % 2 == 0) else "held"
+            rows["ours"][half].append(q), rows["ref"][half].append(r)
+            secs["ours"][half].append(ours_s), secs["ref"][half].append(ref_s)
+        print(f"{name} ({len(ids)} images)")
+        halves = [("tuned", "even index: tuned on"), ("held", "odd index: not tuned on")] \
+            if name == "dsb2018_dev" else [("held", "all (not tuned on)")]
+        for impl, label in (("ours", "classic pass"), ("ref", "Otsu + watershed")):
+            for half, what in halves:
+                print(_line(f"{label}, {what}", rows[impl][half], secs[impl][half]))
+            if name == "dsb2018_dev":
+                print(_line(f"{label}, all", rows[impl]["tuned"] + rows[impl]["held"],
+                            secs[impl]["tuned"] + secs[impl]["held"]))
+
+
+# --------------------------------------------------------------- clicks
+def run_clicks(args) -> None:
+    from promptseg.backends import load_backend
+    from segment_all_clicks import image_clicks, load_cache, save_cache, scratch_clicks
+
+    ds, ids = _dataset_targets("dsb2018_dev")
+    ids = ids[: args.images] if args.images else ids
+    backend = load_backend("classic")
+    cache = load_cache(args.scratch_cache)
+    totals = {"tuned": [], "held": []}
+    per_image = []
+    for k, (image_id, image, result, q, ours_s, _, _) in enumerate(quality_rows(ds, ids)):
+        emb = backend.encode(image)
+        scratch = scratch_clicks(backend, ds, image_id, emb, cache)
+        save_cache(args.scratch_cache, cache)
+        c = image_clicks(backend, emb, q, scratch)
+        c.update(id=image_id, seconds=ours_s, tp=q["tp"], gt=q["gt"], pred=q["pred"], at90=q["at90"])
+        totals["tuned" if k % 2 == 0 else "held"].append(c)
+        per_image.append(c)
+        print(f"  {image_id[:8]}  {q['gt']:4d} nuclei  scratch {c['scratch']:5d}  auto {c['auto']:5d} "
+              f"({100 * (c['auto'] - c['scratch']) / max(c['scratch'], 1):+6.1f} %)  false {c['false']:3d}  "
+              f"edited {c['edited']:3d} ({c['corrections']} clicks)  missed {c['missed']} clicks", flush=True)
+    for half, rows in (("even index (tuned on)", totals["tuned"]), ("odd index (not tuned on)", totals["held"]),
+                       ("all", per_image)):
+        if not rows:
+            continue
+        scratch = sum(r["scratch"] for r in rows)
+        auto = sum(r["auto"] for r in rows)
+        pick = sum(r["auto_pick"] for r in rows)
+        tp, gt, pred = (sum(r[key] for r in rows) for key in ("tp", "gt", "pred"))
+        p, rc = tp / max(pred, 1), tp / max(gt, 1)
+        print(f"{half:26}: {len(rows)} images, {gt} nuclei; clicks per image: scratch {scratch / len(rows):.1f}, "
+              f"with the pass {auto / len(rows):.1f} ({100 * (auto - scratch) / scratch:+.1f} %; "
+              f"{100 * (pick - scratch) / scratch:+.1f} % with a pick-up click per edited object); "
+              f"P {p:.3f} R {rc:.3f} F1 {2 * p * rc / max(p + rc, 1e-12):.3f} "
+              f"IoU>=0.9 {sum(r['at90'] for r in rows) / gt:.3f}; "
+              f"{np.mean([r['seconds'] for r in rows]):.3f} s per image")
+    if args.json:
+        args.json.write_text(json.dumps(per_image, indent=1))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("speed")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--official-python", help="interpreter for the official worker (e.g. a venv with torchvision)")
+    p.add_argument("--threads", type=int, help="torch threads in both workers (default: torch's own)")
+    p = sub.add_parser("quality")
+    p.add_argument("--datasets", nargs="+", default=["dsb2018_dev", "magnetic_tile_dev"])
+    p.add_argument("--images", type=int, help="only the first N images (sorted ids)")
+    p = sub.add_parser("clicks")
+    p.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
+    p.add_argument("--images", type=int, help="only the first N images (sorted ids)")
+    p.add_argument("--json", type=Path, help="write the per-image accounts")
+    p = sub.add_parser("speed-worker")
+    p.add_argument("impl")
+    p.add_argument("weights", type=Path)
+    p.add_argument("options")
+    p.add_argument("out", type=Path)
+    p.add_argument("threads", type=int, nargs="?", default=0)
+    args = parser.parse_args(argv)
+    if args.what == "speed-worker":
+        print(json.dumps(speed_worker(args.impl, args.weights, json.loads(args.options), args.out, args.threads)))
+    else:
+        {"speed": run_speed, "quality": run_quality, "clicks": run_clicks}[args.what](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
