@@ -280,3 +280,14 @@ def test_stored_backend_passes_feedback_preparation_on(tmp_path, tiny_backend, s
     stored.prepare_feedback(emb, first)
     assert tiny_backend._feedback[1] is first.state  # the wrapped SAM backend did the work
     StoredBackend(ComponentBackend(), store).prepare_feedback(emb, first)  # nothing to do, no error
+
+
+def test_store_without_a_finished_slice_never_blocks_the_next_run(tmp_path, stack):
+    """A run that stopped before its first slice (e.g. refused contrast limits) leaves nothing worth keeping."""
+    backend = ComponentBackend()
+    path = tmp_path / "s.zarr"
+    EmbeddingStore.create(path, _metadata(backend, stack[:3], contrast_limits=(0, 100)), backend=backend)
+    steps, store = run(embed_stack(stack[:3], backend, path))  # other limits, no --overwrite needed
+    assert len(steps) == 3 and store.metadata.image.contrast_limits is None
+    with pytest.raises(StoreMismatchError, match="contrast limits"):  # now it holds slices: kept
+        run(embed_stack(stack[:3], backend, path, contrast_limits=(0, 100)))

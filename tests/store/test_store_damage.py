@@ -190,3 +190,6 @@ def test_embed_command_fails_when_the_store_disappears(tmp_path, stack, monkeypa
     monkeypatch.setattr(store_cli, "_load", lambda name, device: ComponentBackend())
     assert main(["embed", str(image), "--backend", "x", "--no-progress"]) == 0
     assert "3 slices" in capsys.readouterr().out and json.loads((target / "zarr.json").read_text())
+    assert main(["embed", str(image), "--backend", "x", "--no-progress", "--contrast-limits", "0", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "contrast limits" in err and "with --overwrite" in err and "overwrite=True" not in err

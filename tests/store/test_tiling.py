@@ -142,3 +142,34 @@ def test_native_prompts_on_tiled_and_untiled_slices():
         tiled.predict(emb, polygons=[square], polygon_labels=[0])
     with pytest.raises(TypeError, match="does not take"):
         tiled.predict(emb, scribbles=[square])  # the inner backend has no scribbles=
+
+
+def test_lazy_tiles_are_encoded_only_where_prompts_need_them():
+    image = _bar_image()
+    inner = ComponentBackend()
+    tiled = TiledBackend(inner, tile=256, halo=32, threshold=256, lazy=True)
+    emb = tiled.encode(image)
+    assert inner.encodes == 0 and emb.features.tiling.n_tiles == 16
+    small = tiled.predict(emb, points=[(120, 120)], labels=[1])
+    assert inner.encodes == 1 and small.mask.sum() == 40 * 40
+    bar = tiled.predict(emb, points=[(345, 60)], labels=[1])
+    truth = inner.predict(inner.encode(image), points=[(345, 60)], labels=[1]).mask
+    assert iou(bar.mask, truth) == 1.0 and inner.encodes - 1 < 16  # the bar's row of tiles, not all 16
+
+
+def test_blend_window_covers_only_the_asked_tiles():
+    from promptseg.store.blend import OUTSIDE_LOGIT, TileBlend
+
+    tiling = plan_tiling((700, 700), tile=256, halo=32, threshold=256)
+    blend = TileBlend(tiling)
+    blend.add(5, np.full((256, 256), 2.0, np.float32))
+    assert blend.total.shape == (256, 256)
+    blend.add(6, np.full((256, 256), -1.0, np.float32))
+    rs, cs = blend.window
+    assert (rs.stop - rs.start, cs.stop - cs.start) == (256, 148 + 256) and blend.total.size < 700 * 700 / 2
+    logits = blend.logits()
+    assert logits[0, 0] == 2.0 and logits[0, -1] == -1.0 and logits.dtype == np.float32
+    inside = blend[tile_slices(tiling, 5)]
+    assert inside.shape == (256, 256) and inside[:, :100].all()
+    assert not blend[tile_slices(tiling, 15)].any()  # outside the window: background
+    assert OUTSIDE_LOGIT < 0
