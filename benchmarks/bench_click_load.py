@@ -95,6 +95,7 @@ def measure(backend, emb, pts, labels, rounds: int) -> tuple[dict, collections.C
     start = time.monotonic()
     times = {name: [] for name in SETTINGS}
     picked = collections.Counter()
+    uses_torch = hasattr(backend, "model")  # classic's click computes with numpy: no thread count to pick
     names = list(SETTINGS)
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -105,9 +106,8 @@ def measure(backend, emb, pts, labels, rounds: int) -> tuple[dict, collections.C
                 t = time.perf_counter()
                 previous[name] = backend.predict(emb, points=pts[:k], labels=labels[:k], previous=previous[name])
                 times[name].append(time.perf_counter() - t)
-                if name == "auto" and threads.last_click_threads() is not None:
+                if name == "auto" and uses_torch:
                     picked[threads.last_click_threads()] += 1
-                    threads._last = None  # a backend without torch (classic) leaves it unset
     threads.set_click_threads(None)
     others = _others_over(load, start)
     return times, picked, others
