@@ -156,12 +156,13 @@ def run_speed(args) -> None:
                     times[impl].append(row["seconds"])
                     counts[impl] = row["objects"]
             agree = summarise([quality(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / "official.npy"))])
+            same = "both found none" if agree["pred"] == agree["gt"] == 0 else f"F1 {agree['f1']:.3f}"
             ours, ref = min(times["ours"]), min(times["official"])
             print(f"{case:11}: ours {ours:6.2f} s ({counts['ours']} objects)  official {ref:6.2f} s "
                   f"({counts['official']} objects)  ours/official {ours / ref:.2f}x  "
                   f"[all runs: ours {', '.join(f'{t:.2f}' for t in times['ours'])}; "
                   f"official {', '.join(f'{t:.2f}' for t in times['official'])}]  "
-                  f"objects matched at IoU>0.5: F1 {agree['f1']:.3f}")
+                  f"objects matched at IoU>0.5: {same}")
 
 
 # -------------------------------------------------------------- quality
@@ -219,7 +220,7 @@ def run_quality(args) -> None:
             rows["ours"][half].append(q), rows["ref"][half].append(r)
             secs["ours"][half].append(ours_s), secs["ref"][half].append(ref_s)
         print(f"{name} ({len(ids)} images)")
-        halves = [("tuned", "even index: tuned on"), ("held", "odd index: not tuned on")] \
+        halves = [("tuned", "even index (tuning half)"), ("held", "odd index (held out)")] \
             if name == "dsb2018_dev" else [("held", "all (not tuned on)")]
         for impl, label in (("ours", "classic pass"), ("ref", "Otsu + watershed")):
             for half, what in halves:
