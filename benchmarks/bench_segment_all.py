@@ -245,7 +245,7 @@ def run_clicks(args) -> None:
         emb = backend.encode(image)
         scratch = scratch_clicks(backend, ds, image_id, emb, cache)
         save_cache(args.scratch_cache, cache)
-        c = image_clicks(backend, emb, q, scratch)
+        c = image_clicks(backend, emb, q, scratch, mask_prompt=args.mask_prompt)
         c.update(id=image_id, seconds=ours_s, tp=q["tp"], gt=q["gt"], pred=q["pred"], at90=q["at90"])
         totals["tuned" if k % 2 == 0 else "held"].append(c)
         per_image.append(c)
@@ -285,6 +285,8 @@ def main(argv=None) -> int:
     p.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
     p.add_argument("--images", type=int, help="only the first N images (sorted ids)")
     p.add_argument("--json", type=Path, help="write the per-image accounts")
+    p.add_argument("--mask-prompt", action="store_true",
+                   help="corrections also get the automatic mask as their mask prompt (default: as previous only)")
     p = sub.add_parser("speed-worker")
     p.add_argument("impl")
     p.add_argument("weights", type=Path)

@@ -11,7 +11,9 @@ the largest error, NoC@90, at most 20 clicks per object):
   back as the previous prediction, 20 when 0.9 is never reached)
   + NoC@90 from scratch for every instance no object matches.
 
-A variant adds 1 click per corrected object (picking it up in the widget).
+A variant adds 1 click per corrected object (picking it up in the widget);
+another (``mask_prompt=True``) also gives the automatic mask as the mask
+prompt of every correction click, as the widget's "pick up" will.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ def scratch_clicks(backend, dataset, image_id: str, emb, cache: dict | None) -> 
     return clicks
 
 
-def correction_clicks(backend, emb, gt: np.ndarray, auto_mask: np.ndarray) -> int:
-    """Clicks from an automatic mask (fed back as ``previous``) until IoU >= 0.9."""
+def correction_clicks(backend, emb, gt: np.ndarray, auto_mask: np.ndarray, *, mask_prompt: bool = False) -> int:
+    """Clicks from an automatic mask (fed back as ``previous``; also as the mask prompt if asked) until IoU >= 0.9."""
     previous = Prediction(mask=auto_mask, logits=np.where(auto_mask, 1.0, -1.0).astype(np.float32), score=1.0)
-    return clicks_to_target(backend, emb, gt, start=auto_mask, previous=previous)
+    return clicks_to_target(backend, emb, gt, start=auto_mask, previous=previous,
+                            mask=auto_mask if mask_prompt else None)
 
 
-def image_clicks(backend, emb, q: dict, scratch: list[int]) -> dict:
+def image_clicks(backend, emb, q: dict, scratch: list[int], *, mask_prompt: bool = False) -> dict:
     """The click account of one image from the matches of :func:`segment_all_quality.quality`.
 
     ``scratch[g]`` belongs to ground-truth instance g + 1 of ``q["gt_labels"]``
@@ -59,7 +62,7 @@ def image_clicks(backend, emb, q: dict, scratch: list[int]) -> dict:
         if table[g, p] >= 0.9:
             continue
         edited += 1
-        corrections += correction_clicks(backend, emb, gt == g + 1, pred == p + 1)
+        corrections += correction_clicks(backend, emb, gt == g + 1, pred == p + 1, mask_prompt=mask_prompt)
     missed = sum(s for g, s in enumerate(scratch) if g not in matched_gt)
     false = q["pred"] - len(matched_pred)
     total = 2 + false + corrections + missed
