@@ -26,14 +26,18 @@ def _points(model, b, seed):
         return model.prompt_encoder.embed_points(xy, labels, pad=True)
 
 
+def _setup(model, seed, n):
+    """A random image embedding, n single-point prompts and a fast decoder."""
+    torch.manual_seed(seed)
+    pe = model.prompt_encoder
+    embedding = torch.randn(1, pe.embed_dim, *pe.image_embedding_size)
+    return embedding, _points(model, n, seed=seed), FastMaskDecoder(model)
+
+
 @pytest.mark.parametrize("multimask", [True, False])
 def test_batch_matches_the_reference_decoder(tiny_model, multimask):
-    torch.manual_seed(3)
-    pe = tiny_model.prompt_encoder
-    embedding = torch.randn(1, pe.embed_dim, *pe.image_embedding_size)
-    sparse = _points(tiny_model, 5, seed=1)
+    embedding, sparse, dec = _setup(tiny_model, 3, 5)
     ref_masks, ref_iou = _reference(tiny_model, embedding, sparse, multimask)
-    dec = FastMaskDecoder(tiny_model)
     answer = dec.decode_batch(dec.prepare(embedding), sparse, multimask=multimask)
     m = ref_iou.shape[1]
     assert answer.iou.shape == (5, m)
@@ -45,12 +49,8 @@ def test_batch_matches_the_reference_decoder(tiny_model, multimask):
 
 
 def test_chosen_candidates_only_in_any_order(tiny_model):
-    torch.manual_seed(4)
-    pe = tiny_model.prompt_encoder
-    embedding = torch.randn(1, pe.embed_dim, *pe.image_embedding_size)
-    sparse = _points(tiny_model, 4, seed=2)
+    embedding, sparse, dec = _setup(tiny_model, 4, 4)
     ref_masks, _ = _reference(tiny_model, embedding, sparse, True)
-    dec = FastMaskDecoder(tiny_model)
     answer = dec.decode_batch(dec.prepare(embedding), sparse)
     prompts, columns = torch.tensor([3, 0, 3, 2]), torch.tensor([0, 2, 2, 1])
     masks = dec.batch_masks(answer, prompts, columns)
@@ -62,11 +62,7 @@ def test_chosen_candidates_only_in_any_order(tiny_model):
 
 def test_batch_agrees_with_the_per_click_path(tiny_model):
     """The one-prompt path returns the best candidate; the batch has it in its row."""
-    torch.manual_seed(5)
-    pe = tiny_model.prompt_encoder
-    embedding = torch.randn(1, pe.embed_dim, *pe.image_embedding_size)
-    sparse = _points(tiny_model, 3, seed=3)
-    dec = FastMaskDecoder(tiny_model)
+    embedding, sparse, dec = _setup(tiny_model, 5, 3)
     prep = dec.prepare(embedding)
     answer = dec.decode_batch(prep, sparse)
     for b in range(3):

@@ -16,6 +16,7 @@ upscaling, so candidates that a quality filter drops never pay for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -121,14 +122,19 @@ def image_to_tokens(a: "_Heads", xp: torch.Tensor, k_tok: torch.Tensor, v_tok: t
     return torch.baddbmm(residual.expand(b, *residual.shape[-2:]), s.view(b, heads * t, -1).transpose(1, 2), u)
 
 
-def _block_token_side(blk: dict, queries: torch.Tensor, point_pe: torch.Tensor, to_image) -> torch.Tensor:
-    """Self-attention, token->image attention and MLP of one block, (B, t, C)."""
+def block_token_side(blk: dict, queries: torch.Tensor, point_pe: torch.Tensor, to_image, among) -> torch.Tensor:
+    """Self-attention, token->image attention and MLP of one block, on the prompt tokens ((t, C) or (B, t, C)).
+
+    ``among(q, k, v)`` is the block's attention among tokens and
+    ``to_image`` maps the token queries (with PE) to the block's
+    token->image attention output, both for the layout at hand.
+    """
     norms = blk["norms"]
     if blk["skip_pe"]:
-        queries = among_tokens(blk["sa"], queries, queries, queries)
+        queries = among(queries, queries, queries)
     else:
         q = queries + point_pe
-        queries = queries + among_tokens(blk["sa"], q, q, queries)
+        queries = queries + among(q, q, queries)
     queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
     queries = queries + to_image(queries + point_pe)
     queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
@@ -165,7 +171,7 @@ def decode_batch(dec: "FastMaskDecoder", prep: "PreparedEmbedding", sparse: torc
         else:
             def to_image(q, blk=blk, keys=keys, xp=xp):
                 return tokens_to_image(blk["ca1"], q, keys, xp)
-        queries = _block_token_side(blk, queries, point_pe, to_image)
+        queries = block_token_side(blk, queries, point_pe, to_image, partial(among_tokens, blk["sa"]))
         keys = image_to_tokens(blk["ca2"], xp, queries + point_pe, queries, residual=keys)
         keys = F.layer_norm(keys, keys.shape[-1:], *blk["norms"][3])
     candidates = list(range(1, dec.num_mask_tokens)) if multimask else [0]

@@ -460,18 +460,7 @@ class FastMaskDecoder:
         ``to_image`` maps the (t, C) token queries (with PE) to the block's
         token->image attention output.
         """
-        norms = blk["norms"]
-        if blk["skip_pe"]:
-            queries = blk["sa"].among_tokens(queries, queries, queries)
-        else:
-            q = queries + point_pe
-            queries = queries + blk["sa"].among_tokens(q, q, queries)
-        queries = F.layer_norm(queries, queries.shape[-1:], *norms[0])
-        queries = queries + to_image(queries + point_pe)
-        queries = F.layer_norm(queries, queries.shape[-1:], *norms[1])
-        w1, b1, w2, b2 = blk["mlp"]
-        queries = queries + F.linear(F.relu(F.linear(queries, w1, b1)), w2, b2)
-        return F.layer_norm(queries, queries.shape[-1:], *norms[2])
+        return batched_decoder.block_token_side(blk, queries, point_pe, to_image, blk["sa"].among_tokens)
 
     def _upscale(self, keys: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The two stride-2 transposed convolutions, channels last, and the mask's dot product.
