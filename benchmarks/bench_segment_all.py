@@ -108,7 +108,6 @@ def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: in
         _torchvision_shim()
         _nms_shim()
         from segment_anything import SamAutomaticMaskGenerator
-        from segment_anything.utils import amg  # noqa: F401
 
         model = _official_vit_t()
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
