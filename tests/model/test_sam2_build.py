@@ -63,3 +63,25 @@ def test_image_encoder_strides_and_widths():
     # blocks: window of the stage, a stage's first block keeps the previous stage's window, block 3 global
     assert [b.window_size for b in encoder.trunk.blocks] == [8, 8, 4, 0, 14]
     assert [b.q_stride for b in encoder.trunk.blocks] == [None, (2, 2), (2, 2), None, (2, 2)]
+
+
+@pytest.mark.parametrize(
+    "dim, dim_out, heads, q_stride, window, grid",
+    [(16, 16, 2, None, 8, (40, 30)), (16, 32, 2, (2, 2), 14, (64, 64)), (16, 32, 1, (2, 2), 8, (32, 48))],
+)
+def test_striped_block_equals_whole_grid(monkeypatch, dim, dim_out, heads, q_stride, window, grid):
+    """Windowed blocks run in stripes of whole windows; padding and pooling stay exact."""
+    from promptseg.model.sam2 import hiera_block
+    from promptseg.model.sam2.hiera_block import HieraBlock
+
+    torch.manual_seed(1)
+    block = HieraBlock(dim, dim_out, heads, q_stride=q_stride, window_size=window).eval()
+    x = torch.randn(1, *grid, dim)
+    with torch.inference_mode():
+        monkeypatch.setattr(hiera_block, "STRIPE_TOKENS", 10**9)
+        whole = block(x)
+        monkeypatch.setattr(hiera_block, "STRIPE_TOKENS", 1)
+        striped = block(x)
+    stride = q_stride[0] if q_stride else 1
+    assert whole.shape == (1, grid[0] // stride, grid[1] // stride, dim_out)
+    torch.testing.assert_close(striped, whole, atol=1e-5, rtol=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -137,12 +138,26 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: not a PyTorch file, truncated/corrupt, or holding objects other than "
-            f"tensors and plain containers, which are not unpickled for safety ({type(exc).__name__}: {exc}). "
-            "If it is a downloaded file, delete it and download it again."
-        ) from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {_unreadable_reason(exc)}") from exc
     return unwrap_state_dict(obj, source=f"checkpoint {path}")
+
+
+def _unreadable_reason(exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, and what to do, in one sentence of our own.
+
+    torch's own text is not repeated: it is many lines long and advises
+    ``weights_only=False``, which would run code stored in the file.
+    """
+    text = str(exc)
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if unsafe or "weights only load failed" in text.lower():
+        found = f" ({unsafe.group(1)})" if unsafe else ""
+        return (f"it holds Python objects besides tensors{found}, not loaded for safety. Use a weights-only file "
+                "(torch.save(model.state_dict(), ...)) or a published checkpoint.")
+    if isinstance(exc, EOFError) or any(s in text for s in ("central directory", "PytorchStreamReader", "EOF")):
+        return "the file is truncated or corrupt. If it was downloaded, delete it and download it again."
+    return (f"it is not a PyTorch checkpoint ({type(exc).__name__}). Pick a .pt/.pth file of SAM weights "
+            "saved with torch.save.")
 
 
 def _shape(state: Mapping[str, Any], key: str) -> tuple[int, ...]:

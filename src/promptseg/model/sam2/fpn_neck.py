@@ -38,15 +38,29 @@ class FpnNeck(nn.Module):
             self.convs.append(lateral)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Trunk maps, finest first, (B, C_i, H_i, W_i) -> neck maps (B, d_model, H_i, W_i), finest first."""
+        """Trunk maps, finest first, (B, C_i, H_i, W_i) -> neck maps (B, d_model, H_i, W_i), finest first.
+
+        Works channels last: each 1x1 convolution is a matrix product over
+        the channels of (B, H, W, C_i) (the trunk's own layout), and the
+        outputs are channels-first views of channels-last tensors.
+        """
         if len(xs) != len(self.convs):
             raise ValueError(f"expected {len(self.convs)} feature maps, got {len(xs)}")
         n = len(xs) - 1
         out: list[torch.Tensor] = [None] * len(xs)  # type: ignore[list-item]
         prev = None
         for level in range(n, -1, -1):
-            lateral = self.convs[n - level](xs[level])
+            conv = self.convs[n - level].conv
+            weight = conv.weight.view(conv.out_channels, conv.in_channels)
+            lateral = F.linear(xs[level].permute(0, 2, 3, 1), weight, conv.bias)  # (B, H, W, d)
             if level in self.fpn_top_down_levels and prev is not None:
-                lateral = lateral + F.interpolate(prev.float(), scale_factor=2.0, mode="nearest")
-            out[level] = prev = lateral
+                lateral += upsample_nearest_2x(prev)
+            prev = lateral
+            out[level] = lateral.permute(0, 3, 1, 2)
         return out
+
+
+def upsample_nearest_2x(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling of a channels-last (B, H, W, C) tensor -> (B, 2H, 2W, C)."""
+    b, h, w, c = x.shape
+    return x[:, :, None, :, None, :].expand(b, h, 2, w, 2, c).reshape(b, 2 * h, 2 * w, c)

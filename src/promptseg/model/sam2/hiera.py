@@ -78,23 +78,33 @@ class Hiera(nn.Module):
             q = q_stride if i in q_pool_blocks else None
             self.blocks.append(HieraBlock(dim, dim_out, heads, mlp_ratio, q_stride=q, window_size=window))
             dim = dim_out
+        self._pos_cache: tuple | None = None
         #: Channels of the outputs, coarsest first (the neck's order).
         self.channel_list = [self.blocks[i].dim_out for i in self.stage_ends[::-1]]
 
     def positional_embedding(self, h: int, w: int) -> torch.Tensor:
-        """(1, h, w, C) channels-last: the background grid resized bicubically plus the tiled window pattern."""
-        pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
-        window = self.pos_embed_window
-        reps = (h // window.shape[-2], w // window.shape[-1])
-        pos = pos + window.tile(1, 1, *reps)
-        return pos.permute(0, 2, 3, 1)
+        """(1, h, w, C) channels-last: the background grid resized bicubically plus the tiled window pattern.
+
+        Cached while the two parameters are unchanged (their version counters
+        move when weights are loaded or edited in place).
+        """
+        key = (h, w, self.pos_embed._version, self.pos_embed_window._version, self.pos_embed.device,
+               self.pos_embed.dtype, torch.is_grad_enabled())
+        if self._pos_cache is None or self._pos_cache[0] != key:
+            pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
+            window = self.pos_embed_window
+            reps = (h // window.shape[-2], w // window.shape[-1])
+            pos = pos + window.tile(1, 1, *reps)
+            self._pos_cache = (key, pos.permute(0, 2, 3, 1).contiguous())
+        return self._pos_cache[1]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Image (B, 3, S, S) -> [(B, C, S/4, S/4), (B, 2C, S/8, S/8), (B, 4C, S/16, S/16), (B, 8C, S/32, S/32)].
 
         The maps are channels-first views of channels-last tensors.
         """
-        x = self.patch_embed.proj(x).permute(0, 2, 3, 1)  # (B, H, W, C)
+        # a channels-last input makes the convolution's output contiguous (B, H, W, C)
+        x = self.patch_embed.proj(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
         x = x + self.positional_embedding(*x.shape[1:3])
         outputs = []
         for i, block in enumerate(self.blocks):

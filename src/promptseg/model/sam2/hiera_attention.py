@@ -8,12 +8,21 @@ from torch import nn
 
 
 def pool2x(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
-    """Max-pool a channels-last (B, H, W, C) tensor by ``stride`` (kernel = stride, no padding, floor)."""
+    """Max-pool a channels-last (B, H, W, C) tensor (kernel = stride, no padding, floor); views welcome.
+
+    Written as element-wise maxima of strided slices, which is several
+    times faster on a CPU than a reduction over a 6-D view or a
+    channels-first ``max_pool2d``.
+    """
     b, h, w, c = x.shape
     sh, sw = stride
     h2, w2 = h // sh, w // sw
-    x = x[:, : h2 * sh, : w2 * sw]
-    return x.reshape(b, h2, sh, w2, sw, c).amax(dim=(2, 4))
+    out = None
+    for i in range(sh):
+        for j in range(sw):
+            part = x[:, i : h2 * sh : sh, j : w2 * sw : sw]
+            out = part.clone(memory_format=torch.contiguous_format) if out is None else torch.maximum(out, part, out=out)
+    return out
 
 
 class HieraAttention(nn.Module):
@@ -48,11 +57,11 @@ class HieraAttention(nn.Module):
         b, h, w, _ = x.shape
         heads, d = self.num_heads, self.dim_out // self.num_heads
         qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, h * w, 3, heads, d)
-        q, k, v = qkv.unbind(2)  # (B, T, heads, d)
+        q, k, v = qkv.unbind(2)  # (B, T, heads, d) views
         if self.q_stride:
-            q = pool2x(q.reshape(b, h, w, heads * d), self.q_stride)
+            q = pool2x(q.view(b, h, w, heads * d), self.q_stride)
             h, w = q.shape[1:3]
             q = q.view(b, h * w, heads, d)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).reshape(b, h, w, self.dim_out)
-        return self.proj(out)
+        return F.linear(out, self.proj.weight, self.proj.bias)

@@ -103,7 +103,7 @@ class Sam2Model(nn.Module):
         """
         s0, s1, embed = self.image_encoder(x)
         dec = self.sam_mask_decoder
-        return [dec.conv_s0(s0), dec.conv_s1(s1), embed]
+        return [_pointwise(dec.conv_s0, s0), _pointwise(dec.conv_s1, s1), embed]
 
     def encode_image(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The image predictor's features of a single image.
@@ -123,3 +123,9 @@ class Sam2Model(nn.Module):
         s0, s1, embed = self.backbone(x)
         embed = embed + self.no_mem_embed.view(1, -1, 1, 1)
         return {"image_embed": embed, "high_res_feat_0": s0, "high_res_feat_1": s1}
+
+
+def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution as a product over the channels of the channels-last data of x (B, C, H, W)."""
+    weight = conv.weight.view(conv.out_channels, conv.in_channels)
+    return torch.nn.functional.linear(x.permute(0, 2, 3, 1), weight, conv.bias).permute(0, 3, 1, 2)
