@@ -1,4 +1,4 @@
-"""Mouse events on the real canvas, with the modifier objects that real events carry.
+"""Real mouse events: on the canvas, with the modifier objects that real events carry; on Qt menus.
 
 A press on napari's canvas reaches layer callbacks as a vispy event whose
 ``modifiers`` are :class:`vispy.util.keys.Key` objects (``<Key 'Control'>``),
@@ -46,3 +46,37 @@ def qt_click(viewer: Any, qtbot: Any, row: float, col: float, modifier: Any = No
     where = QPoint(native.width() // 2, native.height() // 2)
     qtbot.mouseClick(native, Qt.LeftButton, Qt.NoModifier if modifier is None else modifier, where)
     qtbot.wait(10)
+
+
+def choose(qtbot: Any, combo: Any, text: str, *, tries: int = 3) -> None:
+    """Pick the entry ``text`` of ``combo`` as a user does: click the combo, then the entry in its list.
+
+    A popup that closes without a choice (the click landed while it was
+    still being placed, on a loaded machine) is opened again, up to ``tries``
+    times; a choice of another entry raises.
+    """
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication
+
+    index = combo.findText(text)
+    if index < 0:
+        raise ValueError(f"{text!r} is not in the menu: {[combo.itemText(i) for i in range(combo.count())]}")
+    chosen: list[int] = []
+    combo.activated.connect(chosen.append)
+    try:
+        for _ in range(tries):
+            qtbot.mouseClick(combo, Qt.LeftButton)
+            view = combo.view()
+            qtbot.waitUntil(view.isVisible, timeout=2000)
+            qtbot.wait(QApplication.doubleClickInterval() + 50)  # a release sooner after the opening click is ignored
+            rect = view.visualRect(view.model().index(index, 0))
+            qtbot.mouseClick(view.viewport(), Qt.LeftButton, Qt.NoModifier, rect.center())
+            qtbot.waitUntil(lambda: bool(chosen) or not view.isVisible(), timeout=2000)
+            if chosen:
+                break
+            if view.isVisible():
+                view.parentWidget().hide()
+    finally:
+        combo.activated.disconnect(chosen.append)
+    if chosen != [index]:
+        raise AssertionError(f"chose entries {chosen} of the menu, not {index} ({text!r})")

@@ -56,12 +56,13 @@ def test_a_qt_ctrl_or_alt_click_on_the_canvas_widget_is_negative(annotator, imag
     assert not (np.asarray(widget.layers.preview.data) > 0)[30, 33]
 
 
-def test_with_the_toggle_on_negative_a_ctrl_click_is_positive(annotator, image_2d, qtbot) -> None:
+def test_a_ctrl_click_is_negative_whatever_the_toggle_says(annotator, image_2d, qtbot) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
-    widget.toggle_polarity()
+    widget.toggle_polarity()  # negative clicks
     click(viewer, qtbot, 30, 30, modifiers=(keys.CONTROL,))
+    widget.toggle_polarity()  # positive again
     click(viewer, qtbot, 40, 40)
-    assert widget.layers.points.features["positive"].tolist() == [True, False]
+    assert widget.layers.points.features["positive"].tolist() == [False, True]
 
 
 def test_a_press_answers_the_click_before_its_release(annotator, image_2d, qtbot) -> None:

@@ -29,7 +29,7 @@ def test_aborted_worker_is_not_adopted_again(qtbot) -> None:
     scheduler = EncodeScheduler(on_encoded=lambda *a: None, on_error=lambda exc: None)
     started = []
 
-    def fake_start(session_, keys, slot, desc):
+    def fake_start(session_, keys, slot, desc, **options):
         worker = _Worker()
         started.append(worker)
         return worker
@@ -45,3 +45,28 @@ def test_aborted_worker_is_not_adopted_again(qtbot) -> None:
     scheduler._finished("_demand", first)  # its finished signal comes after: changes nothing
     assert scheduler._demand is started[-1] and scheduler.busy
     scheduler.cancel()
+
+
+class _Refuses(DiskBackend):
+    def encode(self, image, *, contrast_limits=None):
+        self.encoded.append(image.shape)
+        raise ValueError("this image cannot be encoded")
+
+
+def test_a_failed_slice_is_remembered_until_cancel(qtbot) -> None:
+    """A slice whose encoding raised is reported once and not tried again (a click would only repeat the error)."""
+    backend = _Refuses()
+    session = AnnotationSession(ImageStack(synthetic_nuclei_2d((32, 32), n_nuclei=2, seed=0).image), backend)
+    errors = []
+    scheduler = EncodeScheduler(on_encoded=lambda *a: None, on_error=errors.append)
+    scheduler.request(session, ())
+    qtbot.waitUntil(lambda: len(errors) == 1 and not scheduler.busy, timeout=10000)
+    assert "cannot be encoded" in str(scheduler.failure(session, ()))
+    scheduler.request(session, ())
+    qtbot.wait(50)
+    assert len(backend.encoded) == 1 and len(errors) == 1 and not scheduler.busy
+    scheduler.cancel()  # a new image, model or contrast: tried again
+    assert scheduler.failure(session, ()) is None
+    scheduler.request(session, ())
+    qtbot.waitUntil(lambda: len(errors) == 2 and not scheduler.busy, timeout=10000)
+    assert len(backend.encoded) == 2

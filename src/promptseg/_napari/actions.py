@@ -13,7 +13,7 @@ from ..errors import PromptsegError
 from ..session import SliceKey, Step, load_annotations, replay_iter, save_annotations
 
 
-class _NoBackend:
+class NoBackend:
     """Stands in until a model is loaded."""
 
     name = "no model"

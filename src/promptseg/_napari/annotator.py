@@ -19,19 +19,20 @@ backend) and calls the propagation panel's ``image_changed``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFileDialog, QWidget
+from qtpy.QtWidgets import QWidget
 
-from ..backends import Backend, load_backend
+from ..backends import Backend
 from ..errors import PromptsegError
 from ..session import EmbeddingCache, ImageStack, SliceKey
-from .actions import AnnotatorActions, _NoBackend
-from .backend_choice import BackendChoice, backend_choices, default_choice
+from .actions import AnnotatorActions, NoBackend
+from .backend_choice import BackendMenu
 from .click_ahead import ClickAhead
 from .encoding import EncodeScheduler
 from .image_settings import ImageSettings
@@ -42,11 +43,11 @@ from .panel import Panel
 from .predict_worker import PredictTimes, WidgetSession
 from .propagate_panel import PropagatePanel
 from .series_panel import SeriesPanel
+from .status import error_details, error_line, slice_status
 from .store_panel import StorePanel
-from .workers import start_worker
 
 _NEGATIVE_MODIFIERS = {"Control", "Alt"}
-_FILE_ENTRY = "Checkpoint file…"
+logger = logging.getLogger("promptseg")
 
 
 class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
@@ -73,9 +74,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
         self._key: SliceKey | None = None
         self._syncing = False  # set while the widget itself writes into its layers
-        self._loader = None
         self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
-        self.encoder = EncodeScheduler(self._on_encoded, self._on_error)
+        self.encoder = EncodeScheduler(self._on_encoded, self._encode_failed)
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
         self._contrast_timer.timeout.connect(self._contrast_changed)
@@ -83,7 +83,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
         self.click_ahead = ClickAhead(self)
-        self._choices: list[BackendChoice] = []
+        self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
+                                on_failed=self._load_failed)
         self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
         self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
         self.series_panel = self.panel.add_section("Image series", SeriesPanel(self))
@@ -101,7 +102,6 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
     def _connect_panel(self) -> None:
         p = self.panel
         p.image_combo.currentIndexChanged.connect(self._image_chosen)
-        p.backend_combo.activated.connect(self._backend_chosen)
         p.polarity.clicked.connect(self.toggle_polarity)
         p.commit.clicked.connect(self.commit)
         p.clear.clicked.connect(self.clear)
@@ -163,8 +163,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
                 self.image_layer = None
                 return
             layers = PromptLayers(self.viewer, layer, stack.label_shape)
-            session = WidgetSession(stack, self.backend or _NoBackend(), objects=layers.objects.data, cache=self._cache,
-                                    times=self.predict_times, on_predicted=self._on_predicted, on_error=self._on_error)
+            session = WidgetSession(stack, self.backend or NoBackend(), objects=layers.objects.data, cache=self._cache,
+                                    times=self.predict_times, on_predicted=self._on_predicted, on_error=self.report_error)
             self._sessions[id(layer)] = (session, layers)
         self.session, self.layers = self._sessions[id(layer)]
         if self.backend is not None:
@@ -205,67 +205,45 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
 
     # ------------------------------------------------------------ backend
     def _fill_backend_combo(self, backend: Backend | str | None) -> None:
-        self._choices = backend_choices()
-        combo = self.panel.backend_combo
-        combo.clear()
-        for choice in self._choices:
-            combo.addItem(choice.label, choice.key)
-        combo.addItem(_FILE_ENTRY, None)
-        if backend is None:
-            choice = default_choice(self._choices)
-            backend = choice.key if choice else None
+        choice = self.menu.fill()
+        if backend is None and choice is not None:
+            backend = choice.key
         if backend is not None:
             self.set_backend(backend)
 
-    def _backend_chosen(self, index: int) -> None:
-        key = self.panel.backend_combo.itemData(index)
-        if key is None:
-            key, _ = QFileDialog.getOpenFileName(self, "Segment-Anything checkpoint", "", "Checkpoints (*.pt *.pth)")
-            if not key:
-                return
-        self.set_backend(key)
-
     def set_backend(self, backend: Backend | str) -> None:
         """Use ``backend`` (an object, or a name/path loaded in a thread worker)."""
-        if not isinstance(backend, str):
+        if isinstance(backend, str):
+            self.menu.load(backend)
+            self._refresh_status()
+        else:
             self._use_backend(backend)
-            return
-        from napari.qt.threading import create_worker
-
-        self._set_status(f"Loading {backend}… (a model not cached yet is downloaded once)")
-        if self._loader is not None:
-            self._loader.quit()
-        worker = create_worker(
-            load_backend, backend, progress=False, _progress={"desc": f"PromptSeg: loading {backend}"},
-            _connect={"returned": self._use_backend, "errored": self._on_error}, _start_thread=False,
-        )
-        self._loader = worker
-        start_worker(worker)
 
     def _use_backend(self, backend: Backend) -> None:
         self.backend = backend
-        combo = self.panel.backend_combo
-        index = combo.findData(getattr(backend, "name", None))
-        if index < 0:
-            combo.insertItem(0, f"{backend.name} (loaded)", backend.name)
-            index = 0
-        combo.setCurrentIndex(index)
+        self.menu.show_running(backend)
         if self.session is not None:
             self.encoder.cancel()
             self.session.set_backend(self._session_backend())
             self._key = None
             self._on_dims()
+        else:
+            self._refresh_status()
         warm_up = getattr(backend, "warm_up", None)
         if callable(warm_up) and backend.backend_id not in self._warmed:
             # Once the combo has repainted: the first click then finds the GUI thread's math libraries ready.
             self._warmed.add(backend.backend_id)
             QTimer.singleShot(0, lambda: self._warm_up(warm_up))
 
+    def _load_failed(self, key: str, exc: Exception) -> None:
+        running = self.backend.name if self.backend is not None else "no model: pick one in the Model menu"
+        self.report_error(exc, status=f"Not loaded: {error_line(exc)} Still using {running}.")
+
     def _warm_up(self, warm_up) -> None:
         try:
             warm_up()
         except Exception as exc:  # a backend that cannot answer a blank click will not answer the user's either
-            self._on_error(exc)
+            self.report_error(exc)
 
     # --------------------------------------------------------- slices
     def displayed_slice(self) -> SliceKey | None:
@@ -285,9 +263,10 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
             return
         self._key = key
         if key is None:
-            self._set_status("Prompts work on 2D slices: switch the viewer to 2D (last two axes displayed).")
+            self._refresh_status()
             return
-        if isinstance(self.session.backend, _NoBackend):
+        if isinstance(self.session.backend, NoBackend):
+            self._refresh_status()
             return
         self.encoder.request(self.session, key)
         draft = self.session.draft
@@ -296,8 +275,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
 
     # ------------------------------------------------------------ prompts
     def click_positive(self, event: Any) -> bool:
-        """Whether a click made with ``event``'s modifiers is positive (Ctrl/Alt invert the toggle)."""
-        return self.positive != bool(_NEGATIVE_MODIFIERS & modifier_names(event))
+        """Whether a click with ``event``'s modifiers is positive: Ctrl/Alt-click is negative, else the toggle says."""
+        return self.positive and not _NEGATIVE_MODIFIERS & modifier_names(event)
 
     def _on_click(self, layer: Any, event: Any):
         """Ctrl/Alt-click adds a negative point whatever the toggle says."""
@@ -339,34 +318,32 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
         except (MemoryError, RuntimeError) as exc:
-            self._on_error(exc)
+            self.report_error(exc)
+        if self.session.waiting_for is not None and not isinstance(self.session.backend, NoBackend):
+            self.encoder.request(self.session, self.session.waiting_for)  # no-op when on it (or when it failed)
         self._show()
 
     def _show(self) -> None:
         """Draw the session's prediction (or nothing) in the preview; update the status line."""
         s = self.session
         pred = s.prediction
-        if pred is None and s.predicting:  # a worker answers: the last mask stays until then
-            seconds = s.times.estimate(s.backend)
-            self._set_status(f"Predicting… ({s.backend.name} takes about {seconds:.1f} s; the viewer stays usable)")
-            return
-        self._syncing = True
-        try:
-            if pred is not None:
-                self.layers.show_preview(s.draft.slice_key, pred.mask)
-            else:
-                self.layers.show_preview(self._key, None)
-        finally:
-            self._syncing = False
-        if s.waiting_for is not None:
-            self._set_status("Encoding this slice… your prompts are answered as soon as it is ready.")
-        elif pred is not None:
-            self._set_status(f"Object {s.next_label}: {pred.area} px, score {pred.score:.2f}. C commits it.")
+        if pred is not None or not s.predicting:  # while a worker answers, the last mask stays until then
+            self._syncing = True
+            try:
+                self.layers.show_preview(s.draft.slice_key if pred is not None else self._key,
+                                         None if pred is None else pred.mask)
+            finally:
+                self._syncing = False
+        self._refresh_status()
+        if pred is not None:
             self._feedback_timer.start()
-        elif self.encoder.busy:
-            self._set_status("Encoding this slice…")
-        else:
-            self._set_status(f"Ready ({s.backend.name}). Click on an object.")
+
+    def _refresh_status(self) -> None:
+        """Make the status line say what is true now (see :func:`.status.slice_status`)."""
+        s, key = self.session, self._key
+        failure = None if s is None or key is None else self.encoder.failure(s, key)
+        text = slice_status(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
+        self._set_status(text, details="" if failure is None else error_details(failure))
 
     def _prepare_feedback(self) -> None:
         """While the user is idle after an answer: the backend's work for the next click, ahead of it."""
@@ -375,7 +352,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         try:
             self.session.prepare_feedback()
         except (PromptsegError, MemoryError, RuntimeError, ValueError) as exc:
-            self._on_error(exc)
+            self.report_error(exc)
 
     def _on_predicted(self, session: WidgetSession) -> None:
         if session is self.session:
@@ -386,17 +363,30 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
             try:
                 session.refresh()
             except (PromptsegError, MemoryError, RuntimeError) as exc:
-                self._on_error(exc)
+                self.report_error(exc)
         if session is self.session:
             self.store_panel.refresh_status()
             self._show()
 
-    def _on_error(self, exc: Exception) -> None:
-        text = str(exc)
-        if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-            text = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
-        show_error(f"PromptSeg: {text} Committed objects are kept.")
-        self._set_status(f"Error: {text}")
+    def _encode_failed(self, exc: Exception) -> None:
+        self.report_error(exc)
+        if self.session is not None:
+            self._show()  # says so when it is the displayed slice that failed
 
-    def _set_status(self, text: str) -> None:
+    def report_error(self, exc: Exception, *, status: str | None = None) -> None:
+        """Tell the user about ``exc``: one line in the status and a notification, the details in the tooltip and log.
+
+        ``status`` replaces the line shown (default: the error's first line).
+        """
+        line = error_line(exc)
+        if isinstance(exc, MemoryError) or "out of memory" in line.lower():
+            line = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
+        details = error_details(exc)
+        logger.warning("PromptSeg: %s", details)
+        show_error(f"PromptSeg: {line} Committed objects are kept.")
+        self._set_status(status or f"Error: {line}", details=details)
+
+    def _set_status(self, text: str, *, details: str = "") -> None:
+        """Show ``text`` in the status line; ``details`` (default none) in its tooltip."""
         self.panel.status.setText(text)
+        self.panel.status.setToolTip(details)

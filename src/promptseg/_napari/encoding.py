@@ -11,6 +11,7 @@ the cores first.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from napari.qt.threading import create_worker
@@ -19,6 +20,8 @@ from qtpy.QtCore import QTimer
 from ..model.threads import in_background
 from ..session import AnnotationSession, SliceKey
 from .workers import start_worker
+
+logger = logging.getLogger("promptseg")
 
 #: Milliseconds without user activity before neighbours are encoded ahead.
 IDLE_MS = 800
@@ -34,7 +37,13 @@ class EncodeScheduler:
     on_encoded : callable(session, slice_key)
         Called in the GUI thread after each slice is cached.
     on_error : callable(Exception)
-        Called in the GUI thread when encoding fails.
+        Called in the GUI thread when encoding the displayed slice fails
+        (encoding ahead that fails is only logged: the slice is encoded, and
+        its error reported, when it is shown).
+
+    A slice that failed is not tried again for the same image, contrast and
+    model until :meth:`cancel` (a new image, model or contrast): clicking on
+    it again would only repeat the error.  :meth:`failure` says why.
     """
 
     def __init__(self, on_encoded: Callable, on_error: Callable[[Exception], None]) -> None:
@@ -45,6 +54,7 @@ class EncodeScheduler:
         self._running: dict[tuple, object] = {}  # single-slice workers still running, cancelled or not
         self._prefetch = None
         self._prefetch_target: tuple[AnnotationSession, SliceKey] | None = None
+        self._failed: dict[tuple, Exception] = {}  # demand targets whose encoding raised
         self._idle = QTimer()
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_MS)
@@ -56,18 +66,23 @@ class EncodeScheduler:
         """Whether a worker for the displayed slice is running."""
         return self._demand is not None
 
+    def failure(self, session: AnnotationSession, key: SliceKey) -> Exception | None:
+        """Why slice ``key`` of ``session`` (its current image and model) could not be encoded, or None."""
+        return self._failed.get(_target(session, key))
+
     def request(self, session: AnnotationSession, key: SliceKey) -> None:
         """Make sure ``key`` gets encoded; cancels stale work (other slices, images or backends)."""
         self.user_active()
-        target = (session, session.backend.backend_id, session.image.key, key)
-        if self._demand is not None and self._demand_target == target:
-            return  # already on it
+        target = _target(session, key)
+        if (self._demand is not None and self._demand_target == target) or target in self._failed:
+            return  # already on it, or it failed (the status line says why)
         self._quit("_demand")
         running = self._running.get(target)
         if running is not None:  # a cancelled worker is still encoding this very slice: its result will do
             self._demand, self._demand_target = running, target
         elif session.embedding(key) is None:
-            self._demand = self._start(session, [key], "_demand", f"PromptSeg: encoding slice {key or ''}".strip())
+            self._demand = self._start(session, [key], "_demand", f"PromptSeg: encoding slice {key or ''}".strip(),
+                                       target=target)
             self._demand_target = target
             self._running[target] = self._demand
         self._prefetch_target = (session, key)
@@ -80,6 +95,8 @@ class EncodeScheduler:
             self._idle.start()
 
     def cancel(self) -> None:
+        """Stop all work and forget failures (a new image, model or contrast tries failed slices again)."""
+        self._failed.clear()
         self._idle.stop()
         self._prefetch_target = None
         self._quit("_demand")
@@ -97,17 +114,24 @@ class EncodeScheduler:
             self._prefetch = self._start(session, todo, "_prefetch", "PromptSeg: encoding neighbours", background=True)
 
     def _start(self, session: AnnotationSession, keys: list[SliceKey], slot: str, desc: str, *,
-               background: bool = False):
+               background: bool = False, target: tuple | None = None):
         job = (in_background, session.encode_iter) if background else (session.encode_iter,)
         worker = create_worker(
             *job, keys, _progress={"total": len(keys), "desc": desc},
-            _connect={"errored": self._on_error}, _start_thread=False,  # no re-raise in the Qt event loop
+            _connect={"errored": lambda exc: self._errored(target, exc)}, _start_thread=False,  # no re-raise in Qt
         )
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
         worker.aborted.connect(lambda: self._aborted(worker))
         worker.finished.connect(lambda: self._finished(slot, worker))
         start_worker(worker)
         return worker
+
+    def _errored(self, target: tuple | None, exc: Exception) -> None:
+        if target is None:
+            logger.info("PromptSeg: encoding ahead stopped: %s", exc)
+            return
+        self._failed[target] = exc
+        self._on_error(exc)
 
     def _finished(self, slot: str, worker) -> None:
         self._running = {t: w for t, w in self._running.items() if w is not worker}
@@ -130,3 +154,8 @@ class EncodeScheduler:
         if worker is not None:
             worker.quit()  # takes effect at its next yield; what it encoded so far stays cached
             setattr(self, slot, None)
+
+
+def _target(session: AnnotationSession, key: SliceKey) -> tuple:
+    """What an encoding is for: the slice of the session's current image with its current model."""
+    return (session, session.backend.backend_id, session.image.key, key)

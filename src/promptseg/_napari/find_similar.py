@@ -146,7 +146,7 @@ class FindSimilarPanel(QWidget):
         self.show_proposals()
 
     def _failed(self, exc: Exception) -> None:
-        self.annotator._on_error(exc)
+        self.annotator.report_error(exc)
 
     def _finished(self) -> None:
         self.worker = None

@@ -1,13 +1,22 @@
-"""The Qt controls of the annotator dock widget (layout only, no behaviour)."""
+"""The Qt controls of the annotator dock widget (layout only, no behaviour).
+
+The dock fits in about 350 pixels: buttons carry short labels (their
+shortcuts are in their tooltips and in the help section), the Model menu is
+only as wide as a short name (its list shows whole labels), wrapped text may
+shrink to any width, and the feature panels and the help fold away.
+"""
 
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget,
 )
 
 from .keys import shortcuts_html
+
+#: Characters of an entry the Image and Model menus show (their lists show whole entries).
+MENU_CHARS = 16
 
 
 class Panel:
@@ -16,47 +25,50 @@ class Panel:
     def __init__(self, parent: QWidget) -> None:
         layout = QVBoxLayout(parent)
         form = QFormLayout()
-        self.image_combo = QComboBox()
-        self.backend_combo = QComboBox()
-        self.backend_combo.setToolTip("classic needs no download; models marked 'download' are fetched once")
+        self.image_combo = _narrow_combo("the image layer to annotate")
+        self.backend_combo = _narrow_combo("classic needs no download; models marked 'download' are fetched once")
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.backend_combo)
         layout.addLayout(form)
 
         self.status = QLabel("Pick an image.")
-        self.status.setWordWrap(True)
+        fit_width(self.status)
         layout.addWidget(self.status)
 
-        grid = QGridLayout()
-        self.polarity = QPushButton("Clicks: positive (N)")
+        self.polarity = _button("Clicks: positive", "N switches new clicks between positive and negative; "
+                                "Ctrl/Alt-click makes one click of the other kind")
         self.polarity.setCheckable(True)
-        self.commit = QPushButton("Commit (C)")
-        self.clear = QPushButton("Clear (Shift+C)")
-        self.undo = QPushButton("Undo (Ctrl+Z)")
-        self.redo = QPushButton("Redo (Ctrl+Shift+Z)")
-        self.export = QPushButton("Export prompts…")
-        self.import_ = QPushButton("Import prompts…")
-        for i, button in enumerate((self.polarity, None, self.commit, self.clear, self.undo, self.redo,
-                                    self.export, self.import_)):
-            if button is not None:
-                grid.addWidget(button, i // 2, i % 2)
-        layout.addLayout(grid)
+        self.commit = _button("Commit (C)", "Commit the current object as a new id (C)")
+        self.clear = _button("Clear", "Clear the current object's prompts (Shift+C)")
+        self.undo = _button("Undo", "Undo the last prompt, commit or clear (Ctrl+Z)")
+        self.redo = _button("Redo", "Redo (Ctrl+Shift+Z)")
+        self.export = _button("Export prompts…", "Save the prompts of every committed object as JSON")
+        self.import_ = _button("Import prompts…", "Re-segment the objects of an exported JSON file")
+        for row in ((self.polarity, self.commit), (self.undo, self.redo, self.clear), (self.export, self.import_)):
+            line = QHBoxLayout()
+            for button in row:
+                line.addWidget(button)
+            layout.addLayout(line)
 
-        self.overwrite = QCheckBox("Commit may overwrite existing objects")
+        self.overwrite = QCheckBox("Commit may overwrite objects")
+        self.overwrite.setToolTip("Checked: a commit takes pixels of existing objects too; unchecked: only free pixels")
         layout.addWidget(self.overwrite)
 
         self.sections = QVBoxLayout()  # feature panels (store, propagation, series, ...), see add_section
         self.sections.setSpacing(2)
         self.section_headers: dict[str, QToolButton] = {}
         layout.addLayout(self.sections)
-
-        help_label = QLabel(shortcuts_html())
-        help_label.setWordWrap(True)
-        layout.addWidget(help_label)
+        help_section = QVBoxLayout()  # below the feature panels
+        layout.addLayout(help_section)
+        self.help = QLabel(shortcuts_html())
+        self._fold(help_section, "Keys and mouse", self.help, expanded=True)
         layout.addStretch(1)
 
     def add_section(self, title: str, widget: QWidget, *, expanded: bool = False) -> QWidget:
         """Show ``widget`` below the buttons under a header that folds it away (folded by default); returns it."""
+        return self._fold(self.sections, title, widget, expanded=expanded)
+
+    def _fold(self, layout: QVBoxLayout, title: str, widget: QWidget, *, expanded: bool) -> QWidget:
         header = QToolButton()
         header.setText(title)
         header.setCheckable(True)
@@ -68,6 +80,9 @@ class Panel:
             header.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
             box.setVisible(on)
 
+        for label in [widget, *widget.findChildren(QLabel)]:
+            if isinstance(label, QLabel) and (label.wordWrap() or label is widget):
+                fit_width(label)
         box = QFrame()
         box.setFrameShape(QFrame.StyledPanel)
         inner = QVBoxLayout(box)
@@ -76,11 +91,31 @@ class Panel:
         header.toggled.connect(show)
         header.setChecked(expanded)
         show(expanded)
-        self.sections.addWidget(header)
-        self.sections.addWidget(box)
+        layout.addWidget(header)
+        layout.addWidget(box)
         self.section_headers[title] = header
         return widget
 
     def show_polarity(self, positive: bool) -> None:
         self.polarity.setChecked(not positive)
-        self.polarity.setText(f"Clicks: {'positive' if positive else 'negative'} (N)")
+        self.polarity.setText(f"Clicks: {'positive' if positive else 'negative'}")
+
+
+def fit_width(label: QLabel) -> None:
+    """Wrap ``label``'s text and let the label be narrower than its longest word (a path never widens the dock)."""
+    label.setWordWrap(True)
+    label.setMinimumWidth(1)
+
+
+def _narrow_combo(tip: str) -> QComboBox:
+    combo = QComboBox()
+    combo.setToolTip(tip)
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(MENU_CHARS)
+    return combo
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    return button

@@ -153,7 +153,7 @@ class PropagatePanel(QWidget):
         show_info(f"PromptSeg: {text}")
 
     def _failed(self, exc: Exception) -> None:
-        self.annotator._on_error(exc)
+        self.annotator.report_error(exc)
 
     def _finished(self) -> None:
         if self._stopping:

@@ -87,6 +87,9 @@ class Backend(Protocol):
     the work of feeding ``previous`` back (the annotator calls it while the
     user is idle after an answer); see
     :meth:`promptseg.backends.sam.SamBackend.prepare_feedback`.
+    And ``score_is_quality = True`` when :attr:`Prediction.score` estimates
+    the mask's quality (SAM's predicted IoU); the annotator shows the score
+    only then.
     """
 
     #: Short name shown to users (registry name, file name or ``classic``).

@@ -62,6 +62,10 @@ class SamBackend:
         Torch device; default CUDA when available, else CPU.
     """
 
+    #: A prediction's ``score`` is the model's estimate of the mask's IoU (backends without this
+    #: attribute return a score that is no quality estimate, and the annotator does not show it).
+    score_is_quality = True
+
     def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()

@@ -149,15 +149,14 @@ def _unreadable_reason(exc: Exception) -> str:
     ``weights_only=False``, which would run code stored in the file.
     """
     text = str(exc)
-    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-    if unsafe or "weights only load failed" in text.lower():
-        found = f" ({unsafe.group(1)})" if unsafe else ""
-        return (f"it holds Python objects besides tensors{found}, not loaded for safety. Use a weights-only file "
-                "(torch.save(model.state_dict(), ...)) or a published checkpoint.")
+    unsafe = re.search(r"unsupported global\W+GLOBAL ([\w.]+)", text, re.IGNORECASE)
+    if unsafe:
+        return (f"it holds Python objects besides tensors ({unsafe.group(1)}), not loaded for safety. "
+                "Use a weights-only file (torch.save(model.state_dict(), ...)) or a published checkpoint.")
     if isinstance(exc, EOFError) or any(s in text for s in ("central directory", "PytorchStreamReader", "EOF")):
         return "the file is truncated or corrupt. If it was downloaded, delete it and download it again."
-    return (f"it is not a PyTorch checkpoint ({type(exc).__name__}). Pick a .pt/.pth file of SAM weights "
-            "saved with torch.save.")
+    return (f"it is not a PyTorch checkpoint ({type(exc).__name__}). "
+            "Pick a .pt/.pth file of SAM weights saved with torch.save.")
 
 
 def _shape(state: Mapping[str, Any], key: str) -> tuple[int, ...]:

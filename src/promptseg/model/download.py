@@ -238,7 +238,8 @@ def fetch_checkpoint(
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(
-            f"cannot create the checkpoint cache folder {target.parent}: {_reason(exc)}\n"
+            f"cannot create the checkpoint cache folder {target.parent} ({_reason(exc)}): set ${CACHE_ENV_VAR} to "
+            "a writable folder, or save the file by hand as the rest of this message explains.\n"
             + _manual_instructions(info, target)
         ) from exc
 
@@ -261,7 +262,8 @@ def fetch_checkpoint(
         finally:
             tmp.unlink(missing_ok=True)
 
-    lines = [f"could not download checkpoint {info.name!r}; tried:"]
+    lines = [f"could not download checkpoint {info.name!r}: check the internet connection and try again, "
+             "or save the file by hand as the rest of this message explains.", "Tried:"]
     lines += [f"  - {failure}" for failure in failures]
     lines += notes
     lines.append(_manual_instructions(info, target))
