@@ -13,6 +13,7 @@ from .errors import (
     PromptError,
     PromptsegError,
 )
+from .session.stack_tracker import StackTracker
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "Backend",
     "ImageEmbedding",
     "Prediction",
+    "StackTracker",
     "PromptsegError",
     "ImageError",
     "PromptError",

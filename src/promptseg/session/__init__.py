@@ -12,6 +12,7 @@ from .history import CommittedObject, Draft, LabelEdit, Step
 from .image_stack import ImageStack, SliceKey
 from .object_prompts import ObjectPrompts
 from .session import AnnotationSession, EncodeProgress
+from .stack_tracker import StackTracker
 
 __all__ = [
     "AnnotationFile",
@@ -24,6 +25,7 @@ __all__ = [
     "LabelEdit",
     "ObjectPrompts",
     "SliceKey",
+    "StackTracker",
     "Step",
     "load_annotations",
     "replay_iter",
