@@ -13,6 +13,7 @@ takes a graph cut (see :mod:`.head`).  It runs in milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,6 +23,7 @@ import numpy as np
 from ...prompts import check_prompts
 from ..base import Box, ImageEmbedding, Point, Prediction, check_embedding
 from .encoder import ClassicFeatures, encode_image
+from .fine_track import FineTrack, click_key, follow
 from .head import RegionPrompts, segment
 from .refine import refine_boundary
 from .parts import keep_seeded_parts
@@ -35,10 +37,15 @@ __all__ = ["ClassicBackend", "ClassicSettings"]
 
 @dataclass(frozen=True)
 class _State:
-    """``Prediction.state`` of the classic backend: the answer on the superpixels it came from."""
+    """``Prediction.state`` of the classic backend: the answer on the superpixels it came from.
+
+    ``track`` holds the fine-mode decision and answer for objects prompted by
+    clicks alone (None otherwise).
+    """
 
     graph: object
     fraction: np.ndarray
+    track: FineTrack | None = None
 
 
 class ClassicBackend:
@@ -179,6 +186,20 @@ class ClassicBackend:
         g = features.graph
         if not region.has_object_evidence:
             return _empty(shape, g.n, features)
+        track = None
+        if self._fine_applies(prompts, scribble_list, polygon_list):
+            track = self._follow(features, prompts, previous)
+            if track.model is not None:
+                return _fine_answer(features, track)
+            if track.mask is not None:  # fine mode ended at this click: its last answer is the cut's previous one
+                region = dataclasses.replace(region, previous=coverage(features, track.mask))
+        work_logits, obj, score = self._cut(features, prompts, region, forbidden, scribble_list)
+        state = _State(graph=g, fraction=obj.astype(np.float32), track=track)
+        return _to_image(work_logits, features, score, state)
+
+    def _cut(self, features, prompts, region, forbidden, scribble_list):
+        """Superpixel graph cut, boundary refinement, prompted parts: (h, w) logits, (n,) object, score."""
+        g = features.graph
         obj, evidence = segment(features, region, self.settings)
         if self._refines(obj, g):
             pts = features.work.to_work(prompts.points)
@@ -195,9 +216,29 @@ class ClassicBackend:
         if forbidden.any():  # outside the box, inside negative polygons: background at pixel level too
             work_logits = np.where(forbidden, np.minimum(work_logits, np.float32(-1e-3)), work_logits)
         work_logits = keep_seeded_parts(work_logits, _seed_pixels(features, prompts, scribble_list, region))
-        state = _State(graph=g, fraction=obj.astype(np.float32))
         score = float(np.tanh(np.abs(evidence[obj]).mean())) if obj.any() else 0.0
-        return _to_image(work_logits, features, score, state)
+        return work_logits, obj, score
+
+    def _fine_applies(self, prompts, scribble_list, polygon_list) -> bool:
+        """Fine mode answers objects prompted by clicks alone, at least one of them positive."""
+        return (self.settings.fine and prompts.box is None and prompts.mask is None and not scribble_list
+                and not polygon_list and bool((prompts.labels == 1).any()))
+
+    def _follow(self, features, prompts, previous) -> FineTrack:
+        """The object's fine-mode track for these clicks (see :mod:`.fine_track`)."""
+        key = click_key(features, prompts.points, prompts.labels)
+        state = previous.state if previous is not None else None
+        known = state.track if isinstance(state, _State) and state.graph is features.graph else None
+
+        def coarse(which: np.ndarray, before: np.ndarray | None) -> np.ndarray:
+            """The cut's (h, w) working answer to the clicks ``which`` (indices), fed ``before`` as previous answer."""
+            some = check_prompts(features.work.image_shape, points=prompts.points[which], labels=prompts.labels[which])
+            region, forbidden = self._regions(features, some, [], [], None)
+            if before is not None:
+                region = dataclasses.replace(region, previous=coverage(features, before))
+            return self._cut(features, some, region, forbidden, [])[0] > 0
+
+        return follow(features, key, known, coarse, self.settings)
 
     def _refines(self, obj: np.ndarray, graph: SuperpixelGraph) -> bool:
         """Whether to relabel boundary pixels: only for objects a few superpixels across.
@@ -258,6 +299,13 @@ def _seed_pixels(features: ClassicFeatures, prompts, scribble_list, region: Regi
         anchors = region.anchors(features.graph.n)
         return np.argwhere(np.isin(features.graph.labels, anchors))
     return np.concatenate(seeds).astype(np.intp)
+
+
+def _fine_answer(features: ClassicFeatures, track: FineTrack) -> Prediction:
+    """A fine-mode answer: its working mask as +-1 logits, at the image's size."""
+    fraction = coverage(features, track.mask)
+    logits = np.where(track.mask, np.float32(1.0), np.float32(-1.0))
+    return _to_image(logits, features, track.score, _State(graph=features.graph, fraction=fraction, track=track))
 
 
 def _to_image(work_logits: np.ndarray, features: ClassicFeatures, score: float, state: _State) -> Prediction:

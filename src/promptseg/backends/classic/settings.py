@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 4
+SETTINGS_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,37 @@ class ClassicSettings:
         In the refinement, pull of a click on the pixels within
         ``exemplar_radius`` that are at least as object-like (positive click)
         or as background-like (negative click) as the clicked pixel.
+    fine : bool
+        Fine mode: answer a first click by the locally distinct region
+        around it, at pixel level, where the superpixel cut floods past it
+        (see :mod:`~promptseg.backends.classic.fine`); later clicks of such
+        an object edit it locally.
+    fine_structures : bool
+        Preset for defect inspection (pits, scratches, cracks): take the
+        distinct region around a first click whenever there is one, not
+        only where the superpixel cut floods, and follow lines along their
+        length (see ``lines`` in
+        :func:`~promptseg.backends.classic.fine_region.distinct_region`).
+    fine_min_contrast : float
+        A region is distinct when its outline is this many times sharper
+        than the texture of its window.
+    fine_min_ratio : float
+        Without ``fine_structures``, the superpixel answer must be this many
+        times larger than the distinct region for the region to be taken.
+    fine_edit_radius, fine_edit_min_radius : float
+        A click ``d`` pixels off the answer edits the outline within
+        ``max(fine_edit_min_radius, fine_edit_radius * d)`` pixels of it.
+    fine_new_part : float
+        A positive click farther than this (working pixels) from the answer
+        may start another part.
+    fine_smoothness : float
+        Weight of the 4-neighbour term of the edits' cuts.
+    fine_bias : float
+        Pull of an edit towards the clicked label (level units).
+    fine_hybrid : float
+        After the first click of a fine-mode object, the superpixel cut's
+        answer is taken when it is at most this many times the fine
+        answer's area (and holds the positive clicks); 0 edits always.
     """
 
     max_pixels: int = 400_000
@@ -88,6 +119,16 @@ class ClassicSettings:
     pixel_prior: float = 0.1
     exemplar_radius: float = 8.0
     level_weight: float = 0.5
+    fine: bool = True
+    fine_structures: bool = False
+    fine_min_contrast: float = 3.0
+    fine_min_ratio: float = 15.0
+    fine_edit_radius: float = 3.0
+    fine_edit_min_radius: float = 4.0
+    fine_new_part: float = 6.0
+    fine_smoothness: float = 0.5
+    fine_bias: float = 0.25
+    fine_hybrid: float = 2.0
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""

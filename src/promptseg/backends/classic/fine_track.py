@@ -1,0 +1,129 @@
+"""Which objects are answered in fine mode, and their answers click after click.
+
+An object's mode is decided at its first positive click (see :mod:`.fine`)
+and kept by every later answer (``Prediction.state``).  A fine answer is a
+function of the clicks alone: when the previous answer was made for all
+clicks but the last, only the last click's edit runs; otherwise (no previous
+answer, an undo, another object) the first click's region is found again and
+every later click's edit replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .encoder import ClassicFeatures
+from .fine import FineModel, edit, takes_region
+from .fine_region import distinct_region
+from .settings import ClassicSettings
+
+__all__ = ["FineTrack", "click_key", "follow"]
+
+Click = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class FineTrack:
+    """The fine-mode part of an answer's state.
+
+    Attributes
+    ----------
+    clicks : tuple of (row, col, label)
+        The working-frame clicks the answer was made for.
+    model : FineModel or None
+        The object's colours in fine mode; None when the superpixel cut
+        answers this object.
+    mask : np.ndarray, shape (h, w), bool, or None
+        The fine answer in the working frame; with ``model`` None, the last
+        fine answer before a click ended fine mode (the cut's previous
+        answer), if there was one.
+    score : float
+        How distinct the first region was (0 .. 1).
+    """
+
+    clicks: tuple[Click, ...]
+    model: FineModel | None = None
+    mask: np.ndarray | None = None
+    score: float = 0.0
+
+
+def click_key(features: ClassicFeatures, points: np.ndarray, labels: np.ndarray) -> tuple[Click, ...]:
+    """The clicks as working-frame (row, col, label) triples."""
+    pts = features.work.to_work(points)
+    return tuple((int(r), int(c), int(lab)) for (r, c), lab in zip(pts, labels))
+
+
+def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrack | None,
+           coarse: Callable[[np.ndarray, np.ndarray | None], np.ndarray], settings: ClassicSettings) -> FineTrack:
+    """The fine-mode decision and answer for the clicks ``key`` (at least one positive).
+
+    Parameters
+    ----------
+    features : ClassicFeatures
+    key : tuple of (row, col, label)
+        All clicks, in order.
+    previous : FineTrack or None
+        The previous answer's track, if any.
+    coarse : callable
+        ``coarse(which, before)``: the superpixel answer (h, w) bool to the
+        clicks of indices ``which`` with ``before`` as the previous answer.
+    settings : ClassicSettings
+
+    Returns
+    -------
+    FineTrack
+        ``model`` None when the superpixel cut answers this object.
+    """
+    lab = _colour(features)
+    positives = np.array([(r, c) for r, c, lab_ in key if lab_ == 1], np.intp)
+    if previous is not None and previous.clicks and previous.clicks == key[:-1]:
+        if previous.model is None:
+            return FineTrack(clicks=key)
+        mask = _step(lab, features.colour_noise, previous.model, previous.mask, key, len(key) - 1, positives, coarse,
+                     settings)
+        if mask is None:
+            return FineTrack(clicks=key, mask=previous.mask)
+        return FineTrack(clicks=key, model=previous.model, mask=mask, score=previous.score)
+    first = next(k for k, click in enumerate(key) if click[2] == 1)
+    region = distinct_region(lab, key[first][:2], noise=features.colour_noise, lines=settings.fine_structures)
+    if not takes_region(region, coarse(np.array([first]), None), features.work.gradient, settings):
+        return FineTrack(clicks=key)
+    model, mask = FineModel.of(region), region.mask
+    for k in range(len(key)):
+        if k != first:
+            last, mask = mask, _step(lab, features.colour_noise, model, mask, key, k,
+                                     positives[: _positives_until(key, k)], coarse, settings)
+            if mask is None:
+                return FineTrack(clicks=key, mask=last)
+    return FineTrack(clicks=key, model=model, mask=mask, score=float(np.tanh(region.score / 10.0)))
+
+
+def _step(lab: np.ndarray, noise: float, model: FineModel, mask: np.ndarray, key: tuple[Click, ...], k: int,
+          positives: np.ndarray, coarse: Callable, settings: ClassicSettings) -> np.ndarray | None:
+    """The answer after click k, (h, w) bool, or None when fine mode ends.
+
+    The superpixel cut to the clicks so far, fed the fine answer, is taken
+    when it stays near it (at most ``fine_hybrid`` times its area) and holds
+    every positive click: on a small object with a sharp outline it
+    converges in fewer clicks than the local edits.  Otherwise the click
+    edits the fine answer (:func:`~.fine.edit`).
+    """
+    if settings.fine_hybrid > 0:
+        cut = coarse(np.arange(k + 1), mask)
+        if cut.sum() <= settings.fine_hybrid * max(int(mask.sum()), 1) and cut[positives[:, 0], positives[:, 1]].all():
+            return cut
+    return edit(lab, noise, model, mask, key[k], positives, settings)
+
+
+def _positives_until(key: tuple[Click, ...], k: int) -> int:
+    """Number of positive clicks among the first k + 1."""
+    return sum(1 for click in key[: k + 1] if click[2] == 1)
+
+
+def _colour(features: ClassicFeatures) -> np.ndarray:
+    """Working colour as fine mode reads it: (h, w, 1) lightness for gray images, Lab otherwise."""
+    lab = features.work.lab
+    return lab[..., :1] if features.work.is_gray else lab
