@@ -10,7 +10,7 @@ import torch
 
 from promptseg.model.sam2.memory_attention import MemoryAttention
 from promptseg.model.sam2.memory_encoder import MemoryEncoder
-from promptseg.model.sam2.rope import axial_rotation, rotate_pairs
+from promptseg.model.sam2.rope import axial_rotation, rotate_
 from promptseg.model.sam2.rope_attention import RoPEAttention
 from promptseg.model.sam2.temporal_encoding import sine_offset_encoding
 
@@ -52,28 +52,35 @@ def test_memory_modules_load_fixture_strictly(shared_dir):
             )
 
 
+def _rotated(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    return rotate_(x.clone()[None], rotation, num_heads=1)[0]
+
+
 def test_rotation_depends_only_on_offset():
     # <rot(q, m), rot(k, n)> must depend on n - m only (per axis).
-    cos, sin = axial_rotation(8, (4, 5))
+    rotation = axial_rotation(8, (4, 5))
     q, k = torch.randn(8), torch.randn(8)
+    rq, rk = _rotated(q.expand(20, 8), rotation), _rotated(k.expand(20, 8), rotation)
 
     def score(m: int, n: int) -> float:
-        return float(rotate_pairs(q.expand(20, 8), cos, sin)[m] @ rotate_pairs(k.expand(20, 8), cos, sin)[n])
+        return float(rq[m] @ rk[n])
 
     # token (y, x) is y * 5 + x: (0, 1)->(1, 3) and (2, 0)->(3, 2) share the offset (1, 2)
     assert score(1, 8) == pytest.approx(score(10, 17), abs=1e-5)
     assert score(1, 8) != pytest.approx(score(1, 9), abs=1e-3)
     # token 0 is not rotated; the norm never changes
-    assert torch.equal(rotate_pairs(q[None], cos[:1], sin[:1])[0], q)
-    assert rotate_pairs(q.expand(20, 8), cos, sin).norm(dim=1) == pytest.approx([float(q.norm())] * 20, rel=1e-5)
+    assert torch.equal(rq[0], q)
+    assert rq.norm(dim=1) == pytest.approx([float(q.norm())] * 20, rel=1e-5)
 
 
 def test_rotation_of_one_pair_by_hand():
-    cos, sin = axial_rotation(4, (1, 3), theta=100.0)
+    rotation = axial_rotation(4, (1, 3), theta=100.0)
     # head width 4: pair 0 turns with x at frequency 1, pair 1 with y (always 0 here)
-    x = torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 3)
-    out = rotate_pairs(x, cos, sin)
+    out = _rotated(torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 3), rotation)
     assert out[2].tolist() == pytest.approx([math.cos(2), math.sin(2), 1.0, 0.0], abs=1e-6)
+    # copies of the grid turn alike; two heads share the rotation
+    twice = rotate_(torch.tensor([[1.0, 0.0, 1.0, 0.0] * 2] * 6)[None], rotation, num_heads=2)[0]
+    assert torch.allclose(twice[5], torch.cat([out[2], out[2]]), atol=1e-6)
 
 
 def test_rope_attention_rejects_partial_grids():

@@ -1,22 +1,22 @@
 """Axial rotary position encoding of a token grid (SAM 2's memory attention).
 
-A head of width ``d`` is seen as ``d / 2`` pairs of channels.  The first half
-of the pairs turns with the token's column ``x``, the second half with its row
-``y``; pair ``i`` of a half turns by ``position * theta ** (-4 i / d)``.
-Tokens are numbered in row-major order of an (H, W) grid: token ``t`` sits at
-``x = t % W``, ``y = t // W``.  The rotation is done with real cosines and
-sines, so no complex tensors are needed.
+A head of width ``d`` is seen as ``d / 2`` channel pairs, each a complex
+number ``a + ib``.  The first half of the pairs turns with the token's
+column ``x``, the second half with its row ``y``; pair ``i`` of a half turns
+by the angle ``position * theta ** (-4 i / d)``.  Tokens are numbered in
+row-major order of an (H, W) grid: token ``t`` sits at ``x = t % W``,
+``y = t // W``.  The rotation is one complex product, done in place.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["axial_rotation", "rotate_pairs"]
+__all__ = ["axial_rotation", "rotate_"]
 
 
-def axial_rotation(head_dim: int, grid: tuple[int, int], theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosines and sines of the rotation of every token of a grid.
+def axial_rotation(head_dim: int, grid: tuple[int, int], theta: float = 10000.0) -> torch.Tensor:
+    """Unit complex numbers that rotate every channel pair of every grid token.
 
     Parameters
     ----------
@@ -29,9 +29,7 @@ def axial_rotation(head_dim: int, grid: tuple[int, int], theta: float = 10000.0)
 
     Returns
     -------
-    cos, sin : torch.Tensor, shape (H * W, head_dim), float32
-        Each pair's value repeated for both of its channels, so that
-        :func:`rotate_pairs` needs only elementwise products.
+    torch.Tensor, shape (H * W, head_dim / 2), complex64
     """
     if head_dim % 4:
         raise ValueError(f"rotary encoding needs a head width divisible by 4, got {head_dim}")
@@ -41,25 +39,33 @@ def axial_rotation(head_dim: int, grid: tuple[int, int], theta: float = 10000.0)
     token = torch.arange(height * width, dtype=torch.float32)
     xs = token % width
     ys = torch.div(token, width, rounding_mode="floor")
-    angles = torch.cat([torch.outer(xs, freqs), torch.outer(ys, freqs)], dim=1)  # (N, head_dim / 2)
-    angles = angles.repeat_interleave(2, dim=1)
-    return torch.cos(angles), torch.sin(angles)
+    angles = torch.cat([torch.outer(xs, freqs), torch.outer(ys, freqs)], dim=1)
+    return torch.polar(torch.ones_like(angles), angles)
 
 
-def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate each channel pair ``(a, b)`` of ``x`` to ``(a c - b s, b c + a s)``.
+def rotate_(x: torch.Tensor, rotation: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Rotate tokens in place: each channel pair ``(a, b)`` becomes ``(a c - b s, a s + b c)``.
 
     Parameters
     ----------
-    x : torch.Tensor, shape (..., N, D)
-        Tokens along the second-last axis, in the grid order of ``cos``.
-    cos, sin : torch.Tensor, shape (N, D)
-        From :func:`axial_rotation`; any leading axes of ``x`` broadcast.
+    x : torch.Tensor, shape (B, F * N, num_heads * D), float32
+        ``F`` consecutive copies of the ``N``-token grid (F = 1 for the
+        queries, one per memory frame for the keys); the last dimension
+        must be contiguous.
+    rotation : torch.Tensor, shape (N, D / 2), complex64
+        From :func:`axial_rotation`.
+    num_heads : int
+        Heads sharing the rotation.
 
     Returns
     -------
-    torch.Tensor, shape of ``x``, float32
+    torch.Tensor
+        ``x`` itself.
     """
-    pairs = x.float().unflatten(-1, (-1, 2))
-    swapped = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return x.float() * cos + swapped * sin
+    b, tokens, channels = x.shape
+    grid = rotation.shape[0]
+    if tokens % grid:
+        raise ValueError(f"{tokens} rotated tokens are not whole copies of the {grid}-token grid")
+    pairs = torch.view_as_complex(x.unflatten(-1, (num_heads, channels // num_heads // 2, 2)))
+    pairs.view(b, tokens // grid, grid, num_heads, -1).mul_(rotation[:, None, :])
+    return x

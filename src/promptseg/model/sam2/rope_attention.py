@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import axial_rotation, rotate_pairs
+from .rope import axial_rotation, rotate_
 
 
 class RoPEAttention(nn.Module):
@@ -56,38 +56,12 @@ class RoPEAttention(nn.Module):
         self.k_proj = nn.Linear(kv_dim, dim)
         self.v_proj = nn.Linear(kv_dim, dim)
         self.out_proj = nn.Linear(dim, dim)
-        cos, sin = axial_rotation(dim // num_heads, grid, rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rotation", axial_rotation(dim // num_heads, grid, rope_theta), persistent=False)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, C) -> (B, heads, N, C / heads)."""
         b, n, c = x.shape
         return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
-
-    def rotate_queries(self, q: torch.Tensor) -> torch.Tensor:
-        """Rotate projected queries, (B, heads, H*W, Dh) -> same."""
-        if q.shape[-2] != self.rope_cos.shape[0]:
-            raise ValueError(
-                f"RoPEAttention was built for a {self.grid[0]}x{self.grid[1]} grid, got {q.shape[-2]} query tokens"
-            )
-        return rotate_pairs(q, self.rope_cos, self.rope_sin)
-
-    def rotate_keys(self, k: torch.Tensor, num_unrotated: int = 0) -> torch.Tensor:
-        """Rotate projected keys grid copy by grid copy, the last ``num_unrotated`` kept.
-
-        ``k`` (B, heads, F * H*W + num_unrotated, Dh) -> same shape.
-        """
-        tokens = self.rope_cos.shape[0]
-        num_rotated = k.shape[-2] - num_unrotated
-        if num_rotated % tokens:
-            raise ValueError(f"{num_rotated} rotated keys are not whole copies of the {tokens}-token grid")
-        b, h, _, d = k.shape
-        grids = k[:, :, :num_rotated].reshape(b, h, num_rotated // tokens, tokens, d)
-        rotated = rotate_pairs(grids, self.rope_cos, self.rope_sin).reshape(b, h, num_rotated, d)
-        if num_unrotated == 0:
-            return rotated
-        return torch.cat((rotated, k[:, :, num_rotated:]), dim=2)
 
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_unrotated: int = 0
@@ -105,9 +79,14 @@ class RoPEAttention(nn.Module):
         -------
         torch.Tensor, shape (B, H*W, dim)
         """
-        qh = self.rotate_queries(self._heads(self.q_proj(q)))
-        kh = self.rotate_keys(self._heads(self.k_proj(k)), num_unrotated)
-        vh = self._heads(self.v_proj(v))
+        if q.shape[1] != self.rotation.shape[0]:
+            raise ValueError(
+                f"RoPEAttention was built for a {self.grid[0]}x{self.grid[1]} grid, got {q.shape[1]} query tokens"
+            )
+        q = rotate_(self.q_proj(q), self.rotation, self.num_heads)
+        k = self.k_proj(k)
+        rotate_(k[:, : k.shape[1] - num_unrotated], self.rotation, self.num_heads)
+        qh, kh, vh = self._heads(q), self._heads(k), self._heads(self.v_proj(v))
         out = F.scaled_dot_product_attention(qh, kh, vh)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, -1))
