@@ -28,7 +28,7 @@ torchvision computes (bilinear antialiased resize of the [0, 1] tensor).
 Usage::
 
     python benchmarks/bench_sam2_engine.py [--models hiera_t hiera_b+] [--clicks 20] [--repeats 3]
-        [--rounds 2] [--reference /tmp/ref_sam2] [--json out.json]
+        [--rounds 2] [--threads N] [--reference /tmp/ref_sam2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -65,6 +65,27 @@ def _clicks_xy(clicks: int):
 
 
 # --------------------------------------------------------------------- workers
+def _measure(encode, click, clicks: int, repeats: int, masks_out: Path) -> tuple[dict, object]:
+    """Time ``repeats`` encodes and ``clicks`` clicks with feedback; save the masks; return the figures and the last feedback.
+
+    ``click(xy, labels, previous, multimask)`` returns the (H, W) bool mask and the next mask prompt.
+    """
+    enc = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        encode()
+        enc.append(time.perf_counter() - t)
+    xy, labels = _clicks_xy(clicks)
+    lat, prev, masks = [], None, []
+    for k in range(1, clicks + 1):
+        t = time.perf_counter()
+        mask, prev = click(xy[:k], labels[:k], prev, k == 1)
+        lat.append(time.perf_counter() - t)
+        masks.append(mask)
+    np.save(masks_out, np.packbits(np.stack(masks)))
+    return {"encode": enc, "clicks": lat, "peak_rss_mb": peak_rss_mb()}, prev
+
+
 def run_ours(weights: Path, arch: str, clicks: int, repeats: int, masks_out: Path) -> dict:
     import torch
 
@@ -76,95 +97,55 @@ def run_ours(weights: Path, arch: str, clicks: int, repeats: int, masks_out: Pat
     model, loaded = load_sam2(weights)
     if loaded.architecture != arch:
         raise SystemExit(f"expected {arch}, the file holds {loaded.architecture}")
-    predictor = Sam2Predictor(model)
-    image = make_image()
-    enc = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        features = predictor.encode(image)
-        enc.append(time.perf_counter() - t)
-    xy, labels = _clicks_xy(clicks)
-    lat, prev, masks = [], None, []
-    for k in range(1, clicks + 1):
-        t = time.perf_counter()
-        logits, _, low = predictor.predict(
-            features, point_coords=xy[:k], point_labels=labels[:k], mask_input=prev, multimask_output=k == 1
-        )
-        mask = (logits[0] > 0).numpy()
-        prev = low
-        lat.append(time.perf_counter() - t)
-        masks.append(mask)
-    np.save(masks_out, np.packbits(np.stack(masks)))
-    peak = peak_rss_mb()
+    predictor, image, state = Sam2Predictor(model), make_image(), {}
+
+    def encode():
+        state["features"] = predictor.encode(image)
+
+    def click(xy, labels, prev, multimask, fast=True):
+        logits, _, low = predictor.predict(state["features"], point_coords=xy, point_labels=labels,
+                                           mask_input=prev, multimask_output=multimask, fast=fast)
+        return (logits[0] > 0).numpy(), low
+
+    result, prev = _measure(encode, click, clicks, repeats, masks_out)
+    xy, labels = _clicks_xy(3)
     x = torch.zeros(1, 3, 1024, 1024)
     with torch.inference_mode():
-        flops = {
+        result["flops"] = {
             "encoder": _flops(lambda: model.encode_image(x)),
-            "click_reference": _flops(lambda: predictor.predict(features, point_coords=xy[:3], point_labels=labels[:3],
-                                                                mask_input=prev, multimask_output=False, fast=False)),
-            "click_fast": _flops(lambda: predictor.predict(features, point_coords=xy[:3], point_labels=labels[:3],
-                                                           mask_input=prev, multimask_output=False, fast=True)),
+            "click_reference": _flops(lambda: click(xy, labels, prev, False, fast=False)),
+            "click_fast": _flops(lambda: click(xy, labels, prev, False)),
         }
-    return {"encode": enc, "clicks": lat, "peak_rss_mb": peak, "flops": flops}
-
-
-def _torchvision_shim() -> None:
-    """torchvision.transforms' Resize / Normalize / ToTensor as sam2.utils.transforms uses them (benchmark only)."""
-    import types
-
-    if "torchvision" in sys.modules:
-        return
-    try:
-        import torchvision  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    from bench_sam2_shim import Normalize, Resize, ToTensor
-
-    tv, transforms = types.ModuleType("torchvision"), types.ModuleType("torchvision.transforms")
-    transforms.Normalize, transforms.Resize, transforms.ToTensor = Normalize, Resize, ToTensor
-    tv.transforms = transforms
-    sys.modules.update({"torchvision": tv, "torchvision.transforms": transforms})
+    return result
 
 
 def run_official(weights: Path, arch: str, clicks: int, repeats: int, masks_out: Path) -> dict:
     import torch
 
-    _torchvision_shim()
+    from bench_sam2_shim import install
+
+    install()
     from sam2.build_sam import build_sam2
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     model = build_sam2(f"configs/sam2.1/{CONFIG[arch]}.yaml", str(weights), device="cpu", mode="eval")
-    predictor = SAM2ImagePredictor(model)
-    image = make_image()
-    enc = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        predictor.set_image(image)
-        enc.append(time.perf_counter() - t)
-    xy, labels = _clicks_xy(clicks)
-    lat, prev, masks = [], None, []
-    for k in range(1, clicks + 1):
-        t = time.perf_counter()
-        out, iou, low = predictor.predict(
-            point_coords=xy[:k], point_labels=labels[:k], mask_input=prev, multimask_output=k == 1
-        )
+    predictor, image = SAM2ImagePredictor(model), make_image()
+
+    def click(xy, labels, prev, multimask):
+        out, iou, low = predictor.predict(point_coords=xy, point_labels=labels, mask_input=prev,
+                                          multimask_output=multimask)
         best = int(np.argmax(iou))
-        prev = low[best][None]
-        mask = out[best].astype(bool)
-        lat.append(time.perf_counter() - t)
-        masks.append(mask)
-    np.save(masks_out, np.packbits(np.stack(masks)))
-    peak = peak_rss_mb()
+        return out[best].astype(bool), low[best][None]
+
+    result, prev = _measure(lambda: predictor.set_image(image), click, clicks, repeats, masks_out)
+    xy, labels = _clicks_xy(3)
     x = torch.zeros(1, 3, 1024, 1024)
     with torch.inference_mode():
-        flops = {
+        result["flops"] = {
             "encoder": _flops(lambda: model.forward_image(x)),
-            "click_reference": _flops(lambda: predictor.predict(point_coords=xy[:3], point_labels=labels[:3],
-                                                                mask_input=prev, multimask_output=False)),
+            "click_reference": _flops(lambda: click(xy, labels, prev, False)),
         }
-    return {"encode": enc, "clicks": lat, "peak_rss_mb": peak, "flops": flops}
+    return result
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -189,7 +170,7 @@ def _worker(impl: str, arch: str, weights: Path, masks: Path, args, reference: s
     if impl == "official":
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [reference, str(HERE.parent), env.get("PYTHONPATH")]))
     cmd = [sys.executable, str(HERE), "--clicks", str(args.clicks), "--repeats", str(args.repeats),
-           "--worker", impl, arch, str(weights), str(masks)]
+           "--threads", str(args.threads), "--worker", impl, arch, str(weights), str(masks)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         print(f"{arch}/{impl} failed:\n{out.stderr[-3000:]}")
@@ -218,11 +199,16 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating ours/official runs per model")
     parser.add_argument("--reference", default="/tmp/ref_sam2", help="folder holding the official sam2 install")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in every worker (default: torch's)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", nargs=4, metavar=("IMPL", "ARCH", "WEIGHTS", "MASKS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         impl, arch, weights, masks = args.worker
         fn = run_ours if impl == "ours" else run_official
         print(json.dumps(fn(Path(weights), arch, args.clicks, args.repeats, Path(masks))))
@@ -234,6 +220,8 @@ def main(argv=None) -> int:
 
     reference = None if args.no_reference else args.reference
     impls = ["ours"] + (["official"] if reference and _official_importable(reference) else [])
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}, float32 matmul {matmul_gflops():.0f} GFLOP/s")
     if len(impls) == 1:

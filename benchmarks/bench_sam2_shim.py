@@ -9,6 +9,9 @@ align_corners=False; ``Normalize`` subtracts the mean and divides by the std.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import types
 from typing import List
 
 import numpy as np
@@ -44,3 +47,14 @@ class Normalize(nn.Module):
         mean = torch.tensor(self.mean, dtype=x.dtype).view(-1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype).view(-1, 1, 1)
         return (x - mean) / std
+
+
+def install() -> None:
+    """Serve ``torchvision.transforms`` from this module when torchvision is not installed."""
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
+        return
+    transforms = types.ModuleType("torchvision.transforms")
+    transforms.Normalize, transforms.Resize, transforms.ToTensor = Normalize, Resize, ToTensor
+    torchvision = types.ModuleType("torchvision")
+    torchvision.transforms = transforms
+    sys.modules.update({"torchvision": torchvision, "torchvision.transforms": transforms})

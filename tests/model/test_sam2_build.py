@@ -42,7 +42,7 @@ def test_builder_takes_architecture_numbers(shared_dir):
 def test_unknown_architecture_name():
     with pytest.raises(ValueError, match="unknown SAM 2.1 architecture 'hiera_x'"):
         build_sam2("hiera_x")
-    with pytest.raises(ValueError, match="unknown SAM 2 architecture keys"):
+    with pytest.raises(ValueError, match="unknown architecture keys"):
         Sam2Config.from_dict({"embed_dim": 24, "depth": 3})
 
 

@@ -78,36 +78,23 @@ def _sign_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a > 0) == (b > 0)).mean())
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
 @pytest.mark.parametrize("name", CASES)
-def test_reference_decoder_every_case(golden, predictor, official_features, name):
+def test_every_image_case(golden, predictor, official_features, name, fast):
+    """Both decoders; the fast one forms only the candidate with the highest predicted IoU."""
     arrays, specs = golden
     spec = specs[name]
     masks, iou, low_res = predictor.predict(
-        official_features, **_prompts(arrays, spec), multimask_output=spec["multimask_output"], fast=False
-    )
-    ref_masks = arrays[f"{name}__masks"]
-    assert masks.shape == ref_masks.shape and low_res.shape == arrays[f"{name}__low_res"].shape
-    np.testing.assert_allclose(low_res.numpy(), arrays[f"{name}__low_res"], atol=ATOL, rtol=0)
-    np.testing.assert_allclose(iou.numpy(), arrays[f"{name}__iou"], atol=ATOL, rtol=0)
-    np.testing.assert_allclose(masks.numpy(), ref_masks, atol=ATOL, rtol=0)
-    assert _sign_agreement(masks.numpy(), ref_masks) >= 0.999
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_fast_decoder_every_case(golden, predictor, official_features, name):
-    arrays, specs = golden
-    spec = specs[name]
-    masks, iou, low_res = predictor.predict(
-        official_features, **_prompts(arrays, spec), multimask_output=spec["multimask_output"], fast=True
+        official_features, **_prompts(arrays, spec), multimask_output=spec["multimask_output"], fast=fast
     )
     ref_iou = arrays[f"{name}__iou"]
+    rows = [int(np.argmax(ref_iou))] if fast else list(range(len(ref_iou)))
+    ref_masks, ref_low = arrays[f"{name}__masks"][rows], arrays[f"{name}__low_res"][rows]
+    assert masks.shape == ref_masks.shape and low_res.shape == ref_low.shape
     np.testing.assert_allclose(iou.numpy(), ref_iou, atol=ATOL, rtol=0)
-    # the fast path forms only the returned mask: the highest predicted IoU
-    best = int(np.argmax(ref_iou))
-    np.testing.assert_allclose(low_res[0].numpy(), arrays[f"{name}__low_res"][best], atol=ATOL, rtol=0)
-    ref_mask = arrays[f"{name}__masks"][best]
-    np.testing.assert_allclose(masks[0].numpy(), ref_mask, atol=ATOL, rtol=0)
-    assert _sign_agreement(masks[0].numpy(), ref_mask) >= 0.999
+    np.testing.assert_allclose(low_res.numpy(), ref_low, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(masks.numpy(), ref_masks, atol=ATOL, rtol=0)
+    assert _sign_agreement(masks.numpy(), ref_masks) >= 0.999
 
 
 def test_whole_image_path_from_pixels_to_mask(golden, predictor):

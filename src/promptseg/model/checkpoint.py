@@ -391,6 +391,24 @@ def _check_finite(state: Mapping[str, Tensor], source: str) -> None:
         )
 
 
+def registry_entry(name_or_path: str | os.PathLike | CheckpointInfo) -> CheckpointInfo | None:
+    """The registry entry ``name_or_path`` names (itself if it is one), or None for a path."""
+    if isinstance(name_or_path, CheckpointInfo):
+        return name_or_path
+    return get_info(name_or_path) if is_registry_name(name_or_path) else None
+
+
+def existing_file(name_or_path: str | os.PathLike) -> Path:
+    """``name_or_path`` as an existing file; else a CheckpointError listing the registry names."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(
+            f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
+            f"({', '.join(registry_names())})"
+        )
+    return path
+
+
 def _not_sam1(what: str, architecture: str) -> CheckpointError:
     return CheckpointError(
         f"{what} is a SAM 2.1 model ({architecture}), not a SAM 1 / MobileSAM one: load it with "
@@ -443,20 +461,15 @@ def load_sam(
     from .build import build_sam
 
     registry_name = None
-    if isinstance(name_or_path, CheckpointInfo) or is_registry_name(name_or_path):
-        info = name_or_path if isinstance(name_or_path, CheckpointInfo) else get_info(name_or_path)
+    info = registry_entry(name_or_path)
+    if info is not None:
         if info.family != "sam":
             raise _not_sam1(f"{info.name!r}", info.architecture)
         path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
         state = read_state_dict(path)
         config, registry_name, name = ARCHITECTURES[info.architecture], info.name, info.name
     else:
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise CheckpointError(
-                f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
-                f"({', '.join(registry_names())})"
-            )
+        path = existing_file(name_or_path)
         state = read_state_dict(path)
         _refuse_sam2(state, path)
         try:

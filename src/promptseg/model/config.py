@@ -12,6 +12,15 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
+def dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """``cls(**data)`` for an architecture dataclass; lists become tuples, unknown keys raise ValueError."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown architecture keys: {sorted(unknown)}; expected some of {sorted(names)}")
+    return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+
 @dataclass(frozen=True)
 class SamConfig:
     """Architecture of one SAM-family model.
@@ -67,14 +76,7 @@ class SamConfig:
         data = dict(data)
         if data.get("encoder") == "tiny_vit" and "num_heads" in data:
             data["tiny_num_heads"] = data.pop("num_heads")
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
-        for key, value in data.items():
-            if isinstance(value, list):
-                data[key] = tuple(value)
-        return cls(**data)
+        return dataclass_from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

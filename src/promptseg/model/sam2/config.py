@@ -9,8 +9,10 @@ a field here, so a new size is one more :class:`Sam2Config`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from ..config import dataclass_from_dict
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,7 @@ class Sam2Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Sam2Config":
         """Build from a dict of field values (lists become tuples; unknown keys are rejected)."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown SAM 2 architecture keys: {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return dataclass_from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ..fused_linear import linear
 
 
 class FpnNeck(nn.Module):
@@ -52,7 +53,7 @@ class FpnNeck(nn.Module):
         for level in range(n, -1, -1):
             conv = self.convs[n - level].conv
             weight = conv.weight.view(conv.out_channels, conv.in_channels)
-            lateral = F.linear(xs[level].permute(0, 2, 3, 1), weight, conv.bias)  # (B, H, W, d)
+            lateral = linear(xs[level].permute(0, 2, 3, 1), weight, conv.bias)  # (B, H, W, d)
             if level in self.fpn_top_down_levels and prev is not None:
                 lateral += upsample_nearest_2x(prev)
             prev = lateral

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fused_linear import linear
+
 
 def pool2x(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
     """Max-pool a channels-last (B, H, W, C) tensor (kernel = stride, no padding, floor); views welcome.
@@ -56,7 +58,7 @@ class HieraAttention(nn.Module):
         """Windows (B, h, w, dim) -> (B, h', w', dim_out); h' = h / stride with query pooling."""
         b, h, w, _ = x.shape
         heads, d = self.num_heads, self.dim_out // self.num_heads
-        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, h * w, 3, heads, d)
+        qkv = linear(x, self.qkv.weight, self.qkv.bias).view(b, h * w, 3, heads, d)
         q, k, v = qkv.unbind(2)  # (B, T, heads, d) views
         if self.q_stride:
             q = pool2x(q.view(b, h, w, heads * d), self.q_stride)
@@ -64,4 +66,4 @@ class HieraAttention(nn.Module):
             q = q.view(b, h * w, heads, d)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).reshape(b, h, w, self.dim_out)
-        return F.linear(out, self.proj.weight, self.proj.bias)
+        return linear(out, self.proj.weight, self.proj.bias)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import MLP, gelu
+from ..fused_linear import linear
 from .hiera_attention import HieraAttention, pool2x
 
 #: Tokens per stripe of a windowed block: intermediates of a few MB stay in
@@ -105,7 +106,7 @@ class HieraBlock(nn.Module):
         shortcut = x
         x = F.layer_norm(x, (self.dim,), self.norm1.weight, self.norm1.bias, self.norm1.eps)
         if self.dim != self.dim_out:
-            shortcut = F.linear(x, self.proj.weight, self.proj.bias)
+            shortcut = linear(x, self.proj.weight, self.proj.bias)
             if self.q_stride:
                 shortcut = pool2x(shortcut, self.q_stride)
         if size is None:
@@ -121,4 +122,9 @@ class HieraBlock(nn.Module):
             x = window_unpartition(x, size, padded, hw)
         x = x.add_(shortcut) if x.is_contiguous() else shortcut + x
         y = F.layer_norm(x, (self.dim_out,), self.norm2.weight, self.norm2.bias, self.norm2.eps)
-        return x.add_(self.mlp(y))
+        return x.add_(self._mlp(y))
+
+    def _mlp(self, y: torch.Tensor) -> torch.Tensor:
+        """The block's MLP (``mlp.layers.0``, GELU, ``mlp.layers.1``) with the GELU fused into the first product."""
+        first, second = self.mlp.layers
+        return linear(linear(y, first.weight, first.bias, "gelu"), second.weight, second.bias)

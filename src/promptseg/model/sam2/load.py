@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from ...errors import CheckpointError
-from ..checkpoint import LoadedCheckpoint, load_strict, read_state_dict
+from ..checkpoint import LoadedCheckpoint, existing_file, load_strict, read_state_dict, registry_entry
 from ..download import content_hash, fetch_checkpoint
-from ..registry import CheckpointInfo, get_info, is_registry_name, registry_names
+from ..registry import CheckpointInfo
 from .build import build_sam2
 from .config import SAM2_ARCHITECTURES, SAM2_CHECKPOINT_NAMES
 from .identify import identify_sam2
@@ -60,8 +59,8 @@ def load_sam2(
         A registry checkpoint could not be downloaded.
     """
     registry_name = None
-    if isinstance(name_or_path, CheckpointInfo) or is_registry_name(name_or_path):
-        info = name_or_path if isinstance(name_or_path, CheckpointInfo) else get_info(name_or_path)
+    info = registry_entry(name_or_path)
+    if info is not None:
         if info.family != "sam2.1":
             raise CheckpointError(
                 f"{info.name!r} is a SAM 1-family model ({info.architecture}); load it with "
@@ -70,12 +69,7 @@ def load_sam2(
         path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
         registry_name, name = info.name, info.name
     else:
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise CheckpointError(
-                f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
-                f"({', '.join(registry_names())})"
-            )
+        path = existing_file(name_or_path)
         name = path.name
     source = f"checkpoint {path}"
     state = read_state_dict(path)

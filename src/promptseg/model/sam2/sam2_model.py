@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..common import MLP
+from ..fused_linear import linear
 from ..prompt_encoder import PromptEncoder
 from .image_encoder import Sam2ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
@@ -128,4 +129,4 @@ class Sam2Model(nn.Module):
 def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution as a product over the channels of the channels-last data of x (B, C, H, W)."""
     weight = conv.weight.view(conv.out_channels, conv.in_channels)
-    return torch.nn.functional.linear(x.permute(0, 2, 3, 1), weight, conv.bias).permute(0, 3, 1, 2)
+    return linear(x.permute(0, 2, 3, 1), weight, conv.bias).permute(0, 3, 1, 2)
