@@ -186,3 +186,44 @@ def test_reset_forgets_objects(model):
     assert tracker.object_ids == []
     with pytest.raises(PromptError):
         next(tracker.propagate())
+
+
+def test_answers_have_small_holes_filled(model):
+    tracker = StackTracker(model, _stack(), fill_hole_area=8)
+    tracker.add_prompts(1, 1, points=[(20, 18)], labels=[1])
+    out = tracker.engine.tracks[1].pending[1]
+    holes = torch.full_like(out.low_res, 5.0, device="cpu")
+    holes[0, 0, 10:12, 10:12] = -3.0  # a 4-pixel hole in the 64 x 64 low-resolution mask
+    holes[0, 0, 30:33, 30:33] = -3.0  # a 9-pixel one
+    out.low_res = holes
+    answer = tracker.engine.results(1)[1].low_res[0, 0]
+    assert (answer[10:12, 10:12] > 0).all() and (answer[30:33, 30:33] < 0).all()
+    assert (out.low_res[0, 0, 10:12, 10:12] < 0).all()  # the stored answer is not changed
+    unfilled = StackTracker(model, _stack(), fill_hole_area=0)
+    unfilled.engine.tracks = tracker.engine.tracks
+    assert (unfilled.engine.results(1)[1].low_res[0, 0, 10:12, 10:12] < 0).all()
+
+
+class Delegating:
+    """A FrameSource that is not an array (as a store of embeddings would be)."""
+
+    def __init__(self, frames: StackFrames) -> None:
+        self.inner, self.num_frames, self.frame_shape, self.calls = frames, frames.num_frames, frames.frame_shape, []
+
+    def features(self, z):
+        self.calls.append(z)
+        return self.inner.features(z)
+
+
+def test_a_frame_source_is_used_as_it_is(model):
+    source = Delegating(StackFrames(model, _stack(3)))
+    tracker = StackTracker(model, source)
+    assert tracker.frames is source and tracker.slice_shape == (40, 50)
+    direct = StackTracker(model, _stack(3))
+    for t in (tracker, direct):
+        t.add_prompts(0, 1, points=[(20, 15)], labels=[1])
+    ours = [a[1].logits for _, a in tracker.propagate()]
+    expected = [a[1].logits for _, a in direct.propagate()]
+    for a, b in zip(ours, expected):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(set(source.calls)) == [0, 1, 2]

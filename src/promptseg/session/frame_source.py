@@ -11,7 +11,7 @@ not grow with the stack.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,10 +22,30 @@ from ..model.sam2.frame_input import video_frame_input
 from ..model.sam2.sam2_model import Sam2Model
 from ..model.sam2.tracker_state import FrameFeatures
 
-__all__ = ["StackFrames"]
+__all__ = ["FrameSource", "StackFrames"]
 
 #: Slices read to choose contrast limits for a non-8-bit stack.
 _CONTRAST_SAMPLES = 8
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Where the tracker gets a slice's encoder features (an image stack, or a store of embeddings).
+
+    Attributes
+    ----------
+    num_frames : int
+        Z.
+    frame_shape : (int, int)
+        (H, W) of every slice: the size of every returned mask.
+    """
+
+    num_frames: int
+    frame_shape: tuple[int, int]
+
+    def features(self, z: int) -> FrameFeatures:
+        """The tracker's features of slice ``z`` (see :class:`FrameFeatures`)."""
+        ...
 
 
 class StackFrames:

@@ -14,7 +14,7 @@ from ..model.sam2.sam2_model import Sam2Model
 from ..model.sam2.tracker_engine import TrackerEngine
 from ..model.sam2.tracker_state import TrackResult
 from ..prompts import box_to_xyxy, check_prompts, to_xy
-from .frame_source import StackFrames
+from .frame_source import FrameSource, StackFrames
 
 __all__ = ["StackTracker"]
 
@@ -44,9 +44,10 @@ class StackTracker:
     ----------
     backend : Sam2Model or an object with a ``.model`` Sam2Model
         The SAM 2.1 model (eval mode; its device is used).
-    stack : array_like, shape (Z, H, W) or (Z, H, W, C)
+    stack : array_like, shape (Z, H, W) or (Z, H, W, C), or FrameSource
         Slices or time points along the first axis; lazy arrays (zarr, dask)
-        are read slice by slice.
+        are read slice by slice.  A :class:`~promptseg.session.frame_source.FrameSource`
+        (e.g. features read from an embedding store) is used as it is.
     contrast_limits : (low, high), optional
         For non-8-bit stacks; default robust percentiles of a few slices.
     fill_hole_area : int
@@ -76,7 +77,10 @@ class StackTracker:
         cache_frames: int = 2,
     ) -> None:
         self.model = _sam2_model(backend)
-        self.frames = StackFrames(self.model, stack, contrast_limits=contrast_limits, cache_frames=cache_frames)
+        if isinstance(stack, FrameSource):
+            self.frames = stack
+        else:
+            self.frames = StackFrames(self.model, stack, contrast_limits=contrast_limits, cache_frames=cache_frames)
         self.engine = TrackerEngine(
             self.model, self.frames.num_frames, self.frames.features, fill_hole_area=fill_hole_area
         )

@@ -199,7 +199,8 @@ class TrackerEngine:
         for obj_id, track in self.tracks.items():
             out = track.conditioning.get(frame)
             if out is None:
-                features = features or self.features(frame)
+                if features is None:
+                    features = self.features(frame)
                 image = self._conditioned(track, frame, features, reverse)
                 out = decode(self.model, image, features, None, None)
                 out.memory = encode_memory(self.model, features, out, self.fill_hole_area)
