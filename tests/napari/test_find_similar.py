@@ -83,3 +83,23 @@ def test_find_without_exemplar_warns(annotator, qtbot):
     panel.exemplar_ids.setText("5")
     assert panel.find() is None
     assert "not on the displayed slice" in panel.status.text()
+
+
+def test_proposal_ids_and_colours_stay_while_others_are_decided(annotator, qtbot):
+    viewer, widget = annotator(_disks(), ClassicBackend())
+    panel = _search(widget, qtbot)
+    panel.slider.setValue(0)
+    layer = panel.layer
+    before = {rc: int(layer.data[rc]) for rc in CENTRES[1:]}
+    colours = {rc: layer.colormap.map(np.array([v]))[0].tolist() for rc, v in before.items()}
+    assert all(before.values()) and len(set(before.values())) == len(before)
+    _click(panel, qtbot, CENTRES[1])  # accepted
+    _click(panel, qtbot, CENTRES[2], keys.ALT)  # rejected
+    for rc in CENTRES[3:]:
+        assert int(layer.data[rc]) == before[rc]
+        assert layer.colormap.map(np.array([before[rc]]))[0].tolist() == colours[rc]
+    assert not layer.data[CENTRES[1]] and not layer.data[CENTRES[2]]
+    p = panel.proposal_at(layer.data_to_world(CENTRES[4]))
+    assert p is not None and panel.number(p) == before[CENTRES[4]]
+    row = layer.features[layer.features["index"] == before[CENTRES[4]]]
+    assert row["score"].tolist() == [round(p.score, 3)]  # hover shows this proposal's own score

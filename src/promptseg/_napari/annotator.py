@@ -19,12 +19,11 @@ backend) and calls the propagation panel's ``image_changed``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QWidget
 
@@ -43,14 +42,13 @@ from .panel import Panel
 from .predict_worker import PredictTimes, WidgetSession
 from .propagate_panel import PropagatePanel
 from .series_panel import SeriesPanel
-from .status import error_details, error_line, slice_status
+from .status import StatusReporter, error_line
 from .store_panel import StorePanel
 
 _NEGATIVE_MODIFIERS = {"Control", "Alt"}
-logger = logging.getLogger("promptseg")
 
 
-class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
+class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
     """PromptSeg annotator: click on an object and see its mask; C commits it.
 
     Parameters
@@ -74,6 +72,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
         self._key: SliceKey | None = None
         self._syncing = False  # set while the widget itself writes into its layers
+        self._fitted_once = False  # the image was fitted to the canvas beside the docked widget
         self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
         self.encoder = EncodeScheduler(self._on_encoded, self._encode_failed)
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
@@ -155,7 +154,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self.session, self.layers = None, None  # no events reach the old session while layers are added
         self.image_layer = layer
         self.store_panel.discover(layer)
-        if id(layer) not in self._sessions:
+        new = id(layer) not in self._sessions
+        if new:
             try:
                 stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=layer.unique_id)
             except PromptsegError as exc:
@@ -177,6 +177,22 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self._key = None
         self._on_dims()
         self.propagate_panel.image_changed()
+        if new:
+            self.fit_image()
+
+    def fit_image(self) -> None:
+        """Fit the annotated image to the canvas (what napari's Home button does, for this image alone)."""
+        layer = self.image_layer
+        if layer is not None and layer in self.viewer.layers:
+            # napari fits a subset of the layers only when they have every axis of the viewer
+            self.viewer.fit_to_view(layers=[layer] if layer.ndim == self.viewer.dims.ndim else None)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """Docked at last: fit the image to the canvas the dock left (once the layout has settled)."""
+        super().showEvent(event)
+        if not self._fitted_once:
+            self._fitted_once = True
+            QTimer.singleShot(0, self.fit_image)
 
     def _connect_layers(self) -> None:
         lay = self.layers
@@ -338,13 +354,6 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         if pred is not None:
             self._feedback_timer.start()
 
-    def _refresh_status(self) -> None:
-        """Make the status line say what is true now (see :func:`.status.slice_status`)."""
-        s, key = self.session, self._key
-        failure = None if s is None or key is None else self.encoder.failure(s, key)
-        text = slice_status(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
-        self._set_status(text, details="" if failure is None else error_details(failure))
-
     def _prepare_feedback(self) -> None:
         """While the user is idle after an answer: the backend's work for the next click, ahead of it."""
         if self.session is None or self.session.predicting:
@@ -372,21 +381,3 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, QWidget):
         self.report_error(exc)
         if self.session is not None:
             self._show()  # says so when it is the displayed slice that failed
-
-    def report_error(self, exc: Exception, *, status: str | None = None) -> None:
-        """Tell the user about ``exc``: one line in the status and a notification, the details in the tooltip and log.
-
-        ``status`` replaces the line shown (default: the error's first line).
-        """
-        line = error_line(exc)
-        if isinstance(exc, MemoryError) or "out of memory" in line.lower():
-            line = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
-        details = error_details(exc)
-        logger.warning("PromptSeg: %s", details)
-        show_error(f"PromptSeg: {line} Committed objects are kept.")
-        self._set_status(status or f"Error: {line}", details=details)
-
-    def _set_status(self, text: str, *, details: str = "") -> None:
-        """Show ``text`` in the status line; ``details`` (default none) in its tooltip."""
-        self.panel.status.setText(text)
-        self.panel.status.setToolTip(details)

@@ -45,6 +45,7 @@ class FindSimilarPanel(QWidget):
         self.annotator = annotator
         self.worker = None
         self.proposals: list[Proposal] = []
+        self._numbers: dict[int, int] = {}  # id(proposal) -> its value in the layer, kept while it is shown
         self.layer: Labels | None = None
         self._session = None
         self._rejected: dict[tuple[int, ...], list[np.ndarray]] = {}
@@ -143,6 +144,8 @@ class FindSimilarPanel(QWidget):
             return
         self._session = session
         self.proposals = [p for p in self.proposals if p.slice_key != tuple(key)] + list(found)
+        first = max(self._numbers.values(), default=0) + 1
+        self._numbers.update({id(p): first + i for i, p in enumerate(found)})
         self.show_proposals()
 
     def _failed(self, exc: Exception) -> None:
@@ -158,6 +161,10 @@ class FindSimilarPanel(QWidget):
             self.proposals, self._rejected, self._session = [], {}, self.annotator.session
         return self.proposals
 
+    def number(self, proposal: Proposal) -> int:
+        """The proposal's value in the proposals layer: given when it is found, kept until it is decided."""
+        return self._numbers[id(proposal)]
+
     def shown(self) -> list[Proposal]:
         """Proposals at or above the threshold, best first."""
         return [p for p in self._current() if p.score >= self.threshold]
@@ -169,13 +176,14 @@ class FindSimilarPanel(QWidget):
         proposals = self._current()
         if session is None or (not proposals and self.layer is None):
             return
+        self._numbers = {id(p): self._numbers[id(p)] for p in proposals}  # decided ones are forgotten
         data = np.zeros(session.image.label_shape, np.int32)
-        for i, p in enumerate(proposals, start=1):
+        for p in proposals:
             if p.score >= self.threshold:
                 r0, c0, r1, c1 = p.box
                 window = data[tuple(p.slice_key) + (slice(r0, r1), slice(c0, c1))]
-                window[p.crop & (window == 0)] = i
-        features = {"index": np.arange(len(proposals) + 1),
+                window[p.crop & (window == 0)] = self.number(p)
+        features = {"index": np.array([0] + [self.number(p) for p in proposals]),
                     "score": np.round([0.0] + [p.score for p in proposals], 3)}
         layer = self._layer(data)
         layer.data = data
@@ -202,8 +210,7 @@ class FindSimilarPanel(QWidget):
         value = self.layer.get_value(position, world=True)
         if not value:
             return None
-        index = int(value) - 1
-        return self.proposals[index] if 0 <= index < len(self.proposals) else None
+        return next((p for p in self.proposals if self._numbers.get(id(p)) == int(value)), None)
 
     def _on_click(self, layer, event) -> None:
         p = self.proposal_at(event.position)

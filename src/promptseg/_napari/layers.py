@@ -3,8 +3,9 @@
 * ``<image> prompts``  — Points: clicks, green positive / magenta negative;
 * ``<image> shapes``   — Shapes: rectangles (box), polygons, paths (scribbles);
 * ``<image> preview``  — Labels: the live mask of the current object (painting
-  in it is a mask prompt);
-* ``<image> objects``  — Labels: committed objects, one id each.
+  in it is a mask prompt), in a red no object has;
+* ``<image> objects``  — Labels: committed objects, one id each, in the
+  colours of :mod:`.colours`.
 
 They share the image layer's scale and translate, so layer data coordinates
 are image pixel coordinates: a row of Points data is ``(*slice_key, row, col)``.
@@ -19,6 +20,7 @@ import pandas as pd
 from napari.layers import Image, Labels, Points, Shapes
 
 from ..session import ObjectPrompts, SliceKey
+from .colours import object_colormap, preview_colormap
 from .labels_region import redraw_region
 
 POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
@@ -45,8 +47,8 @@ class PromptLayers:
         self.lead = len(label_shape) - 2
         self.points: Points = self._find_or_add("prompts", self._new_points)
         self.shapes: Shapes = self._find_or_add("shapes", self._new_shapes)
-        self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6))
-        self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7))
+        self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6, preview_colormap))
+        self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7, object_colormap))
         self.preview.selected_label = 1
         self._next_positive: bool | None = None
         self._preview_key: SliceKey | None = None  # slice currently drawn in the preview
@@ -79,8 +81,9 @@ class PromptLayers:
         return Shapes(ndim=len(self.label_shape), name=name, edge_color="yellow", edge_width=1.5,
                       face_color=[1, 1, 0, 0.1], **self._geometry())
 
-    def _new_labels(self, name: str, dtype: type, opacity: float) -> Labels:
-        return Labels(np.zeros(self.label_shape, dtype), name=name, opacity=opacity, **self._geometry())
+    def _new_labels(self, name: str, dtype: type, opacity: float, colormap) -> Labels:
+        return Labels(np.zeros(self.label_shape, dtype), name=name, opacity=opacity, colormap=colormap(),
+                      **self._geometry())
 
     # ------------------------------------------------------ points colour
     def set_click_positive(self, positive: bool) -> None:

@@ -6,15 +6,22 @@ eighteen lines) and may carry advice that is wrong for a user of this plugin
 file).  :func:`error_line` makes the line shown in the dock: the first line
 of the message, absolute paths shortened to their file name, cut at a
 sentence end when long; :func:`error_details` is the whole message without
-the unsafe advice, for the tooltip and the log.
+the unsafe advice, for the tooltip and the log.  :func:`slice_status` is
+what the line says when nothing went wrong; :class:`StatusReporter` shows
+both in the annotator.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
+from napari.utils.notifications import show_error
+
 from ..store.codec import unwrap
+
+logger = logging.getLogger("promptseg")
 
 #: Longest status line (characters) before the message is cut at a sentence end.
 MAX_LINE = 220
@@ -106,3 +113,38 @@ def _slice_text(session: Any, key: tuple[int, ...] | None, failure: BaseExceptio
 def _score(backend: Any, score: float) -> str:
     """", score 0.93" when the backend's score estimates the mask's quality (SAM's predicted IoU), else nothing."""
     return f", score {score:.2f}" if getattr(unwrap(backend), "score_is_quality", False) else ""
+
+
+class StatusReporter:
+    """Mixin of :class:`~promptseg._napari.annotator.AnnotatorWidget`: its status line and error reports."""
+
+    panel: Any
+    session: Any
+    backend: Any
+    encoder: Any
+    menu: Any
+    _key: Any
+
+    def report_error(self, exc: Exception, *, status: str | None = None) -> None:
+        """Tell the user about ``exc``: one line in the status and a notification, the details in the tooltip and log.
+
+        ``status`` replaces the line shown (default: the error's first line).
+        """
+        line, details = error_line(exc), error_details(exc)
+        if isinstance(exc, MemoryError) or "out of memory" in details.lower():
+            line = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
+        logger.warning("PromptSeg: %s", details)
+        show_error(f"PromptSeg: {line} Committed objects are kept.")
+        self._set_status(status or f"Error: {line}", details=details)
+
+    def _refresh_status(self) -> None:
+        """Make the status line say what is true now (see :func:`slice_status`)."""
+        s, key = self.session, self._key
+        failure = None if s is None or key is None else self.encoder.failure(s, key)
+        text = slice_status(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
+        self._set_status(text, details="" if failure is None else error_details(failure))
+
+    def _set_status(self, text: str, *, details: str = "") -> None:
+        """Show ``text`` in the status line; ``details`` (default none) in its tooltip."""
+        self.panel.status.setText(text)
+        self.panel.status.setToolTip(details)
