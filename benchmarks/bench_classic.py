@@ -3,6 +3,7 @@
 Prints figures, asserts nothing.  Run at a quiet moment with two threads::
 
     OMP_NUM_THREADS=2 python benchmarks/bench_classic.py [--sizes 256 512 1024 2048 4096] [--clicks 20]
+        [--datasets magnetic_tile_dev] [--per-dataset 10] [--fine-structures]
 
 ``encode`` is timed (median of up to 7 runs) on synthetic images (smooth blobs plus noise, RGB and
 16-bit grayscale) of several sizes; ``predict`` on the click sequences the
@@ -53,8 +54,13 @@ def timed_encode(backend: ClassicBackend, img: np.ndarray):
             return float(np.median(times)), emb
 
 
-def click_run(backend: ClassicBackend, embedding, gt: np.ndarray, clicks: int, last: list | None = None) -> list[float]:
-    """Predict times (s) along a simulated click sequence with feedback (the last prediction goes to ``last``)."""
+def click_run(backend: ClassicBackend, embedding, gt: np.ndarray, clicks: int, last: list | None = None,
+              fine: list | None = None) -> list[float]:
+    """Predict times (s) along a simulated click sequence with feedback.
+
+    The last prediction goes to ``last``; whether each click was answered
+    in fine mode is appended to ``fine``.
+    """
     sim = ClickSimulator(gt)
     pred = np.zeros(gt.shape, bool)
     pts, labs, prev, times = [], [], None, []
@@ -68,6 +74,9 @@ def click_run(backend: ClassicBackend, embedding, gt: np.ndarray, clicks: int, l
         prev = backend.predict(embedding, points=pts, labels=labs, previous=prev)
         times.append(time.perf_counter() - t0)
         pred = prev.mask
+        if fine is not None:
+            track = getattr(prev.state, "track", None)
+            fine.append(track is not None and track.model is not None)
     if last is not None:
         last.append(prev)
     return times
@@ -79,8 +88,11 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets"))
     parser.add_argument("--per-dataset", type=int, default=10, help="images per shared dataset for predict timings")
+    parser.add_argument("--datasets", nargs="+", default=["grabcut", "berkeley", "dsb2018_dev", "magnetic_tile_dev"],
+                        help="shared datasets to time clicks on")
+    parser.add_argument("--fine-structures", action="store_true", help="time the fine_structures preset")
     args = parser.parse_args()
-    backend = ClassicBackend()
+    backend = ClassicBackend(fine_structures=args.fine_structures)
     print(f"classic backend {backend.backend_id}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print("predict: mask included; logits ms: reading Prediction.logits once (built on first read for images "
           "larger than the working copy)")
@@ -103,14 +115,14 @@ def main() -> None:
     if os.path.isdir(args.shared):
         from promptseg.eval.datasets import Dataset
 
-        for name in ("grabcut", "berkeley", "dsb2018_dev", "magnetic_tile_dev"):
+        for name in args.datasets:
             root = os.path.join(args.shared, name)
             if not os.path.isdir(root):
                 continue
             ds = Dataset(root)
             every = sorted({t.image_id for t in ds.targets})
             ids = every[:: max(1, len(every) // args.per_dataset)][: args.per_dataset]
-            enc_per_mp, times = [], []
+            enc_per_mp, times, fine = [], [], []
             for image_id in ids:
                 img = ds.load_image(image_id)
                 t0 = time.perf_counter()
@@ -118,10 +130,14 @@ def main() -> None:
                 enc_per_mp.append((time.perf_counter() - t0) / (img.shape[0] * img.shape[1] / 1e6))
                 wanted = [t for t in ds.targets if t.image_id == image_id][:3]
                 for _, gt, _ in ds.target_masks(image_id, wanted):
-                    times += click_run(backend, emb, gt, args.clicks)
+                    times += click_run(backend, emb, gt, args.clicks, fine=fine)
             print(f"{name:>22} encode {np.median(enc_per_mp):.2f} s/MP (median of {len(ids)} images); predict "
                   f"p50 {np.percentile(times, 50) * 1e3:.1f} ms, p95 {np.percentile(times, 95) * 1e3:.1f} ms "
                   f"over {len(times)} clicks")
+            if any(fine):
+                in_fine = np.array(times)[np.array(fine)]
+                print(f"{'':>22} of which {len(in_fine)} in fine mode: p50 {np.percentile(in_fine, 50) * 1e3:.1f} ms, "
+                      f"p95 {np.percentile(in_fine, 95) * 1e3:.1f} ms")
     else:
         print(f"(shared datasets not found at {args.shared}; dataset timings skipped)")
 

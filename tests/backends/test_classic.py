@@ -28,6 +28,21 @@ def disk_image(shape=(96, 96), centre=(48, 48), radius=20, *, dtype=np.uint8, se
     return img.astype(dtype), disk
 
 
+def simulated_clicks(backend, embedding, gt, clicks):
+    """Yield (points, labels, prediction) along the standard simulator's clicks on ``gt``, previous answer fed back."""
+    from promptseg.eval.clicker import ClickSimulator
+
+    sim, points, labels, previous = ClickSimulator(gt), [], [], None
+    for _ in range(clicks):
+        click = sim.next_click(np.zeros(gt.shape, bool) if previous is None else previous.mask)
+        if click is None:
+            return
+        points.append((click.row, click.col))
+        labels.append(click.label)
+        previous = backend.predict(embedding, points=points, labels=labels, previous=previous)
+        yield list(points), list(labels), previous
+
+
 def iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
@@ -220,18 +235,7 @@ def test_a_negative_click_leaves_no_detached_fragment(backend):
 @pytest.mark.parametrize("seed", [2, 9, 11, 14, 19])
 def test_every_part_holds_a_positive_click(backend, seed):
     img, gt = _blobs(seed)
-    from promptseg.eval.clicker import ClickSimulator
-
-    emb = backend.encode(img)
-    sim, pred, points, labels, previous = ClickSimulator(gt), np.zeros(gt.shape, bool), [], [], None
-    for _ in range(8):
-        click = sim.next_click(pred)
-        if click is None:
-            break
-        points.append((click.row, click.col))
-        labels.append(click.label)
-        previous = backend.predict(emb, points=points, labels=labels, previous=previous)
-        pred = previous.mask
-        parts, n = _parts(pred)
+    for points, labels, pred in simulated_clicks(backend, backend.encode(img), gt, 8):
+        parts, n = _parts(pred.mask)
         held = {parts[r, c] for (r, c), lab in zip(points, labels) if lab == 1} - {0}
         assert len(held) == n, f"{n - len(held)} part(s) without a positive click after {points} {labels}"

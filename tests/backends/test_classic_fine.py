@@ -17,6 +17,8 @@ from promptseg.backends.classic import ClassicBackend
 from promptseg.backends.classic.fine_region import distinct_region, valley_strength
 from promptseg.eval.clicker import ClickSimulator
 
+from test_classic import simulated_clicks
+
 SHAPE = (160, 200)
 #: background level, texture, defect contrast (grey levels)
 SURFACES = {"textured": (110, 5, 45), "dark": (35, 3, 20), "low-contrast": (120, 2, 14)}
@@ -140,19 +142,13 @@ def test_every_clicked_piece_of_a_defect_is_kept_and_nothing_else(backend, kind)
 def test_a_fine_answer_depends_on_the_clicks_alone(backend):
     pit = disk((80, 100), 3)
     emb = backend.encode(darken(surface(0, "dark"), pit, SURFACES["dark"][2]))
-    sim, pred, points, labels, previous = ClickSimulator(pit), np.zeros(SHAPE, bool), [], [], None
-    for _ in range(4):
-        click = sim.next_click(pred)
-        if click is None:
-            break
-        points.append((click.row, click.col))
-        labels.append(click.label)
-        previous = backend.predict(emb, points=points, labels=labels, previous=previous)
-        assert previous.state.track.model is not None, "the pit is answered in fine mode"
-        pred = previous.mask
+    answers = list(simulated_clicks(backend, emb, pit, 4))
+    assert len(answers) >= 3 and 0 in answers[-1][1], "edits of both signs are replayed"
+    for points, labels, pred in answers:
+        assert pred.state.track.model is not None, "the pit is answered in fine mode"
         again = backend.predict(emb, points=points, labels=labels)  # replayed from the first click
-        np.testing.assert_array_equal(again.mask, pred)
-        np.testing.assert_array_equal(pred, previous.logits > 0)
+        np.testing.assert_array_equal(again.mask, pred.mask)
+        np.testing.assert_array_equal(pred.mask, pred.logits > 0)
 
 
 def test_a_far_click_on_the_background_hands_the_object_to_the_cut(backend):

@@ -186,14 +186,17 @@ class ClassicBackend:
         g = features.graph
         if not region.has_object_evidence:
             return _empty(shape, g.n, features)
-        track = None
+        track, cuts = None, {}
         if self._fine_applies(prompts, scribble_list, polygon_list):
-            track = self._follow(features, prompts, previous)
+            track = self._follow(features, prompts, previous, cuts)
             if track.model is not None:
                 return _fine_answer(features, track)
             if track.mask is not None:  # fine mode ended at this click: its last answer is the cut's previous one
                 region = dataclasses.replace(region, previous=coverage(features, track.mask))
-        work_logits, obj, score = self._cut(features, prompts, region, forbidden, scribble_list)
+        if region.previous is None and len(prompts.points) in cuts:  # the cut fine mode ran to decide is this one
+            work_logits, obj, score = cuts[len(prompts.points)]
+        else:
+            work_logits, obj, score = self._cut(features, prompts, region, forbidden, scribble_list)
         state = _State(graph=g, fraction=obj.astype(np.float32), track=track)
         return _to_image(work_logits, features, score, state)
 
@@ -224,8 +227,12 @@ class ClassicBackend:
         return (self.settings.fine and prompts.box is None and prompts.mask is None and not scribble_list
                 and not polygon_list and bool((prompts.labels == 1).any()))
 
-    def _follow(self, features, prompts, previous) -> FineTrack:
-        """The object's fine-mode track for these clicks (see :mod:`.fine_track`)."""
+    def _follow(self, features, prompts, previous, cuts: dict) -> FineTrack:
+        """The object's fine-mode track for these clicks (see :mod:`.fine_track`).
+
+        ``cuts`` receives, under the key ``len(points)``, the cut to all the
+        clicks without a previous answer if fine mode ran it (a first click).
+        """
         key = click_key(features, prompts.points, prompts.labels)
         state = previous.state if previous is not None else None
         known = state.track if isinstance(state, _State) and state.graph is features.graph else None
@@ -236,7 +243,10 @@ class ClassicBackend:
             region, forbidden = self._regions(features, some, [], [], None)
             if before is not None:
                 region = dataclasses.replace(region, previous=coverage(features, before))
-            return self._cut(features, some, region, forbidden, [])[0] > 0
+            answer = self._cut(features, some, region, forbidden, [])
+            if before is None and len(which) == len(prompts.points) and (np.diff(which) > 0).all():
+                cuts[len(which)] = answer
+            return answer[0] > 0
 
         return follow(features, key, known, coarse, self.settings)
 

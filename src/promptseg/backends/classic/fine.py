@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .fine_region import DistinctRegion, outline_strength, smoothed_window
+from .fine_region import DistinctRegion, outline_strength, smoothed_window, window_edge
 from .graph import min_cut
 from .parts import EIGHT, seeded_parts
 from .settings import ClassicSettings
@@ -235,8 +235,7 @@ def _new_part(lab: np.ndarray, model: FineModel, seed: tuple[int, int]) -> np.nd
         return None
     labels, _ = ndi.label(level >= model.level, structure=EIGHT)
     comp = labels == labels[r - r0, c - c0]
-    if (r0 > 0 and comp[0].any()) or (r1 < h and comp[-1].any()) or (c0 > 0 and comp[:, 0].any()) or (
-            c1 < w and comp[:, -1].any()):
+    if (comp & window_edge(comp.shape, r0 > 0, r1 < h, c0 > 0, c1 < w)).any():
         return None
     out = np.zeros((h, w), bool)
     out[r0:r1, c0:c1] = comp

@@ -37,7 +37,7 @@ from scipy import ndimage as ndi
 
 from .parts import EIGHT
 
-__all__ = ["DistinctRegion", "distinct_region", "smoothed_window", "valley_strength", "outline_strength"]
+__all__ = ["DistinctRegion", "distinct_region", "smoothed_window", "valley_strength", "outline_strength", "window_edge"]
 
 #: Levels tried, from tight (close to the clicked colour) to loose.
 LEVELS = np.round(np.linspace(0.9, 0.1, 17), 3)
@@ -151,8 +151,8 @@ def outline_strength(mask: np.ndarray, gradient: np.ndarray) -> float:
 
 
 def distinct_region(lab: np.ndarray, seed: tuple[int, int], *, noise: float = 0.0, min_contrast: float = 2.0,
-                    radius: int = 24, max_radius: int = 128, ridges: bool = True,
-                    lines: bool = False) -> DistinctRegion | None:
+                    radius: int = 24, max_radius: int = 128, ridges: bool = True, lines: bool = False,
+                    max_area: float = np.inf) -> DistinctRegion | None:
     """The best-outlined local region holding ``seed`` (see the module text), or None.
 
     Parameters
@@ -180,6 +180,8 @@ def distinct_region(lab: np.ndarray, seed: tuple[int, int], *, noise: float = 0.
         scratch do not join it), and a thin candidate at least 1.5 times
         longer than the best-scoring one wins when its score is within
         ``THIN_SLACK`` of it (a scratch is followed along its length).
+    max_area : float
+        Larger candidates are not wanted (the search stops at them).
     """
     h, w = lab.shape[:2]
     r, c = int(seed[0]), int(seed[1])
@@ -196,7 +198,7 @@ def distinct_region(lab: np.ndarray, seed: tuple[int, int], *, noise: float = 0.
             norm = float(axis @ axis)
             if norm <= (min_contrast * noise) ** 2:
                 return None
-        edge = _window_edge((r1 - r0, c1 - c0), r0 > 0, r1 < h, c0 > 0, c1 < w)
+        edge = window_edge((r1 - r0, c1 - c0), r0 > 0, r1 < h, c0 > 0, c1 < w)
         maps = [(win - background) @ axis / np.float32(norm)]
         if ridges:
             strength, angle = valley_strength(lab[r0:r1, c0:c1, 0], dark=bool(colour[0] < background[0]))
@@ -209,7 +211,7 @@ def distinct_region(lab: np.ndarray, seed: tuple[int, int], *, noise: float = 0.
                 maps.append(strength / np.float32(at_seed))
         found, reached = [], False
         for level_map in maps:
-            cands, hit = _components(level_map, (r - r0, c - c0), edge)
+            cands, hit = _components(level_map, (r - r0, c - c0), edge, max_area)
             found += cands
             reached |= hit
         if reached and size < max_radius:
@@ -238,7 +240,7 @@ def _length(mask: np.ndarray) -> float:
     return float(np.hypot(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
 
 
-def _window_edge(shape, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
+def window_edge(shape, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
     """Pixels on the sides of a window that are inside the image (not its own edge), shape ``shape``, bool."""
     edge = np.zeros(shape, bool)
     edge[0] |= top
@@ -248,8 +250,11 @@ def _window_edge(shape, top: bool, bottom: bool, left: bool, right: bool) -> np.
     return edge
 
 
-def _components(level_map: np.ndarray, seed: tuple[int, int], edge: np.ndarray):
-    """(score, level, mask) of the components holding ``seed`` for every level; whether one reached ``edge``."""
+def _components(level_map: np.ndarray, seed: tuple[int, int], edge: np.ndarray, max_area: float):
+    """(score, level, mask) of the components holding ``seed`` for every level; whether one reached ``edge``.
+
+    The levels stop at a component larger than ``max_area`` (looser ones are larger still).
+    """
     gradient = np.hypot(ndi.sobel(level_map, 0), ndi.sobel(level_map, 1))
     out = []
     for t in LEVELS:
@@ -258,6 +263,8 @@ def _components(level_map: np.ndarray, seed: tuple[int, int], edge: np.ndarray):
         if k == 0:
             continue
         comp = labels == k
+        if comp.sum() > max_area:
+            return out, False
         if (comp & edge).any():
             return out, True
         out.append((outline_strength(comp, gradient) / _texture(comp, gradient), float(t), comp))

@@ -88,8 +88,11 @@ def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrac
             return FineTrack(clicks=key, mask=previous.mask)
         return FineTrack(clicks=key, model=previous.model, mask=mask, score=previous.score)
     first = next(k for k, click in enumerate(key) if click[2] == 1)
-    region = distinct_region(lab, key[first][:2], noise=features.colour_noise, lines=settings.fine_structures)
-    if not takes_region(region, coarse(np.array([first]), None), features.work.gradient, settings):
+    cut = coarse(np.array([first]), None)
+    largest = np.inf if settings.fine_structures else cut.sum() / settings.fine_min_ratio
+    region = distinct_region(lab, key[first][:2], noise=features.colour_noise, lines=settings.fine_structures,
+                             max_area=largest)
+    if not takes_region(region, cut, features.work.gradient, settings):
         return FineTrack(clicks=key)
     model, mask = FineModel.of(region), region.mask
     for k in range(len(key)):
