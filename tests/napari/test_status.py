@@ -151,6 +151,7 @@ def test_the_dock_fits_in_350_pixels_with_everything_in_it(annotator, image_2d, 
     from promptseg.errors import CheckpointError
 
     viewer, widget = annotator(image_2d, DiskBackend())
+    viewer.window._qt_window.resize(1000, 600)  # a short window: the unfolded dock is taller than it
     dock = _dock(widget)
     assert dock.minimumSizeHint().width() <= 350
     for header in widget.panel.section_headers.values():  # every section unfolded
@@ -160,6 +161,11 @@ def test_the_dock_fits_in_350_pixels_with_everything_in_it(annotator, image_2d, 
     qtbot.wait(50)
     assert all(h.isChecked() for h in widget.panel.section_headers.values())
     assert dock.minimumSizeHint().width() <= 350
+    for section in (widget.store_panel, widget.propagate_panel, widget.series_panel, widget.find_similar_panel,
+                    widget.panel.help):  # nothing is squeezed: what does not fit scrolls
+        assert section.height() >= section.minimumSizeHint().height(), type(section).__name__
+        assert section.width() >= section.minimumSizeHint().width(), type(section).__name__
+    assert widget.panel.scroll.verticalScrollBar().maximum() > 0
     help_text = widget.panel.help.text()
     for key, _, _ in SHORTCUTS:
         assert f"<b>{key.replace('Control', 'Ctrl').replace('-', '+')}</b>" in help_text

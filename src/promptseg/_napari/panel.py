@@ -3,14 +3,16 @@
 The dock fits in about 350 pixels: buttons carry short labels (their
 shortcuts are in their tooltips and in the help section), the Model menu is
 only as wide as a short name (its list shows whole labels), wrapped text may
-shrink to any width, and the feature panels and the help fold away.
+shrink to any width, and the feature panels and the help fold away.  What
+does not fit the dock's height scrolls; nothing is squeezed.
 """
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QToolButton,
+    QVBoxLayout, QWidget,
 )
 
 from .keys import shortcuts_html
@@ -23,7 +25,12 @@ class Panel:
     """Widgets of the annotator, laid out in ``parent``."""
 
     def __init__(self, parent: QWidget) -> None:
-        layout = QVBoxLayout(parent)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        self.scroll = _VerticalScroll(content)
+        outer = QVBoxLayout(parent)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         form = QFormLayout()
         self.image_combo = _narrow_combo("the image layer to annotate")
         self.backend_combo = _narrow_combo("classic needs no download; models marked 'download' are fetched once")
@@ -36,7 +43,7 @@ class Panel:
         layout.addWidget(self.status)
 
         self.polarity = _button("Clicks: positive", "N switches new clicks between positive and negative; "
-                                "Ctrl/Alt-click makes one click of the other kind")
+                                "a Ctrl/Alt-click is negative whatever this says")
         self.polarity.setCheckable(True)
         self.commit = _button("Commit (C)", "Commit the current object as a new id (C)")
         self.clear = _button("Clear", "Clear the current object's prompts (Shift+C)")
@@ -119,3 +126,31 @@ def _button(text: str, tip: str) -> QPushButton:
     button = QPushButton(text)
     button.setToolTip(tip)
     return button
+
+
+class _VerticalScroll(QScrollArea):
+    """Scrolls its content up and down; as wide as the content needs (the dock never clips it sideways)."""
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
+        content.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.LayoutRequest:  # a section unfolded: the width it needs may have changed
+            self.updateGeometry()
+        return False
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt's name
+        hint = super().minimumSizeHint()
+        hint.setWidth(self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width())
+        return hint
+
+    def sizeHint(self):  # noqa: N802 - Qt's name
+        hint = self.widget().sizeHint()
+        hint.setWidth(self.minimumSizeHint().width())
+        return hint

@@ -24,7 +24,7 @@ from ..store.codec import unwrap
 logger = logging.getLogger("promptseg")
 
 #: Longest status line (characters) before the message is cut at a sentence end.
-MAX_LINE = 220
+MAX_LINE = 280
 
 #: Sentences never shown: advice to unpickle untrusted code, or to report the problem to another project.
 _UNSAFE_ADVICE = re.compile(r"weights_only\W*(set to|=)\W*False|file an issue|safe_globals", re.IGNORECASE)
