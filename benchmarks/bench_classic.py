@@ -92,7 +92,7 @@ def main() -> None:
                         help="shared datasets to time clicks on")
     parser.add_argument("--fine-structures", action="store_true", help="time the fine_structures preset")
     args = parser.parse_args()
-    backend = ClassicBackend(fine_structures=args.fine_structures)
+    backend = ClassicBackend(**({"fine_structures": True} if args.fine_structures else {}))
     print(f"classic backend {backend.backend_id}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print("predict: mask included; logits ms: reading Prediction.logits once (built on first read for images "
           "larger than the working copy)")

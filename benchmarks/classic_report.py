@@ -4,7 +4,8 @@ Merges the JSON files of several runs (e.g. classic, random_walker and grabcut
 run as separate processes on the same ``--limit``) into one table with the
 report module, then prints, per dataset, classic's NoC@90 relative to the
 random walker's (only where both ran on the same targets) and classic's
-NoC@90 on the tuning half (even image index) and the held-out half (odd)::
+NoC@85, NoC@90, NoF@90 and mIoU@1 on the tuning half (even image index) and
+the held-out half (odd)::
 
     python benchmarks/classic_report.py RUN1.json RUN2.json ... [--datasets ../shared/datasets]
 
@@ -72,7 +73,8 @@ def main() -> None:
                 print(f"  {s.dataset:18s} {s.targets:5d} targets: classic {a:.2f}, random_walker {b:.2f}, "
                       f"{100 * (1 - a / b):.0f} % fewer clicks")
 
-    print("\nclassic NoC@90 by half (image index in the sorted image list: even = tuning, odd = held out)")
+    print("\nclassic by half (image index in the sorted image list: even = tuning, odd = held out): "
+          "NoC@85 / NoC@90 / NoF@90 / mIoU@1")
     for s, targets in runs:
         if s.backend != "classic":
             continue
@@ -82,8 +84,14 @@ def main() -> None:
         order = {os.path.splitext(f)[0]: k for k, f in enumerate(sorted(os.listdir(folder)))}
         halves = []
         for parity in (0, 1):
-            clicks = [noc(t["ious"], 0.90, max_clicks=s.max_clicks) for t in targets if order[t["image"]] % 2 == parity]
-            halves.append(f"{np.mean(clicks):.2f} ({len(clicks)} targets)" if clicks else "-")
+            half = [t for t in targets if order[t["image"]] % 2 == parity]
+            if not half:
+                halves.append("-")
+                continue
+            at85, at90 = ([noc(t["ious"], v, max_clicks=s.max_clicks) for t in half] for v in (0.85, 0.90))
+            never = sum(1 for t in half if max(t["ious"]) < 0.90)
+            first = np.mean([t["ious"][0] for t in half])
+            halves.append(f"{np.mean(at85):.2f} / {np.mean(at90):.2f} / {never} / {first:.3f} ({len(half)} targets)")
         print(f"  {s.dataset:18s} {s.targets:5d} targets: tuning {halves[0]}, held-out {halves[1]}")
 
 
