@@ -13,7 +13,9 @@ filling needs sam2's CUDA extension; it warns and skips it).
 
 Printed per model and implementation: seconds per frame per object of each
 propagation pass (wall time of the pass / (frames x objects); the frame
-encodes are inside), peak RSS, and for ours the sign agreement of the
+encodes are inside) with the float32 matmul rate measured just before it (the
+machine may be shared: seconds x rate compares passes run under different
+loads), peak RSS, and for ours the sign agreement of the
 logits with the official ones on every result frame.  Then the FLOPs of one
 tracked frame of one object at full memory (frame 7: a conditioning frame +
 6 recent frames + pointers), split into memory attention and the rest,
@@ -50,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import peak_rss_mb  # noqa: E402
-from bench_sam2_engine import CONFIG, matmul_gflops  # noqa: E402
+from bench_sam2_engine import CONFIG, _official_importable, matmul_gflops  # noqa: E402
 
 HERE = Path(__file__).resolve()
 SHAPE = (480, 640)
@@ -132,9 +134,10 @@ def run_ours(weights: Path, arch: str, folder: Path, out: Path) -> dict:
         raise SystemExit(f"expected {arch}, the file holds {loaded.architecture}")
     frames = _decoded(folder)
     tracker = StackTracker(model, frames, fill_hole_area=0)
-    results, passes = [], []
+    results, passes, rates = [], [], []
     for step in scenario(len(frames)):
         if step == "propagate":
+            rates.append(matmul_gflops(1024, 3))
             t, count = time.perf_counter(), 0
             for _, answers in tracker.propagate():
                 results.append(np.stack([p.logits for p in answers.values()]))
@@ -147,7 +150,8 @@ def run_ours(weights: Path, arch: str, folder: Path, out: Path) -> dict:
     np.save(out, _signs(results))
     peak = peak_rss_mb()
     flops, step_s = _one_tracked_frame(tracker, frames.shape[0] - 1, FlopCounterMode)
-    return {"passes": passes, "peak_rss_mb": peak, "flops": flops, "step_s": step_s, "matmul_gflops": rate}
+    return {"passes": passes, "pass_matmul_gflops": rates, "peak_rss_mb": peak, "flops": flops, "step_s": step_s,
+            "matmul_gflops": rate}
 
 
 def _one_tracked_frame(tracker, frame: int, counter_mode) -> tuple[dict, float]:
@@ -188,10 +192,11 @@ def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
         hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
     )
     state = predictor.init_state(str(folder))
-    results, passes = [], []
+    results, passes, rates = [], [], []
     with torch.inference_mode():
         for step in scenario(state["num_frames"]):
             if step == "propagate":
+                rates.append(matmul_gflops(1024, 3))
                 t, count = time.perf_counter(), 0
                 for _, obj_ids, masks in predictor.propagate_in_video(state):
                     results.append(masks[:, 0].numpy())
@@ -207,7 +212,7 @@ def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
                 )
                 results.append(masks[:, 0].numpy())
     np.save(out, _signs(results))
-    return {"passes": passes, "peak_rss_mb": peak_rss_mb(), "matmul_gflops": rate}
+    return {"passes": passes, "pass_matmul_gflops": rates, "peak_rss_mb": peak_rss_mb(), "matmul_gflops": rate}
 
 
 def run_rss(weights: Path, slices: int) -> dict:
@@ -242,12 +247,6 @@ def _worker(args_list: list[str], impl: str, reference: str | None, threads: int
         print(f"{impl} {args_list[:1]} failed:\n{out.stderr[-3000:]}")
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _official_importable(reference: str | None) -> bool:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [reference, os.environ.get("PYTHONPATH")])))
-    code = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('sam2') and u.find_spec('hydra') else 1)"
-    return subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
 
 
 def _agreement(ours: Path, official: Path, shapes: list[tuple[int, ...]]) -> list[float]:
@@ -345,7 +344,7 @@ def main(argv=None) -> int:
 
 def _print_model(arch: str, rows: list[dict]) -> None:
     for row in rows:
-        passes = ", ".join(f"{p:.2f}" for p in row["passes"])
+        passes = ", ".join(f"{p:.2f} s at {g:.0f} GFLOP/s" for p, g in zip(row["passes"], row["pass_matmul_gflops"]))
         print(f"{arch:9} {row['impl']:9} round {row['round']}: s/frame/object per pass [{passes}], "
               f"peak RSS {row['peak_rss_mb']:.0f} MB, matmul {row['matmul_gflops']:.0f} GFLOP/s")
         if "agreement" in row:
@@ -362,8 +361,10 @@ def _print_model(arch: str, rows: list[dict]) -> None:
     official = [r for r in rows if r["impl"] == "official"]
     if ours and official:
         mean = lambda rs: float(np.median([np.mean(r["passes"]) for r in rs]))  # noqa: E731
+        work = lambda rs: float(np.median([np.mean(np.multiply(r["passes"], r["pass_matmul_gflops"])) for r in rs]))  # noqa: E731
         print(f"{arch}: ours/official seconds per frame per object {mean(ours) / mean(official):.2f}x "
-              f"({mean(ours):.2f} vs {mean(official):.2f} s)")
+              f"({mean(ours):.2f} vs {mean(official):.2f} s, medians over rounds); seconds x the matmul rate "
+              f"measured before each pass (load-normalised) {work(ours) / work(official):.2f}x")
 
 
 if __name__ == "__main__":

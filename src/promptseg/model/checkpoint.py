@@ -26,8 +26,8 @@ from ..errors import CheckpointError
 from .config import ARCHITECTURES, SamConfig
 from .download import content_hash, fetch_checkpoint
 from .registry import CheckpointInfo, get_info, is_registry_name, registry_names
-
 from .sam2.config import Sam2Config
+
 __all__ = ["LoadedCheckpoint", "infer_config", "load_sam", "load_strict", "read_state_dict", "unwrap_state_dict"]
 
 #: Buffers that models recompute at construction; dropped from a file when

@@ -8,7 +8,11 @@ lengths, and a colour palette with every superpixel's soft membership.
 ``predict`` moves the prompts onto the superpixels, combines geodesic
 proximity to the clicks, colour models relearnt from the prompts, the
 previous answer and the mask prompt into a per-superpixel evidence, and
-takes a graph cut (see :mod:`.head`).  It runs in milliseconds.
+takes a graph cut (see :mod:`.head`).  Objects prompted by clicks whose
+first click lies on a small, thin or faint structure that the cut floods
+past are answered at pixel level instead (fine mode, :mod:`.fine`).  The
+answer is always the connected part(s) holding the positive prompts
+(:mod:`.parts`).  It runs in milliseconds.
 """
 
 from __future__ import annotations
@@ -90,8 +94,9 @@ class ClassicBackend:
     def evaluation_note(self) -> str:
         """Shown under evaluation tables."""
         s = self.settings
+        fine = "; pixel-level fine mode for small distinct structures" if s.fine else ""
         return (f"superpixel graph cut with geodesic click priors and colour models; graph on a copy capped at "
-                f"{s.max_pixels / 1e6:.2f} MP, superpixels of ~{s.superpixel_area:g} px")
+                f"{s.max_pixels / 1e6:.2f} MP, superpixels of ~{s.superpixel_area:g} px{fine}")
 
     def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
         """Do all image-dependent work for an (H, W) or (H, W, C) image.

@@ -5,13 +5,15 @@ answers: the superpixel graph cut and the :func:`~.fine_region.distinct_region`
 around the click.  Where the evidence around the click is weak (a pit on a
 textured part, a scratch), the cut floods into the part while the distinct
 region stays on the structure; the region is then taken when it stands out
-(outline ``fine_min_contrast`` times sharper than the window's texture), its
+(outline ``fine_min_contrast`` times sharper than the texture around it), its
 outline is at least as sharp as the cut's, and the cut is ``fine_min_ratio``
 times larger.  With ``fine_structures`` (the preset for defect inspection)
 any distinct region is taken.
 
-The object then stays in fine mode: every later click edits the answer
-locally, at working resolution (:func:`edit`):
+The object then stays in fine mode.  A later click is answered by the
+superpixel cut when that stays near the fine answer (see
+:mod:`.fine_track`); otherwise it edits the answer locally, at working
+resolution (:func:`edit`):
 
 - a click on the wrong side of the answer, ``d`` pixels from it, relabels
   the band of pixels within ``d + 1`` of the answer's outline (inside for a
