@@ -1,4 +1,4 @@
-"""The small random-weight SAM 2.1 model of ../shared/fixtures/sam2/small_hiera, built by our builder."""
+"""SAM 2.1 test models: the small random-weight model of ../shared/fixtures/sam2/small_hiera, and a tiny one."""
 
 from __future__ import annotations
 
@@ -29,4 +29,22 @@ def fixture_model(shared_dir: Path) -> Sam2Model:
     path = shared_dir / "fixtures" / "sam2" / "small_hiera" / "state_dict.pt"
     model = build_sam2(FIXTURE_CONFIG)
     load_strict(model, torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+    return model.eval()
+
+
+#: A tiny SAM 2.1 (256 px input, 16 x 16 embedding, 32 channels) for backend, store and CLI tests (fast on a CPU).
+TINY_SAM2 = Sam2Config(
+    embed_dim=8, num_heads=1, stages=(1, 1, 2, 1), global_att_blocks=(3,), window_spec=(8, 4, 4, 2),
+    window_pos_embed_bkg_spatial_size=(4, 4), d_model=32, image_size=256, decoder_mlp_dim=64,
+    iou_head_hidden_dim=32, memory_attention_layers=1, memory_attention_ffn_dim=64,
+)
+
+
+def tiny_sam2_model(seed: int = 0) -> Sam2Model:
+    """:data:`TINY_SAM2` with random, non-degenerate weights everywhere (the builder leaves zeros)."""
+    torch.manual_seed(seed)
+    model = build_sam2(TINY_SAM2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
     return model.eval()

@@ -2,7 +2,8 @@
 
 ``load_backend`` accepts a built-in backend name (``classic``,
 ``random_walker``, ``grabcut``), a checkpoint registry name
-(``mobile_sam_vit_t``, ``sam_vit_b``, ...) or a path to a checkpoint file.
+(``mobile_sam_vit_t``, ``sam_vit_b``, ..., ``sam2.1_hiera_tiny``, ...) or a
+path to a checkpoint file (SAM 1 / MobileSAM or SAM 2.1, told apart by its keys).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def load_backend(
     name_or_path : str or path
         A built-in backend name, a checkpoint registry name (downloaded on
         first use, then read from the cache) or a path to a checkpoint file
-        (its architecture is inferred from the state dict).
+        (its architecture is inferred from the state dict).  SAM 2.1 names
+        and files give a :class:`~promptseg.backends.sam2.Sam2Backend` whose
+        ``architecture`` says which of the four published models it is;
+        SAM 1-family ones a :class:`~promptseg.backends.sam.SamBackend`.
     device : str, optional
         Torch device for SAM-family backends (``"cpu"``, ``"cuda"``, ...);
         default: CUDA if available, else CPU.
@@ -64,6 +68,12 @@ def load_backend(
     from ..model.registry import is_registry_name
 
     if is_registry_name(key) or Path(key).expanduser().exists():
+        from ..model.sam2.load import is_sam2_checkpoint
+
+        if is_sam2_checkpoint(key):
+            from .sam2 import Sam2Backend
+
+            return Sam2Backend.from_checkpoint(key, device=device, cache_dir=cache_dir, progress=progress)
         from .sam import SamBackend
 
         return SamBackend.from_checkpoint(key, device=device, cache_dir=cache_dir, progress=progress)

@@ -412,7 +412,7 @@ def existing_file(name_or_path: str | os.PathLike) -> Path:
 def _not_sam1(what: str, architecture: str) -> CheckpointError:
     return CheckpointError(
         f"{what} is a SAM 2.1 model ({architecture}), not a SAM 1 / MobileSAM one: load it with "
-        "promptseg.model.sam2.load.load_sam2 (the segmentation backends do not take SAM 2.1 models yet)."
+        "promptseg.backends.load_backend (or promptseg.model.sam2.load.load_sam2 for the bare model)."
     )
 
 

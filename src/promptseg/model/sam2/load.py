@@ -11,10 +11,26 @@ from ..download import content_hash, fetch_checkpoint
 from ..registry import CheckpointInfo
 from .build import build_sam2
 from .config import SAM2_ARCHITECTURES, SAM2_CHECKPOINT_NAMES
-from .identify import identify_sam2
+from .identify import identify_sam2, is_sam2_state
 from .sam2_model import Sam2Model
 
-__all__ = ["load_sam2"]
+__all__ = ["is_sam2_checkpoint", "load_sam2"]
+
+
+def is_sam2_checkpoint(name_or_path: str | os.PathLike | CheckpointInfo) -> bool:
+    """Whether a registry name or checkpoint file is a SAM 2 model (from the registry's family, or the file's keys).
+
+    A file is read memory-mapped (zip-format checkpoints), so reading it again
+    to load it costs little.  Anything that is neither a registry name nor a
+    readable file answers False (the loader it then goes to says what is wrong).
+    """
+    info = registry_entry(name_or_path)
+    if info is not None:
+        return info.family == "sam2.1"
+    try:
+        return is_sam2_state(read_state_dict(existing_file(name_or_path)))
+    except CheckpointError:
+        return False
 
 
 def load_sam2(
