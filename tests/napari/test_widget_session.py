@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from disk_backend import DiskBackend
-from promptseg._napari.predict_worker import RECENT, SLOW_SECONDS, PredictTimes
+from promptseg._napari.widget_session import RECENT, SLOW_SECONDS, PredictTimes
 
 pytestmark = pytest.mark.gui
 
@@ -27,9 +27,9 @@ class SleepyDisks(DiskBackend):
     name = "sleepy"
     backend_id = "sleepy:1"
 
-    def predict(self, embedding, **kwargs):
+    def predict(self, embedding, *args, **kwargs):
         _compute(SLOW_SECONDS * 1.5)
-        return super().predict(embedding, **kwargs)
+        return super().predict(embedding, *args, **kwargs)
 
 
 class CrowdedDisks(DiskBackend):
@@ -39,11 +39,11 @@ class CrowdedDisks(DiskBackend):
     name = "crowded"
     backend_id = "crowded:1"
 
-    def predict(self, embedding, **kwargs):
+    def predict(self, embedding, *args, **kwargs):
         _compute(0.005)
         if threading.current_thread() is not threading.main_thread():
             time.sleep(SLOW_SECONDS * 1.5)
-        return super().predict(embedding, **kwargs)
+        return super().predict(embedding, *args, **kwargs)
 
 
 class GatedDisks(DiskBackend):
@@ -57,10 +57,10 @@ class GatedDisks(DiskBackend):
         self.gate = threading.Event()
         self.gate.set()
 
-    def predict(self, embedding, **kwargs):
+    def predict(self, embedding, *args, **kwargs):
         if not self.gate.wait(timeout=10):
             raise RuntimeError("the test never opened the gate")
-        return super().predict(embedding, **kwargs)
+        return super().predict(embedding, *args, **kwargs)
 
 
 def _preview(widget) -> np.ndarray:

@@ -1,55 +1,65 @@
 """The annotator dock widget: maps napari layer events to an AnnotationSession.
 
 Every prompt change (a click, a shape, a paint stroke) re-reads the prompts of
-the displayed slice from the owned layers and calls
-:meth:`AnnotationSession.set_prompts`; the prediction goes straight into the
+the displayed slice from the owned layers and hands them to the
+:class:`~.current.CurrentImage`, which calls
+:meth:`AnnotationSession.set_prompts` and draws the prediction into the
 preview layer, touching only the pixels that changed.  Encoding runs in
 thread workers (:mod:`.encoding`); a click on a slice that is not encoded yet
 waits in the session and is answered when its embedding arrives.  Slow
-backends predict in a worker too (:mod:`.predict_worker`).
+backends predict in a worker too (:mod:`.widget_session`).
 Clicks are answered ahead, while the pointer rests and at the button's press
 (:mod:`.click_ahead`).
 
-The sections below the buttons (embedding store, 3D propagation, image
-series, find similar) are panels of their own modules, added with
-``Panel.add_section``; when the widget switches images it asks the store
-panel to look for the image's store (and then for its contrast limits and
-backend) and calls the propagation panel's ``image_changed``.
+The widget is built by composition: :class:`~.current.CurrentImage` (the
+image, its session and layers), :class:`~.actions.AnnotatorActions` (the
+commands), :class:`~.image_settings.ImageSettings` (contrast limits and
+stores), :class:`~.status.StatusLine` and the Model menu.  The sections
+below the buttons (embedding store, 3D propagation, image series, find
+similar) are panels of their own modules that see the widget only through
+the :class:`~.host.Annotator` interface (:meth:`AnnotatorWidget.add_panel`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Callable, Generator
 
 import numpy as np
-from napari.layers import Image
+from napari import Viewer
+from napari.layers import Image, Points
+from napari.utils.events import Event as NapariEvent
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
+from qtpy.QtGui import QShowEvent
 from qtpy.QtWidgets import QWidget
 
 from ..backends import Backend
 from ..errors import PromptsegError
+from ..prompts import Prompts
 from ..session import EmbeddingCache, ImageStack, SliceKey
-from .actions import AnnotatorActions, NoBackend
+from .actions import AnnotatorActions
 from .backend_choice import BackendMenu
 from .click_ahead import ClickAhead
+from .current import CurrentImage, NoBackend
 from .encoding import EncodeScheduler
-from .image_settings import ImageSettings
-from .keys import bind_shortcuts, modifier_names, unbind_shortcuts
-from .layers import PromptLayers
 from .find_similar import FindSimilarPanel
+from .host import Annotator, Event
+from .image_settings import ImageSettings
+from .keys import bind_shortcuts, unbind_shortcuts
+from .layers import PromptLayers
 from .panel import Panel
-from .predict_worker import PredictTimes, WidgetSession
 from .propagate_panel import PropagatePanel
 from .series_panel import SeriesPanel
-from .status import StatusReporter, error_line
+from .status import StatusLine, error_line
 from .store_panel import StorePanel
+from .stores import ImageStores
+from .widget_session import PredictTimes, WidgetSession
 
-_NEGATIVE_MODIFIERS = {"Control", "Alt"}
 
-
-class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
+class AnnotatorWidget(QWidget):
     """PromptSeg annotator: click on an object and see its mask; C commits it.
+
+    Implements :class:`~.host.Annotator`, the interface its panels use.
 
     Parameters
     ----------
@@ -59,35 +69,40 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         the ``classic`` backend when installed.
     """
 
-    def __init__(self, napari_viewer: Any, backend: Backend | str | None = None) -> None:
+    def __init__(self, napari_viewer: Viewer, backend: Backend | str | None = None) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.panel = Panel(self)
         self.backend: Backend | None = None
-        self.session: WidgetSession | None = None
-        self.layers: PromptLayers | None = None
-        self.image_layer: Image | None = None
-        self.positive = True
+        self.image_changed = Event()
+        self.slice_encoded = Event()
         self._sessions: dict[int, tuple[WidgetSession, PromptLayers]] = {}
         self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
-        self._key: SliceKey | None = None
-        self._syncing = False  # set while the widget itself writes into its layers
         self._fitted_once = False  # the image was fitted to the canvas beside the docked widget
         self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
         self.encoder = EncodeScheduler(self._on_encoded, self._encode_failed)
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
+        self.status = StatusLine(self.panel.status)
+        self.current = CurrentImage(self.viewer, self.encoder, on_shown=self._shown, on_error=self.report_error)
+        self.stores = ImageStores()
+        self.settings = ImageSettings(self.current, self.stores, self.encoder)
+        self.actions = AnnotatorActions(self.current, self.panel, self.status)
+        a = self.actions
+        self.commit, self.clear, self.undo, self.redo = a.commit, a.clear, a.undo, a.redo
+        self.toggle_polarity, self.export_prompts, self.import_prompts = (a.toggle_polarity, a.export_prompts,
+                                                                          a.import_prompts)
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
-        self._contrast_timer.timeout.connect(self._contrast_changed)
+        self._contrast_timer.timeout.connect(self.image_settings_changed)  # re-encode once the slider rests
         # shortly after an answer is shown (the canvas drawn first), the backend prepares for the next click
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
-        self.click_ahead = ClickAhead(self)
+        self.click_ahead = ClickAhead(self.current, self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
                                 on_failed=self._load_failed)
-        self.store_panel = self.panel.add_section("Embedding store", StorePanel(self))
-        self.propagate_panel = self.panel.add_section("3D propagation", PropagatePanel(self))
-        self.series_panel = self.panel.add_section("Image series", SeriesPanel(self))
-        self.find_similar_panel = self.panel.add_section("Find similar", FindSimilarPanel(self))
+        self.store_panel = self.add_panel("Embedding store", lambda host: StorePanel(host, self.stores))
+        self.propagate_panel = self.add_panel("3D propagation", PropagatePanel)
+        self.series_panel = self.add_panel("Image series", SeriesPanel)
+        self.find_similar_panel = self.add_panel("Find similar", FindSimilarPanel)
         self._connect_panel()
         self.viewer.dims.events.current_step.connect(self._on_dims)
         self.viewer.dims.events.ndisplay.connect(self._on_dims)
@@ -96,6 +111,74 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         bind_shortcuts(self, [self.viewer])
         self._refresh_image_combo()
         self._fill_backend_combo(backend)
+
+    # ------------------------------------------------------ the panel interface
+    @property
+    def image_layer(self) -> Image | None:
+        """The image layer being annotated."""
+        return self.current.image_layer
+
+    @property
+    def session(self) -> WidgetSession | None:
+        """The annotation session of :attr:`image_layer`."""
+        return self.current.session
+
+    @property
+    def layers(self) -> PromptLayers | None:
+        """The prompts, shapes, preview and objects layers of :attr:`image_layer`."""
+        return self.current.layers
+
+    @property
+    def overwrite(self) -> bool:
+        """Whether a commit may take pixels of existing objects."""
+        return self.panel.overwrite.isChecked()
+
+    def add_panel(self, title: str, make: Callable[[Annotator], QWidget], *, expanded: bool = False) -> QWidget:
+        """Add the panel ``make(self)`` below the buttons, under a header ``title`` that folds it; returns it."""
+        return self.panel.add_section(title, make(self), expanded=expanded)
+
+    def displayed_slice(self) -> SliceKey | None:
+        """The slice of the image shown in the canvas, or None (3D view, axes transposed)."""
+        return self.current.displayed_slice()
+
+    def session_of(self, layer: Image) -> WidgetSession | None:
+        """The annotation session of image ``layer`` (None if it was never annotated)."""
+        found = self._sessions.get(id(layer))
+        return None if found is None else found[0]
+
+    def objects_changed(self, session: WidgetSession, slices: tuple[SliceKey | None, ...] = ()) -> None:
+        """Show what a panel committed through ``session`` (see :meth:`.host.Annotator.objects_changed`)."""
+        for known, layers in self._sessions.values():
+            if known is session:
+                layers.refresh_objects()
+        if session is self.session:
+            self.current.write_prompts(list(slices))
+            self.current.show()
+
+    def edit_object(self, key: SliceKey, prompts: Prompts) -> None:
+        """Make ``prompts`` on slice ``key`` the current object (undoable), draw them and show its mask."""
+        self.current.edit_object(key, prompts)
+
+    def replace_objects(self, labels: np.ndarray) -> None:
+        """Make ``labels`` (label_shape ints, e.g. saved ones) the current image's objects; starts its undo history afresh."""
+        labels = np.asarray(labels)
+        shape = tuple(self.layers.objects.data.shape)
+        if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
+            raise PromptsegError(f"labels of shape {labels.shape} ({labels.dtype}) do not fit the image: "
+                                 f"integer labels of shape {shape} are needed.")
+        layer = self.image_layer
+        self.layers.objects.data = labels.astype(np.int32)
+        self._sessions.pop(id(layer), None)  # a new session takes the new array and its next free id
+        self.set_image_layer(layer)
+
+    def image_settings_changed(self) -> None:
+        """Re-derive the current image's contrast limits and backend (after a contrast or store change)."""
+        if self.settings.apply(self.backend):
+            self._redisplay()
+
+    def report_error(self, exc: Exception, *, status: str | None = None) -> None:
+        """Tell the user about ``exc`` (status line, notification, log); committed objects are kept."""
+        self.status.report_error(exc, status=status)
 
     # ------------------------------------------------------------- set-up
     def _connect_panel(self) -> None:
@@ -112,7 +195,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
     def _image_layers(self) -> list[Image]:
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
 
-    def _refresh_image_combo(self, event: Any = None, *, auto_select: bool = True) -> None:
+    def _refresh_image_combo(self, event: NapariEvent | None = None, *, auto_select: bool = True) -> None:
         combo = self.panel.image_combo
         layers = self._image_layers()
         combo.blockSignals(True)
@@ -130,16 +213,16 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         if 0 <= index < len(layers) and layers[index] is not self.image_layer:
             self.set_image_layer(layers[index])
 
-    def _on_layer_removed(self, event: Any) -> None:
-        owned = () if self.layers is None else (self.layers.points, self.layers.shapes, self.layers.preview,
-                                                self.layers.objects)
-        if event.value is self.image_layer or any(event.value is layer for layer in owned):
+    def _on_layer_removed(self, event: NapariEvent) -> None:
+        c = self.current
+        owned = () if c.layers is None else (c.layers.points, c.layers.shapes, c.layers.preview, c.layers.objects)
+        if event.value is c.image_layer or any(event.value is layer for layer in owned):
             self.encoder.cancel()
             self._disconnect_layers()
-            self._sessions.pop(id(self.image_layer), None)
-            self.image_layer, self.session, self.layers = None, None, None
-            self._set_status(f"'{event.value.name}' was closed; pick an image to go on.")
-            self.propagate_panel.image_changed()
+            self._sessions.pop(id(c.image_layer), None)
+            c.image_layer, c.session, c.layers = None, None, None
+            self.status.show(f"'{event.value.name}' was closed; pick an image to go on.")
+            self.image_changed.emit()
         elif isinstance(event.value, Image):
             self._sessions.pop(id(event.value), None)  # its layer object is gone: never reuse its id
         self._refresh_image_combo(auto_select=False)
@@ -149,34 +232,35 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         if layer.multiscale:
             show_warning(f"PromptSeg: '{layer.name}' is multiscale; open one resolution level as a plain image.")
             return
+        c = self.current
         self.encoder.cancel()
         self._disconnect_layers()
-        self.session, self.layers = None, None  # no events reach the old session while layers are added
-        self.image_layer = layer
-        self.store_panel.discover(layer)
+        c.session, c.layers = None, None  # no events reach the old session while layers are added
+        c.image_layer = layer
+        self.stores.discover(layer)
         new = id(layer) not in self._sessions
         if new:
             try:
-                stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self._limits(layer), key=layer.unique_id)
+                stack = ImageStack(layer.data, rgb=layer.rgb, contrast_limits=self.settings.limits(layer),
+                                   key=layer.unique_id)
             except PromptsegError as exc:
                 show_warning(f"PromptSeg: cannot annotate '{layer.name}': {exc}")
-                self.image_layer = None
+                c.image_layer = None
                 return
             layers = PromptLayers(self.viewer, layer, stack.label_shape)
             session = WidgetSession(stack, self.backend or NoBackend(), objects=layers.objects.data, cache=self._cache,
                                     times=self.predict_times, on_predicted=self._on_predicted, on_error=self.report_error)
             self._sessions[id(layer)] = (session, layers)
-        self.session, self.layers = self._sessions[id(layer)]
+        c.session, c.layers = self._sessions[id(layer)]
         if self.backend is not None:
-            self.session.set_backend(self._session_backend())
+            c.session.set_backend(self.settings.backend(self.backend))
         self._connect_layers()
-        self.layers.set_click_positive(self.positive)
+        c.layers.set_click_positive(c.positive)
         self._refresh_image_combo()
-        self.viewer.layers.selection.active = self.layers.points
-        self.layers.points.mode = "add"
-        self._key = None
-        self._on_dims()
-        self.propagate_panel.image_changed()
+        self.viewer.layers.selection.active = c.layers.points
+        c.layers.points.mode = "add"
+        self._redisplay()
+        self.image_changed.emit()
         if new:
             self.fit_image()
 
@@ -187,7 +271,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
             # napari fits a subset of the layers only when they have every axis of the viewer
             self.viewer.fit_to_view(layers=[layer] if layer.ndim == self.viewer.dims.ndim else None)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         """Docked at last: fit the image to the canvas the dock left (once the layout has settled)."""
         super().showEvent(event)
         if not self._fitted_once:
@@ -195,29 +279,36 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
             QTimer.singleShot(0, self.fit_image)
 
     def _connect_layers(self) -> None:
-        lay = self.layers
+        lay, image = self.current.layers, self.current.image_layer
         lay.points.events.data.connect(self._on_prompt_data, position="first")  # mask first, then napari redraws the point
         lay.shapes.events.data.connect(self._on_prompt_data)
         lay.preview.events.paint.connect(self._on_paint)
         lay.points.mouse_drag_callbacks.append(self._on_click)
         self.click_ahead.connect(lay.points)
-        self.image_layer.events.contrast_limits.connect(self._on_contrast)
-        self.image_layer.events.data.connect(self._on_image_data)
+        image.events.contrast_limits.connect(self._on_contrast)
+        image.events.data.connect(self._on_image_data)
         bind_shortcuts(self, [lay.points, lay.shapes, lay.preview, lay.objects])
 
     def _disconnect_layers(self) -> None:
-        if self.layers is None:
+        lay, image = self.current.layers, self.current.image_layer
+        if lay is None:
             return
-        lay = self.layers
         lay.points.events.data.disconnect(self._on_prompt_data)
         lay.shapes.events.data.disconnect(self._on_prompt_data)
         lay.preview.events.paint.disconnect(self._on_paint)
         if self._on_click in lay.points.mouse_drag_callbacks:
             lay.points.mouse_drag_callbacks.remove(self._on_click)
         self.click_ahead.disconnect(lay.points)
-        self.image_layer.events.contrast_limits.disconnect(self._on_contrast)
-        self.image_layer.events.data.disconnect(self._on_image_data)
+        image.events.contrast_limits.disconnect(self._on_contrast)
+        image.events.data.disconnect(self._on_image_data)
         unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
+
+    def _on_contrast(self, event: NapariEvent | None = None) -> None:
+        self._contrast_timer.start()  # re-encode once the slider rests
+
+    def _on_image_data(self, event: NapariEvent | None = None) -> None:
+        if self.settings.image_data_changed():
+            self._redisplay()
 
     # ------------------------------------------------------------ backend
     def _fill_backend_combo(self, backend: Backend | str | None) -> None:
@@ -240,9 +331,8 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         self.menu.show_running(backend)
         if self.session is not None:
             self.encoder.cancel()
-            self.session.set_backend(self._session_backend())
-            self._key = None
-            self._on_dims()
+            self.session.set_backend(self.settings.backend(backend))
+            self._redisplay()
         else:
             self._refresh_status()
         warm_up = getattr(backend, "warm_up", None)
@@ -255,104 +345,74 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
         running = self.backend.name if self.backend is not None else "no model: pick one in the Model menu"
         self.report_error(exc, status=f"Not loaded: {error_line(exc)} Still using {running}.")
 
-    def _warm_up(self, warm_up) -> None:
+    def _warm_up(self, warm_up: Callable[[], object]) -> None:
         try:
             warm_up()
         except Exception as exc:  # a backend that cannot answer a blank click will not answer the user's either
             self.report_error(exc)
 
     # --------------------------------------------------------- slices
-    def displayed_slice(self) -> SliceKey | None:
-        """The slice of the image shown in the canvas, or None (3D view, axes transposed)."""
-        if self.image_layer is None or self.session is None:
-            return None
-        dims = self.viewer.dims
-        if dims.ndisplay != 2 or tuple(sorted(dims.displayed)) != (dims.ndim - 2, dims.ndim - 1):
-            return None
-        lead = self.session.image.leading_shape
-        pos = np.asarray(self.image_layer.world_to_data(dims.point))[: len(lead)]
-        return tuple(int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(pos, lead))
+    def _redisplay(self) -> None:
+        """Encode and predict the displayed slice afresh (new image, pixels, limits or backend)."""
+        self.current.key = None
+        self._on_dims()
 
-    def _on_dims(self, event: Any = None) -> None:
-        key = self.displayed_slice()
-        if key == self._key or self.session is None:
+    def _on_dims(self, event: NapariEvent | None = None) -> None:
+        c = self.current
+        key = c.displayed_slice()
+        if key == c.key or c.session is None:
             return
-        self._key = key
-        if key is None:
+        c.key = key
+        if key is None or isinstance(c.session.backend, NoBackend):
             self._refresh_status()
             return
-        if isinstance(self.session.backend, NoBackend):
-            self._refresh_status()
-            return
-        self.encoder.request(self.session, key)
-        draft = self.session.draft
-        painted = draft.prompts.painted if draft.slice_key == key else None
-        self._predict(self.layers.read(key, painted), record=False)
+        self.encoder.request(c.session, key)
+        c.predict(c.read(key), record=False)
 
     # ------------------------------------------------------------ prompts
-    def click_positive(self, event: Any) -> bool:
-        """Whether a click with ``event``'s modifiers is positive: Ctrl/Alt-click is negative, else the toggle says."""
-        return self.positive and not _NEGATIVE_MODIFIERS & modifier_names(event)
-
-    def _on_click(self, layer: Any, event: Any):
+    def _on_click(self, layer: Points, event: NapariEvent) -> Generator[None, None, None]:
         """Ctrl/Alt-click adds a negative point whatever the toggle says."""
         if layer.mode == "add":
-            self.layers.set_click_positive(self.click_positive(event))
+            self.current.layers.set_click_positive(self.current.click_positive(event))
         yield
 
-    def _on_prompt_data(self, event: Any) -> None:
-        if self._syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
+    def _on_prompt_data(self, event: NapariEvent) -> None:
+        c = self.current
+        if c.syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
             return
-        self.layers.recolor_points()  # no-op unless a point got the wrong colour
-        self.layers.set_click_positive(self.positive)  # after a Ctrl/Alt-click; no-op otherwise
+        c.layers.recolor_points()  # no-op unless a point got the wrong colour
+        c.layers.set_click_positive(c.positive)  # after a Ctrl/Alt-click; no-op otherwise
         self._prompts_changed()
 
-    def _on_paint(self, event: Any) -> None:
+    def _on_paint(self, event: NapariEvent) -> None:
         # napari emits `paint` before it writes the pixels of a single paint() call: read them a moment later.
-        if not self._syncing and self._key is not None:
+        if not self.current.syncing and self.current.key is not None:
             QTimer.singleShot(0, self._read_paint)
 
     def _read_paint(self) -> None:
-        if self._key is None or self.layers is None:
+        c = self.current
+        if c.key is None or c.layers is None:
             return
-        self.layers.forget_preview_cache()
-        painted = np.asarray(self.layers.preview.data[self._key]) > 0
-        self._prompts_changed(painted=painted)
+        c.layers.forget_preview_cache()
+        self._prompts_changed(painted=np.asarray(c.layers.preview.data[c.key]) > 0)
 
     def _prompts_changed(self, painted: np.ndarray | None = None) -> None:
-        key = self._key
-        if key is None or self.session is None:
+        c = self.current
+        if not c.ready:
             return
-        if painted is None and self.session.draft.slice_key == key:
-            painted = self.session.draft.prompts.painted
         self.encoder.user_active()
-        self._predict(self.layers.read(key, painted), record=True)
+        c.predict(c.read(c.key, painted), record=True)
 
-    def _predict(self, prompts, *, record: bool) -> None:
-        try:
-            self.session.set_prompts(self._key, prompts, record=record)
-        except PromptsegError as exc:
-            show_warning(f"PromptSeg: {exc}")
-        except (MemoryError, RuntimeError) as exc:
-            self.report_error(exc)
-        if self.session.waiting_for is not None and not isinstance(self.session.backend, NoBackend):
-            self.encoder.request(self.session, self.session.waiting_for)  # no-op when on it (or when it failed)
-        self._show()
-
-    def _show(self) -> None:
-        """Draw the session's prediction (or nothing) in the preview; update the status line."""
-        s = self.session
-        pred = s.prediction
-        if pred is not None or not s.predicting:  # while a worker answers, the last mask stays until then
-            self._syncing = True
-            try:
-                self.layers.show_preview(s.draft.slice_key if pred is not None else self._key,
-                                         None if pred is None else pred.mask)
-            finally:
-                self._syncing = False
+    def _shown(self) -> None:
+        """After the preview was drawn: the status line, and the backend's feedback a moment later."""
         self._refresh_status()
-        if pred is not None:
+        if self.session.prediction is not None:
             self._feedback_timer.start()
+
+    def _refresh_status(self) -> None:
+        s, key = self.session, self.current.key
+        failure = None if s is None or key is None else self.encoder.failure(s, key)
+        self.status.describe(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
 
     def _prepare_feedback(self) -> None:
         """While the user is idle after an answer: the backend's work for the next click, ahead of it."""
@@ -365,7 +425,7 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
 
     def _on_predicted(self, session: WidgetSession) -> None:
         if session is self.session:
-            self._show()
+            self.current.show()
 
     def _on_encoded(self, session: WidgetSession, key: SliceKey) -> None:
         if session is self.session and session.draft.slice_key == key and session.prediction is None:
@@ -374,10 +434,10 @@ class AnnotatorWidget(ImageSettings, AnnotatorActions, StatusReporter, QWidget):
             except (PromptsegError, MemoryError, RuntimeError) as exc:
                 self.report_error(exc)
         if session is self.session:
-            self.store_panel.refresh_status()
-            self._show()
+            self.slice_encoded.emit()
+            self.current.show()
 
     def _encode_failed(self, exc: Exception) -> None:
         self.report_error(exc)
         if self.session is not None:
-            self._show()  # says so when it is the displayed slice that failed
+            self.current.show()  # says so when it is the displayed slice that failed

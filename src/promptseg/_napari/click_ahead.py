@@ -22,13 +22,16 @@ without this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generator
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from napari.layers import Points
+from napari.utils.events import Event
+from qtpy.QtCore import QObject, QTimer
 
 from ..errors import PromptsegError
-from ..session import ObjectPrompts
+from ..prompts import Prompts
+from .current import CurrentImage
 
 #: Milliseconds the pointer rests over the image before the click it would make there is answered ahead.
 LOOK_AHEAD_MS = 60
@@ -41,23 +44,24 @@ class ClickAhead:
 
     Parameters
     ----------
-    widget : AnnotatorWidget
-        Gives the session, the displayed slice (``_key``), the owned layers,
-        the click polarity (``click_positive``) and ``_predict``.
+    current : CurrentImage
+        The annotated image: its session, displayed slice, layers and click polarity.
+    parent : QObject
+        Owner of the rest timer (the annotator widget).
     """
 
-    def __init__(self, widget: Any) -> None:
-        self.widget = widget
-        self.timer = QTimer(widget, singleShot=True, interval=LOOK_AHEAD_MS)
+    def __init__(self, current: CurrentImage, parent: QObject) -> None:
+        self.current = current
+        self.timer = QTimer(parent, singleShot=True, interval=LOOK_AHEAD_MS)
         self.timer.timeout.connect(self._at_rest)
         self._hover: tuple[np.ndarray, bool] | None = None  # (data coordinates, positive) where the pointer rests
 
-    def connect(self, points: Any) -> None:
+    def connect(self, points: Points) -> None:
         # First in the list: at the release the answer is drawn before napari's add handler runs.
         points.mouse_drag_callbacks.insert(0, self.on_drag)
         points.mouse_move_callbacks.append(self.on_hover)
 
-    def disconnect(self, points: Any) -> None:
+    def disconnect(self, points: Points) -> None:
         self.timer.stop()
         self._hover = None
         for callbacks, handler in ((points.mouse_drag_callbacks, self.on_drag),
@@ -66,23 +70,23 @@ class ClickAhead:
                 callbacks.remove(handler)
 
     # ------------------------------------------------------------ handlers
-    def on_hover(self, layer: Any, event: Any) -> None:
+    def on_hover(self, layer: Points, event: Event) -> None:
         if layer.mode != "add":
             self.timer.stop()
             return
         coords = np.asarray(layer.world_to_data(event.position), dtype=np.float64)
-        positive = self.widget.click_positive(event)
+        positive = self.current.click_positive(event)
         last = self._hover
         if last is not None and last[1] == positive and np.array_equal(last[0], coords):
             return  # not a move (napari repeats the last position after a click): nothing new to answer
         self._hover = (coords, positive)
         self.timer.start()
 
-    def on_drag(self, layer: Any, event: Any):
+    def on_drag(self, layer: Points, event: Event) -> Generator[None, None, None]:
         if layer.mode != "add":
             return
         self.timer.stop()
-        positive = self.widget.click_positive(event)
+        positive = self.current.click_positive(event)
         coords = np.asarray(layer.world_to_data(event.position), dtype=np.float64)
         self._hover = (coords, positive)  # the pointer is here: a repeated position is no new rest
         self.look_ahead(coords, positive)
@@ -98,28 +102,27 @@ class ClickAhead:
             self.look_ahead(*self._hover)
 
     # ------------------------------------------------------------- actions
-    def look_ahead(self, coords: Any, positive: bool) -> ObjectPrompts | None:
-        """Answer now the click napari would add at ``coords`` (the points layer's data frame).
+    def look_ahead(self, coords: np.ndarray, positive: bool) -> Prompts | None:
+        """Answer now the click napari would add at ``coords`` (the points layer's data frame, (ndim,)).
 
         Returns the prompts that click makes when their answer is kept, else None.
         """
-        w = self.widget
-        s, key = w.session, w._key
-        if s is None or key is None or w._syncing:
+        c = self.current
+        key = c.key
+        if not c.ready or c.syncing:
             return None
         coords = np.asarray(coords, dtype=np.float64)
-        if not w.layers.on_slice(coords, key):
+        if not c.layers.on_slice(coords, key):
             return None
-        painted = s.draft.prompts.painted if s.draft.slice_key == key else None
-        prompts = w.layers.read(key, painted).with_click(coords[-2:], int(positive))
+        prompts = c.read(key).with_click(coords[-2:], int(positive))
         try:
-            kept = s.look_ahead(key, prompts)
+            kept = c.session.look_ahead(key, prompts)
         except (PromptsegError, MemoryError, RuntimeError, ValueError):
             kept = False  # the click itself meets the same error when it is made, and reports it
         return prompts if kept else None
 
-    def answer(self, coords: Any, positive: bool) -> None:
+    def answer(self, coords: np.ndarray, positive: bool) -> None:
         """At the release: draw the click's answer now, when it is known, before napari adds the point."""
         prompts = self.look_ahead(coords, positive)
         if prompts is not None:
-            self.widget._predict(prompts, record=True)
+            self.current.predict(prompts, record=True)

@@ -15,8 +15,6 @@ committed objects, one undoable step each (Ctrl+Z).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from napari.layers import Labels
 from napari.qt.threading import create_worker
@@ -26,8 +24,10 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
 
 from ..errors import PromptsegError
 from ..exemplar import Proposal, accept_proposals, find_similar
-from ..session.object_prompts import ObjectPrompts
+from ..prompts import Prompts
+from .host import Annotator
 from .keys import modifier_names
+from .widget_session import WidgetSession
 from .workers import start_worker
 
 
@@ -36,18 +36,18 @@ class FindSimilarPanel(QWidget):
 
     Parameters
     ----------
-    annotator : AnnotatorWidget
-        Gives the viewer, the session, its layers and the displayed slice.
+    annotator : Annotator
+        Gives the viewer, the session and the displayed slice; shows accepted proposals.
     """
 
-    def __init__(self, annotator: Any) -> None:
+    def __init__(self, annotator: Annotator) -> None:
         super().__init__()
         self.annotator = annotator
         self.worker = None
         self.proposals: list[Proposal] = []
         self._numbers: dict[int, int] = {}  # id(proposal) -> its value in the layer, kept while it is shown
         self.layer: Labels | None = None
-        self._session = None
+        self._session: WidgetSession | None = None
         self._rejected: dict[tuple[int, ...], list[np.ndarray]] = {}
         self.exemplar_ids = QLineEdit()
         self.exemplar_ids.setPlaceholderText("last committed object")
@@ -235,7 +235,7 @@ class FindSimilarPanel(QWidget):
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
             made = []
-        a.layers.refresh_objects()
+        a.objects_changed(session)
         gone = {id(p) for p in proposals}
         self.proposals = [p for p in self.proposals if id(p) not in gone]
         self.show_proposals()
@@ -260,9 +260,7 @@ class FindSimilarPanel(QWidget):
         key = tuple(proposal.slice_key)
         box = None if proposal.prompt_box is None else np.asarray(proposal.prompt_box)
         prior = proposal.prompt_mask(a.session.image.plane_shape)
-        a.session.set_prompts(key, ObjectPrompts(points=[proposal.seed], labels=[1], box=box, painted=prior))
-        a._write_prompts([key])
-        a._show()
+        a.edit_object(key, Prompts(points=[proposal.seed], labels=[1], box=box, mask=prior))
         self.proposals = [p for p in self.proposals if p is not proposal]
         self.show_proposals()
 

@@ -19,13 +19,17 @@ import numpy as np
 import pandas as pd
 from napari.layers import Image, Labels, Points, Shapes
 
-from ..session import ObjectPrompts, SliceKey
+from ..prompts import Prompts
+from ..session import SliceKey
 from .colours import object_colormap, preview_colormap
 from .labels_region import redraw_region
 
 POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
 NEGATIVE_COLOR = np.array([1.0, 0.1, 0.8, 1.0])
+#: Metadata key of an owned layer: its role (one of :data:`ROLES`).
 ROLE_KEY = "promptseg_role"
+#: Metadata key of an image layer opened by the series mode: the image file's path.
+SERIES_KEY = "promptseg_series"
 ROLES = ("prompts", "shapes", "preview", "objects")
 
 
@@ -124,7 +128,7 @@ class PromptLayers:
         """Whether one point's (ndim,) ``coords`` lie on slice ``key``."""
         return bool(self._on_slice(np.asarray(coords, dtype=np.float64).reshape(1, -1), key)[0])
 
-    def read(self, key: SliceKey, painted: np.ndarray | None = None) -> ObjectPrompts:
+    def read(self, key: SliceKey, painted: np.ndarray | None = None) -> Prompts:
         """The prompts drawn on slice ``key`` (plus a painted mask kept elsewhere)."""
         data = np.asarray(self.points.data)
         on = self._on_slice(data, key) if len(data) else np.zeros(0, bool)
@@ -144,16 +148,15 @@ class PromptLayers:
                 polygons.append(_ellipse_polygon(rc))
             elif kind in ("path", "line"):
                 scribbles.append(rc)
-        return ObjectPrompts(points=points, labels=labels, box=box, polygons=polygons, scribbles=scribbles,
-                             painted=painted)
+        return Prompts(points=points, labels=labels, box=box, polygons=polygons, scribbles=scribbles, mask=painted)
 
     # --------------------------------------------------- prompts -> layers
-    def write(self, key: SliceKey, prompts: ObjectPrompts | None) -> None:
+    def write(self, key: SliceKey, prompts: Prompts | None) -> None:
         """Replace what the points and shapes layers hold on slice ``key`` by ``prompts`` (None: nothing).
 
         Emits no data events (the caller blocks them).
         """
-        prompts = prompts or ObjectPrompts()
+        prompts = prompts or Prompts()
         data = np.asarray(self.points.data).reshape(-1, len(self.label_shape))
         keep = ~self._on_slice(data, key) if len(data) else np.zeros(0, bool)
         lead = np.broadcast_to(np.asarray(key, float), (len(prompts.points), self.lead))
@@ -167,7 +170,7 @@ class PromptLayers:
         self.recolor_points()
         self._write_shapes(key, prompts)
 
-    def _write_shapes(self, key: SliceKey, prompts: ObjectPrompts) -> None:
+    def _write_shapes(self, key: SliceKey, prompts: Prompts) -> None:
         shapes = self.shapes
         drop = {i for i, v in enumerate(shapes.data) if len(v) and self._on_slice(np.asarray(v), key).all()}
         new, kinds = [], []

@@ -25,6 +25,7 @@ class Panel:
     """Widgets of the annotator, laid out in ``parent``."""
 
     def __init__(self, parent: QWidget) -> None:
+        self.dock = parent  #: the widget the controls are laid out in (parent of dialogs)
         content = QWidget()
         layout = QVBoxLayout(content)
         self.scroll = _VerticalScroll(content)

@@ -11,14 +11,16 @@ slice; the propagation axis is the image's last leading axis.
 
 from __future__ import annotations
 
-from typing import Any
-
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
-from ..session.propagate import PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session
+from ..session.propagate import (
+    PropagationResult, PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session,
+)
+from .host import Annotator
+from .widget_session import WidgetSession
 from .workers import start_worker
 
 
@@ -27,11 +29,11 @@ class PropagatePanel(QWidget):
 
     Parameters
     ----------
-    annotator : AnnotatorWidget
+    annotator : Annotator
         Gives the session, the displayed slice and the overwrite setting; shows the result.
     """
 
-    def __init__(self, annotator: Any) -> None:
+    def __init__(self, annotator: Annotator) -> None:
         super().__init__()
         self.annotator = annotator
         self.worker = None
@@ -70,6 +72,7 @@ class PropagatePanel(QWidget):
         self.run.clicked.connect(lambda: self.propagate())
         self.stop.clicked.connect(self.cancel)
         self.image_changed()
+        annotator.image_changed.connect(self.image_changed)
 
     def image_changed(self) -> None:
         """Fit the z-range to the current image (the whole last leading axis); disabled for 2D images."""
@@ -85,7 +88,7 @@ class PropagatePanel(QWidget):
     def propagate(self, label: int | None = None):
         """Start propagating (the object id in the panel unless ``label`` is given); returns the worker or None."""
         a = self.annotator
-        session, layers = a.session, a.layers
+        session = a.session
         if session is None or self.worker is not None:
             return None
         label = (self.object.value() or None) if label is None else int(label)
@@ -108,7 +111,7 @@ class PropagatePanel(QWidget):
             _connect={"errored": self._failed}, _start_thread=False,
         )
         worker.yielded.connect(self._step)
-        worker.returned.connect(lambda result: self._done(session, layers, result, label, prefix))
+        worker.returned.connect(lambda result: self._done(session, result, label, prefix))
         worker.finished.connect(self._finished)
         self.worker = worker
         self._stopping = False
@@ -131,23 +134,20 @@ class PropagatePanel(QWidget):
         state = "kept" if step.accepted else f"stop ({step.reason})"
         self.status.setText(f"Slice {step.z}: score {step.score:.2f}, overlap {step.overlap:.2f}, {state}.")
 
-    def _done(self, session, layers, result, label: int | None, prefix: tuple[int, ...]) -> None:
+    def _done(self, session: WidgetSession, result: PropagationResult, label: int | None, prefix: tuple[int, ...]) -> None:
         if self._stopping:  # the run ended on its own just as Stop was pressed: Stop wins
             return
         a = self.annotator
         before = session.draft.slice_key
         try:
-            edit = commit_propagation(session, result, label=label, overwrite=a.panel.overwrite.isChecked(),
+            edit = commit_propagation(session, result, label=label, overwrite=a.overwrite,
                                       prefix=prefix)
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
             return
-        layers.refresh_objects()
+        a.objects_changed(session, (before,))
         first, last = result.z_range
         written = int(edit.new)
-        if session is a.session:
-            a._write_prompts([before])
-            a._show()
         text = f"Object {written} on slices {first}–{last} ({edit.index[-1].size} px). Ctrl+Z removes it."
         self.status.setText(text)
         show_info(f"PromptSeg: {text}")

@@ -11,16 +11,21 @@ that is not done: one with no saved object that was not marked done
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from napari.layers import Image
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QGridLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
 from ..session.series import ImageSeries
-from .layers import ROLE_KEY
+from .host import Annotator
+from .layers import ROLE_KEY, SERIES_KEY
 
-SERIES_KEY = "promptseg_series"
+if TYPE_CHECKING:
+    from napari import Viewer
+
+    from .widget_session import WidgetSession
 
 
 class SeriesPanel(QWidget):
@@ -28,16 +33,16 @@ class SeriesPanel(QWidget):
 
     Parameters
     ----------
-    annotator : AnnotatorWidget
+    annotator : Annotator
         Annotates the image this panel opens.
     """
 
-    def __init__(self, annotator: Any) -> None:
+    def __init__(self, annotator: Annotator) -> None:
         super().__init__()
         self.annotator = annotator
         self.series: ImageSeries | None = None
         self.index: int | None = None
-        self.layer = None  # the series image shown
+        self.layer: Image | None = None  # the series image shown
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder of images")
         self.output = QLineEdit()
@@ -178,7 +183,7 @@ class SeriesPanel(QWidget):
         self.status.setText(self._position())
         return True, out
 
-    def _session(self):
+    def _session(self) -> WidgetSession | None:
         """The annotation session of the series image shown (None once its layer is closed)."""
         layer = self.layer
         if layer is None or layer not in self.annotator.viewer.layers:
@@ -197,7 +202,7 @@ class SeriesPanel(QWidget):
         return f"Image {i + 1} of {len(series)}: {series.images[i].name} ({state})."
 
 
-def _remove_with_owned_layers(viewer: Any, image: Any) -> None:
+def _remove_with_owned_layers(viewer: Viewer, image: Image) -> None:
     """Remove ``image`` and the prompts/preview/objects layers the annotator made for it."""
     owned = [layer for layer in viewer.layers
              if layer.metadata.get(ROLE_KEY) and layer.metadata.get("promptseg_image") == image.unique_id]

@@ -7,7 +7,7 @@ file).  :func:`error_line` makes the line shown in the dock: the first line
 of the message, absolute paths shortened to their file name, cut at a
 sentence end when long; :func:`error_details` is the whole message without
 the unsafe advice, for the tooltip and the log.  :func:`slice_status` is
-what the line says when nothing went wrong; :class:`StatusReporter` shows
+what the line says when nothing went wrong; :class:`StatusLine` shows
 both in the annotator.
 """
 
@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QLabel
 
 from ..store.codec import unwrap
+
+if TYPE_CHECKING:
+    from ..backends import Backend
+    from .widget_session import WidgetSession
 
 logger = logging.getLogger("promptseg")
 
@@ -65,8 +70,8 @@ def error_line(exc: BaseException) -> str:
     return first if len(first) <= MAX_LINE else first[: MAX_LINE - 1].rstrip() + "…"
 
 
-def slice_status(session: Any, key: tuple[int, ...] | None, *, backend: Any, loading: str | None,
-                 failure: BaseException | None) -> str:
+def slice_status(session: WidgetSession | None, key: tuple[int, ...] | None, *, backend: Backend | None,
+                 loading: str | None, failure: BaseException | None) -> str:
     """The annotator's status line: what is true now for ``session`` showing slice ``key``.
 
     Parameters
@@ -92,7 +97,8 @@ def slice_status(session: Any, key: tuple[int, ...] | None, *, backend: Any, loa
     return text if loading is None else f"{text} (Loading {loading}…)"
 
 
-def _slice_text(session: Any, key: tuple[int, ...] | None, failure: BaseException | None, backend: Any) -> str:
+def _slice_text(session: WidgetSession, key: tuple[int, ...] | None, failure: BaseException | None,
+               backend: Backend) -> str:
     if key is None:
         return "Prompts work on 2D slices: switch the viewer to 2D (last two axes displayed)."
     pred = session.prediction
@@ -110,20 +116,22 @@ def _slice_text(session: Any, key: tuple[int, ...] | None, failure: BaseExceptio
     return f"Ready ({session.backend.name}). Click on an object."
 
 
-def _score(backend: Any, score: float) -> str:
+def _score(backend: Backend, score: float) -> str:
     """", score 0.93" when the backend's score estimates the mask's quality (SAM's predicted IoU), else nothing."""
     return f", score {score:.2f}" if getattr(unwrap(backend), "score_is_quality", False) else ""
 
 
-class StatusReporter:
-    """Mixin of :class:`~promptseg._napari.annotator.AnnotatorWidget`: its status line and error reports."""
+class StatusLine:
+    """The annotator's status line (a label in the dock): what is true now, or what went wrong.
 
-    panel: Any
-    session: Any
-    backend: Any
-    encoder: Any
-    menu: Any
-    _key: Any
+    Parameters
+    ----------
+    label : QLabel
+        Shows one line; its tooltip the details.
+    """
+
+    def __init__(self, label: QLabel) -> None:
+        self.label = label
 
     def report_error(self, exc: Exception, *, status: str | None = None) -> None:
         """Tell the user about ``exc``: one line in the status and a notification, the details in the tooltip and log.
@@ -135,16 +143,15 @@ class StatusReporter:
             line = "out of memory: pick a smaller model (e.g. classic or vit_t), crop the image or close other programs."
         logger.warning("PromptSeg: %s", details)
         show_error(f"PromptSeg: {line} Committed objects are kept.")
-        self._set_status(status or f"Error: {line}", details=details)
+        self.show(status or f"Error: {line}", details=details)
 
-    def _refresh_status(self) -> None:
-        """Make the status line say what is true now (see :func:`slice_status`)."""
-        s, key = self.session, self._key
-        failure = None if s is None or key is None else self.encoder.failure(s, key)
-        text = slice_status(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
-        self._set_status(text, details="" if failure is None else error_details(failure))
+    def describe(self, session: WidgetSession | None, key: tuple[int, ...] | None, *, backend: Backend | None,
+                 loading: str | None, failure: BaseException | None) -> None:
+        """Make the line say what is true now (arguments as for :func:`slice_status`)."""
+        text = slice_status(session, key, backend=backend, loading=loading, failure=failure)
+        self.show(text, details="" if failure is None else error_details(failure))
 
-    def _set_status(self, text: str, *, details: str = "") -> None:
+    def show(self, text: str, *, details: str = "") -> None:
         """Show ``text`` in the status line; ``details`` (default none) in its tooltip."""
-        self.panel.status.setText(text)
-        self.panel.status.setToolTip(details)
+        self.label.setText(text)
+        self.label.setToolTip(details)
