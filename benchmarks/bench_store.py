@@ -169,7 +169,8 @@ def bench_read(args: argparse.Namespace) -> None:
 def annotate(work: Path, n: int, size: int, switches: int, backend_name: str) -> None:
     import zarr
 
-    from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
+    from promptseg.prompts import Prompts
+    from promptseg.session import AnnotationSession, ImageStack
     from promptseg.store import StoredBackend
 
     backend = BACKENDS[backend_name]()
@@ -186,7 +187,7 @@ def annotate(work: Path, n: int, size: int, switches: int, backend_name: str) ->
             pass
         t1 = time.perf_counter()
         ready_cpu.append(time.process_time() - c0)
-        session.set_prompts((int(z),), ObjectPrompts(points=[(size / 2, size / 2)], labels=[1]), record=False)
+        session.set_prompts((int(z),), Prompts(points=[(size / 2, size / 2)], labels=[1]), record=False)
         t2 = time.perf_counter()
         ready.append(t1 - t0)
         first.append(t2 - t0)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from keyword_backend import KeywordBackend
 from promptseg.backends.base import ImageEmbedding, Prediction
 
 RADIUS = 5
 
 
-class DiskBackend:
+class DiskBackend(KeywordBackend):
     """Each positive click adds a disk of radius 5, each negative one removes it; a box fills itself
     when there are no clicks; a mask prompt is taken as is.  Counts its calls."""
 
@@ -25,7 +26,7 @@ class DiskBackend:
         self.encoded.append(np.shape(image))
         return ImageEmbedding(self.backend_id, tuple(np.shape(image)[:2]), None)
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         self.calls.append({"points": points, "box": box, "mask": mask, "previous": previous})
         h, w = embedding.image_shape
         rr, cc = np.mgrid[:h, :w]

@@ -28,6 +28,7 @@ PACKAGE_DIR = Path(promptseg.__file__).resolve().parent
 #: Rank of each subpackage / module directly under ``promptseg``; a module may
 #: import only ranks <= its own. Unlisted top-level modules are helpers (rank 0).
 LAYER_RANKS = {
+    "prompts": 0,  # the prompt value and its rasterisation: a helper under every layer
     "model": 1,
     "backends": 2,
     "session": 3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .auto import segment_all
 from .backends import load_backend
 from .backends.base import Backend, ImageEmbedding, Prediction
+from .prompts import Prompts
 from .errors import (
     CheckpointError,
     DownloadError,
@@ -23,6 +24,7 @@ __all__ = [
     "Backend",
     "ImageEmbedding",
     "Prediction",
+    "Prompts",
     "StackTracker",
     "PromptsegError",
     "ImageError",

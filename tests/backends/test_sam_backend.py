@@ -184,3 +184,21 @@ def test_prepare_feedback_refuses_foreign_answers(tiny_backend):
     foreign = Prediction(mask=np.zeros((48, 40), bool), logits=np.zeros((48, 40), np.float32), score=0.0)
     with pytest.raises(ValueError, match="mask="):
         tiny_backend.prepare_feedback(emb, foreign)
+
+
+def test_polygons_and_scribbles_reach_sam_as_its_mask_prompt(tiny_backend):
+    """SAM reads no paths natively: they are drawn into the mask prompt (a TypeError before one protocol)."""
+    from promptseg.prompts import Prompts, polygon_mask, scribble_mask
+
+    emb = tiny_backend.encode(_image((40, 60)))
+    square = np.array([(10.0, 10.0), (10.0, 30.0), (30.0, 30.0), (30.0, 10.0)])
+    drawn = tiny_backend.predict(emb, points=[(20, 20)], labels=[1], polygons=[square])
+    painted = tiny_backend.predict(emb, points=[(20, 20)], labels=[1], mask=polygon_mask(square, (40, 60)))
+    np.testing.assert_array_equal(drawn.logits, painted.logits)
+    path = np.array([(5.0, 5.0), (5.0, 50.0)])
+    value = tiny_backend.predict(emb, Prompts(scribbles=[path]))
+    np.testing.assert_array_equal(value.logits, tiny_backend.predict(emb, mask=scribble_mask(path, (40, 60))).logits)
+    with pytest.raises(PromptError, match="negative polygons"):
+        tiny_backend.predict(emb, polygons=[square], polygon_labels=[0])
+    with pytest.raises(TypeError, match="not both"):
+        tiny_backend.predict(emb, Prompts(points=[(3, 3)]), points=[(3, 3)])

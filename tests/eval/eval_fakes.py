@@ -8,10 +8,11 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
+from keyword_backend import KeywordBackend
 from promptseg.backends.base import ImageEmbedding, Prediction
 
 
-class OracleBackend:
+class OracleBackend(KeywordBackend):
     """Returns the bright connected part under the first positive click: the ground truth of the fake sets."""
 
     name = "oracle"
@@ -25,7 +26,7 @@ class OracleBackend:
         bright = (img if img.ndim == 2 else img[..., 0]) > 100
         return ImageEmbedding(self.backend_id, bright.shape, ndi.label(bright)[0])
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         self.previous_seen.append(previous)
         parts = embedding.features
         r, c = [p for p, lab in zip(points, labels) if lab == 1][0]
@@ -38,8 +39,8 @@ class EmptyBackend(OracleBackend):
 
     name = "empty"
 
-    def predict(self, embedding, **kwargs):
-        super().predict(embedding, **kwargs)
+    def predict(self, embedding, *args, **kwargs):
+        super().predict(embedding, *args, **kwargs)
         shape = embedding.image_shape
         return Prediction(np.zeros(shape, bool), np.full(shape, -1.0, np.float32), 0.0)
 

@@ -74,8 +74,8 @@ def test_bad_settings_raise(masks, kwargs):
 
 def test_wrong_mask_shape_names_the_image(masks):
     class Shrinking(OracleBackend):
-        def predict(self, embedding, **kwargs):
-            pred = super().predict(embedding, **kwargs)
+        def predict(self, embedding, *args, **kwargs):
+            pred = super().predict(embedding, *args, **kwargs)
             return type(pred)(pred.mask[1:], pred.logits[1:], 1.0)
 
     with pytest.raises(Exception, match=r"sq/im0.*shape"):

@@ -71,7 +71,7 @@ def test_proposal_reproduces_from_its_prompts(backend):
     emb = backend.encode(img)
     proposals, _ = run(find_similar(backend, emb, [disks[0]]))
     p = proposals[0]
-    again = backend.predict(emb, **p.prompts(img.shape)).mask
+    again = backend.predict(emb, p.prompts(img.shape)).mask
     assert best_iou(p.mask(img.shape), [again]) > 0.95
 
 

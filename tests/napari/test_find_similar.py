@@ -7,7 +7,7 @@ from vispy.util import keys
 
 from canvas_events import click
 from promptseg.backends.classic import ClassicBackend
-from promptseg.session import ObjectPrompts
+from promptseg.prompts import Prompts
 
 CENTRES = [(20, 20), (20, 60), (20, 100), (60, 30), (60, 90), (100, 20), (100, 60), (100, 100)]
 
@@ -23,7 +23,7 @@ def _disks() -> np.ndarray:
 
 def _search(widget, qtbot):
     session = widget.session
-    session.set_prompts((), ObjectPrompts(points=[CENTRES[0]], labels=[1]))
+    session.set_prompts((), Prompts(points=[CENTRES[0]], labels=[1]))
     session.commit()
     widget.layers.refresh_objects()
     panel = widget.find_similar_panel

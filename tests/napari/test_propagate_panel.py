@@ -113,10 +113,10 @@ def test_stop_writes_nothing(annotator, stack_3d, qtbot) -> None:
     class Gated(DiskBackend):
         gate = threading.Event()
 
-        def predict(self, embedding, **kwargs):
+        def predict(self, embedding, *args, **kwargs):
             if threading.current_thread() is not threading.main_thread():
                 self.gate.wait(timeout=10)  # the propagation's calls (worker thread) wait for the test
-            return super().predict(embedding, **kwargs)
+            return super().predict(embedding, *args, **kwargs)
 
     viewer, widget = annotator(stack_3d, Gated())
     (z,) = widget.displayed_slice()

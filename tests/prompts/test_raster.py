@@ -44,18 +44,18 @@ def test_bad_polygons_raise(bad) -> None:
 @pytest.mark.parametrize("box, flat", [((10, 10, 10, 10), "height and width"), ((5, 3, 5, 20), "height"),
                                        ((3, 7, 20, 7), "width"), ((-4, 3, 0, 20), "height")])
 def test_zero_size_box_is_refused(box, flat) -> None:
-    from promptseg.prompts import check_prompts
+    from promptseg.prompts import Prompts
 
     with pytest.raises(PromptError, match=rf"has zero {flat} inside the image.*or click a point instead"):
-        check_prompts((40, 50), box=box)
-    assert check_prompts((40, 50), box=(5, 3, 6, 4)).box.tolist() == [5, 3, 6, 4]  # one pixel is a box
+        Prompts(box=box, image_shape=(40, 50))
+    assert Prompts(box=(5, 3, 6, 4), image_shape=(40, 50)).box.tolist() == [5, 3, 6, 4]  # one pixel is a box
 
 
 def test_two_vertex_polygon_is_refused_by_every_route(tiny_backend) -> None:
     """Classic took it natively and answered 0 px; rasterised for SAM it was dropped silently."""
     from promptseg.backends.classic import ClassicBackend
-    from promptseg.prompts import path_masks
-    from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
+    from promptseg.prompts import Prompts, path_masks
+    from promptseg.session import AnnotationSession, ImageStack
 
     image = np.zeros((64, 64), np.uint8)
     image[20:40, 20:40] = 200
@@ -71,4 +71,4 @@ def test_two_vertex_polygon_is_refused_by_every_route(tiny_backend) -> None:
         for _ in session.encode_iter([()]):
             pass
         with pytest.raises(PromptError, match=message):
-            session.set_prompts((), ObjectPrompts(points=[(30, 30)], labels=[1], polygons=[line]))
+            session.set_prompts((), Prompts(points=[(30, 30)], labels=[1], polygons=[line]))

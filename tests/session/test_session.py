@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from keyword_backend import KeywordBackend
 from promptseg.data import synthetic_nuclei_2d, synthetic_nuclei_3d
 from promptseg.errors import PromptsegError
+from promptseg.prompts import Prompts
 from promptseg.session import (
-    AnnotationSession, ImageStack, ObjectPrompts, load_annotations, replay_iter, save_annotations, to_json,
+    AnnotationSession, ImageStack, load_annotations, replay_iter, save_annotations, to_json,
 )
 
 
-class FakeBackend:
+class FakeBackend(KeywordBackend):
     """Predicts a disk of radius 5 around every positive click (minus around negative ones)."""
 
     name = "fake"
@@ -27,7 +29,7 @@ class FakeBackend:
 
         return ImageEmbedding(self.backend_id, image.shape[:2], np.asarray(image, np.float32))
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         from promptseg.backends.base import Prediction
 
         self.calls.append((None if points is None else len(points), previous is not None))
@@ -51,8 +53,8 @@ def _session(shape=(64, 64), backend=None):
     return session
 
 
-def _click(*pts, labels=None) -> ObjectPrompts:
-    return ObjectPrompts(points=list(pts), labels=labels or [1] * len(pts))
+def _click(*pts, labels=None) -> Prompts:
+    return Prompts(points=list(pts), labels=labels or [1] * len(pts))
 
 
 def test_prediction_waits_for_embedding() -> None:
@@ -96,9 +98,9 @@ class PreparingBackend(FakeBackend):
     def prepare_feedback(self, embedding, previous) -> None:
         self.prepared.append(previous)
 
-    def predict(self, embedding, *, previous=None, **kwargs):
+    def predict(self, embedding, *args, previous=None, **kwargs):
         self.previous.append(previous)
-        return super().predict(embedding, previous=previous, **kwargs)
+        return super().predict(embedding, *args, previous=previous, **kwargs)
 
 
 def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
@@ -107,14 +109,14 @@ def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
     s.set_prompts((), _click((20, 20)))
     assert not s.prepare_feedback()  # nothing shown yet: the embedding is not ready
     list(s.encode_iter([()]))
-    s.set_prompts((), ObjectPrompts(box=(10, 10, 30, 30)))
+    s.set_prompts((), Prompts(box=(10, 10, 30, 30)))
     assert s.prediction is not None and not s.prepare_feedback()  # a box alone: the first click starts afresh
     s.set_prompts((), _click((20, 20)))
     assert s.prepare_feedback() and backend.prepared == [s.prediction]
     s.set_prompts((), _click((20, 20), (40, 40), labels=[1, 0]))
     assert backend.previous[-1] is backend.prepared[0]
     assert not _session().prepare_feedback()  # backends without it are not asked
-    scribbled = ObjectPrompts(points=[(20, 20)], labels=[1], scribbles=[np.array([(15.0, 15.0), (25.0, 25.0)])])
+    scribbled = Prompts(points=[(20, 20)], labels=[1], scribbles=[np.array([(15.0, 15.0), (25.0, 25.0)])])
     s.set_prompts((), scribbled)
     assert s.prediction is not None and not s.prepare_feedback()  # the rasterised scribble is the mask prompt
     assert len(backend.prepared) == 1
@@ -123,9 +125,9 @@ def test_feedback_is_prepared_with_the_answer_the_next_click_gets() -> None:
 def test_a_click_answered_ahead_costs_no_predict_and_gives_the_same_answer() -> None:
     backend = PreparingBackend()
     s = _session(backend=backend)
-    assert not s.look_ahead((), ObjectPrompts().with_click((20, 20), 1))  # not encoded yet
+    assert not s.look_ahead((), Prompts().with_click((20, 20), 1))  # not encoded yet
     list(s.encode_iter([()]))
-    assert s.look_ahead((), ObjectPrompts().with_click((20.25, 19.5), 1))  # the first click of an object
+    assert s.look_ahead((), Prompts().with_click((20.25, 19.5), 1))  # the first click of an object
     assert len(backend.calls) == 1 and s.prediction is None and not s.history.can_undo
     first = s.set_prompts((), _click((20.25, 19.5)))
     assert len(backend.calls) == 1 and first.area > 0
@@ -141,7 +143,7 @@ def test_sam_clicks_answered_ahead_match_the_backend(tiny_backend) -> None:
     s = _session(backend=tiny_backend)
     list(s.encode_iter([()]))
     emb = s.embedding(())
-    assert s.look_ahead((), ObjectPrompts().with_click((30, 30), 1))
+    assert s.look_ahead((), Prompts().with_click((30, 30), 1))
     first = s.set_prompts((), _click((30, 30)))
     assert s.prepare_feedback() and s.look_ahead((), s.draft.prompts.with_click((12.5, 40), 0))
     second = s.set_prompts((), _click((30, 30), (12.5, 40), labels=[1, 0]))
@@ -155,7 +157,7 @@ def test_a_click_elsewhere_or_with_the_other_label_is_predicted_as_usual() -> No
     backend = FakeBackend()
     s = _session(backend=backend)
     list(s.encode_iter([()]))
-    s.look_ahead((), ObjectPrompts().with_click((20, 20), 1))
+    s.look_ahead((), Prompts().with_click((20, 20), 1))
     s.set_prompts((), _click((20, 21)))
     s.look_ahead((), s.draft.prompts.with_click((40, 40), 1))
     s.set_prompts((), _click((20, 21), (40, 40), labels=[1, 0]))
@@ -170,7 +172,7 @@ def test_look_ahead_needs_the_prompts_whose_answer_is_shown() -> None:
     s.set_prompts((), _click((20, 20)))
     assert not s.look_ahead((), _click((30, 30)).with_click((40, 40), 1))  # those clicks were never answered
     assert not s.look_ahead((), s.draft.prompts.with_click((70, 20), 1))  # off the image
-    assert s.look_ahead((), ObjectPrompts(box=(10, 10, 30, 30)).with_click((20, 20), 1))  # a new object's first click
+    assert s.look_ahead((), Prompts(box=(10, 10, 30, 30)).with_click((20, 20), 1))  # a new object's first click
     assert len(backend.calls) == 2 and s.prediction.area > 0
 
 
@@ -258,7 +260,7 @@ def test_json_round_trip_reproduces_objects(tmp_path, tiny_backend) -> None:
     list(s.encode_iter([()]))
     s.set_prompts((), _click((20, 20), (30, 30), labels=[1, 0]))
     s.commit(overwrite=True)  # random weights: masks may cover anything
-    s.set_prompts((), ObjectPrompts(box=(40, 40, 60, 60), polygons=[np.array([(45, 45), (45, 55), (55, 50)])]))
+    s.set_prompts((), Prompts(box=(40, 40, 60, 60), polygons=[np.array([(45, 45), (45, 55), (55, 50)])]))
     s.commit(overwrite=True)
     path = save_annotations(tmp_path / "a.json", s)
     data = to_json(s)

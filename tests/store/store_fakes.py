@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from keyword_backend import KeywordBackend
 from promptseg.backends.base import ImageEmbedding, Prediction
 
 
-class ComponentBackend:
+class ComponentBackend(KeywordBackend):
     """Storable and translation-equivariant: the object is the bright connected component under the prompts.
 
     ``encode`` keeps the image as float32 features (stored as one array);
@@ -38,7 +39,7 @@ class ComponentBackend:
     def embedding_from_arrays(self, arrays, image_shape):
         return ImageEmbedding(self.backend_id, tuple(image_shape), np.asarray(arrays["image"], np.float32))
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         fg = embedding.features > 100
         comp, _ = ndimage.label(fg)
         keep = set()
@@ -57,7 +58,7 @@ class ComponentBackend:
         return Prediction(out, np.where(out, 5.0, -5.0).astype(np.float32), 1.0)
 
 
-class ScriptedBackend:
+class ScriptedBackend(KeywordBackend):
     """For propagation: each slice's embedding holds the mask and score to answer, whatever the prompts."""
 
     name = "scripted"
@@ -69,7 +70,7 @@ class ScriptedBackend:
     def embedding(self, mask, score=1.0):
         return ImageEmbedding(self.backend_id, mask.shape, (np.asarray(mask, bool), float(score)))
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         self.prompts.append({"points": points, "box": box, "mask": mask})
         out, score = embedding.features
         return Prediction(out.copy(), np.where(out, 1.0, -1.0).astype(np.float32), score)

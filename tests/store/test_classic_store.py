@@ -10,13 +10,14 @@ import scipy.sparse as sp
 import tifffile
 from store_fakes import run
 
-from promptseg.backends.base import ImageEmbedding
+from promptseg.backends.base import ImageEmbedding, native_prompts
 from promptseg.backends.classic import ClassicBackend
 from promptseg.backends.classic.codec import ClassicEmbeddingCodec, embedding_from_arrays, embedding_to_arrays
 from promptseg.cli import main
 from promptseg.data import synthetic_nuclei_3d
 from promptseg.errors import StoreError, StoreMismatchError
-from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
+from promptseg.prompts import Prompts
+from promptseg.session import AnnotationSession, ImageStack
 from promptseg.store import EmbeddingStore, StoredBackend, check_storable, embed_stack, find_store
 
 
@@ -157,7 +158,7 @@ def test_embed_command_and_annotation_without_encoding(tmp_path, backend, stack,
     Counting.encodes = 0
     session = AnnotationSession(ImageStack(tifffile.imread(tif)), stored)
     run(session.encode_iter([(2,)]))
-    session.set_prompts((2,), ObjectPrompts(points=[(32, 40)], labels=[1]), record=False)
+    session.set_prompts((2,), Prompts(points=[(32, 40)], labels=[1]), record=False)
     fresh = backend.predict(backend.encode(stack[2]), points=[(32, 40)], labels=[1])
     np.testing.assert_array_equal(session.prediction.mask, fresh.mask)
     assert stored.hits == 1 and stored.misses == 0 and Counting.encodes == 0
@@ -177,15 +178,14 @@ def test_stored_classic_takes_scribbles_and_polygons_natively(tmp_path, backend,
     run(embed_stack(stack[:1], backend, tmp_path / "s.zarr"))
     stored = StoredBackend.open(tmp_path / "s.zarr", ClassicBackend())
     h, w = stack.shape[1:]
-    prompts = ObjectPrompts(scribbles=(np.array([[h / 2 - 3, w / 2 - 3], [h / 2 + 3, w / 2 + 3]]),),
-                            polygons=(np.array([[5, 5], [5, 15], [15, 15], [15, 5]], float),))
-    kwargs = prompts.predict_kwargs((h, w), stored)
-    assert set(kwargs) == {"scribbles", "polygons"}  # not rasterised into mask=
+    prompts = Prompts(scribbles=(np.array([[h / 2 - 3, w / 2 - 3], [h / 2 + 3, w / 2 + 3]]),),
+                      polygons=(np.array([[5, 5], [5, 15], [15, 15], [15, 5]], float),))
+    assert not prompts.gives_mask(native_prompts(stored))  # not rasterised into a mask prompt
     emb = stored.encode(stack[0])
-    via_store = stored.predict(emb, **kwargs)
-    direct = backend.predict(backend.encode(stack[0]), **kwargs)
+    via_store = stored.predict(emb, prompts)
+    direct = backend.predict(backend.encode(stack[0]), prompts)
     np.testing.assert_array_equal(via_store.mask, direct.mask)
-    negative = stored.predict(emb, **kwargs, scribble_labels=[0])  # labels travel too
+    negative = stored.predict(emb, dataclasses.replace(prompts, scribble_labels=[0]))  # labels travel too
     assert not np.array_equal(negative.mask, via_store.mask)
     with pytest.raises(TypeError, match="unexpected keyword"):
         stored.predict(emb, points=[(3, 3)], labels=[1], strokes=[])

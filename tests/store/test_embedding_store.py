@@ -11,7 +11,8 @@ from store_fakes import ComponentBackend, ScriptedBackend, iou, run
 
 from promptseg.data import synthetic_nuclei_2d, synthetic_nuclei_3d
 from promptseg.errors import StoreError, StoreMismatchError
-from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
+from promptseg.prompts import Prompts
+from promptseg.session import AnnotationSession, ImageStack
 from promptseg.store import (
     EmbeddingStore, StoredBackend, describe_image, embed_stack, expected_metadata, find_store, plan_tiling,
     store_path_for,
@@ -192,7 +193,7 @@ def test_session_never_encodes_what_the_store_holds(tmp_path, stack):
         pass
     assert (stored.hits, stored.misses, backend.encodes) == (4, 1, 1)
     z, (r, c) = 2, np.argwhere(stack[2] > 100)[0]
-    pred = session.set_prompts((z,), ObjectPrompts(points=[(r, c)], labels=[1]))
+    pred = session.set_prompts((z,), Prompts(points=[(r, c)], labels=[1]))
     assert pred is not None and pred.mask[r, c]
     assert stored.contrast_limits is None
     other_limits = StoredBackend.open(tmp_path / "s.zarr", backend)
@@ -222,6 +223,7 @@ def test_resume_after_sigkill(tmp_path, stack):
     script = (
         "import sys, time, numpy as np\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
         "from store_fakes import ComponentBackend\n"
         "from promptseg.store import embed_stack\n"
         "class Slow(ComponentBackend):\n"

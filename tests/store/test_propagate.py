@@ -7,7 +7,8 @@ import pytest
 from store_fakes import ComponentBackend, ScriptedBackend, disk, iou, run
 
 from promptseg.errors import PromptsegError
-from promptseg.session import AnnotationSession, ImageStack, ObjectPrompts
+from promptseg.prompts import Prompts
+from promptseg.session import AnnotationSession, ImageStack
 from promptseg.session.propagate import (
     commit_propagation, neighbour_prompts, propagate, session_embeddings, start_from_session,
 )
@@ -26,8 +27,8 @@ def _stack(backend, radii, scores=None, centers=None):
 def test_neighbour_prompts_box_point_and_mask():
     mask = disk(SHAPE, (20, 15), 5)
     p = neighbour_prompts(mask)
-    assert p["points"] == [(20.0, 15.0)] and p["labels"] == [1] and p["mask"] is not None
-    r0, c0, r1, c1 = p["box"]
+    assert p.points.tolist() == [[20.0, 15.0]] and p.labels.tolist() == [1] and p.mask is not None
+    r0, c0, r1, c1 = p.box
     assert r0 < 15 and c0 < 10 and r1 > 25 and c1 > 20 and r0 >= 0 and c0 >= 0
 
 
@@ -101,7 +102,7 @@ def test_propagation_from_a_store_and_undo(tmp_path):
         start_from_session(session)
     for _ in session.encode_iter([(6,)]):
         pass
-    session.set_prompts((6,), ObjectPrompts(points=[(20, 20)], labels=[1]))
+    session.set_prompts((6,), Prompts(points=[(20, 20)], labels=[1]))
     key, mask = start_from_session(session)
     assert key == (6,) and np.array_equal(mask, ball[6])
     edit = commit_propagation(session, result)
@@ -120,7 +121,7 @@ def test_extends_a_committed_object_without_touching_others():
     session = AnnotationSession(ImageStack(image), backend)
     for _ in session.encode_iter([(6,)]):
         pass
-    session.set_prompts((6,), ObjectPrompts(points=[(20, 20)], labels=[1]))
+    session.set_prompts((6,), Prompts(points=[(20, 20)], labels=[1]))
     obj = session.commit()
     session.objects[5, 20, 20] = 7  # another object in the way
     key, start = start_from_session(session, label=obj.label, slice_key=(6,))

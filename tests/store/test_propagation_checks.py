@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 from store_fakes import ScriptedBackend, disk, iou, run
 
+from keyword_backend import KeywordBackend
 from promptseg.backends.base import ImageEmbedding, Prediction
 from promptseg.session.propagate import propagate
 from promptseg.session.propagation_checks import AreaTrend, calibrate_threshold
@@ -14,7 +15,7 @@ from promptseg.session.propagation_checks import AreaTrend, calibrate_threshold
 SHAPE = (48, 48)
 
 
-class WideBackend:
+class WideBackend(KeywordBackend):
     """Answers the object stored in the embedding, ``grow`` pixels too wide (logits: signed distance + grow)."""
 
     name = "wide"
@@ -26,7 +27,7 @@ class WideBackend:
     def embedding(self, mask):
         return ImageEmbedding(self.backend_id, mask.shape, np.asarray(mask, bool))
 
-    def predict(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
+    def respond(self, embedding, *, points=None, labels=None, box=None, mask=None, previous=None):
         truth = embedding.features
         signed = ndimage.distance_transform_edt(truth) - ndimage.distance_transform_edt(~truth)
         logits = (signed + self.grow).astype(np.float32)

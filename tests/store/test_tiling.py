@@ -7,6 +7,7 @@ import pytest
 from store_fakes import ComponentBackend, iou, run
 
 from promptseg.backends.base import ImageEmbedding, Prediction
+from promptseg.prompts import Prompts
 from promptseg.store import EmbeddingStore, StoredBackend, TiledBackend, embed_stack, plan_tiling
 from promptseg.store.tiled import TiledFeatures
 from promptseg.store.tiling import feather_weights, tile_slices
@@ -45,7 +46,7 @@ def test_feather_weights_blend_to_the_global_answer():
         def encode(self, image, *, contrast_limits=None):
             return ImageEmbedding(self.backend_id, image.shape[:2], np.asarray(image, np.float32))
 
-        def predict(self, embedding, **prompts):
+        def predict(self, embedding, prompts=None, **short):
             logits = embedding.features - 50.0
             return Prediction(logits > 0, logits, 1.0)
 
@@ -111,27 +112,48 @@ def test_tiled_store_round_trip(tmp_path):
     assert iou(pred.mask, truth) == 1.0
 
 
+def test_untiled_store_answers_without_the_tiling_wrapper(tmp_path, monkeypatch):
+    """A click on an untiled slice goes from the store straight to the model; a tiled slice goes through tiling."""
+    image = _bar_image()[:200, :200]
+    inner = ComponentBackend()
+    _, store = run(embed_stack(image, inner, tmp_path / "small.zarr"))
+    stored = StoredBackend(inner, store)
+    emb = stored.encode(image)
+    assert stored.hits == 1 and not isinstance(emb.features, TiledFeatures)
+    prompts = Prompts(points=[(120, 120)], labels=[1], image_shape=image.shape)
+    seen = []
+    monkeypatch.setattr(TiledBackend, "answer", lambda *a: seen.append("tiled"))
+    monkeypatch.setattr(ComponentBackend, "answer", lambda self, e, p, prev: seen.append(p) or "answer")
+    assert stored.predict(emb, prompts) == "answer" and seen == [prompts]  # the same value, unchanged
+    big = StoredBackend(inner, run(embed_stack(_bar_image(), inner, tmp_path / "big.zarr", tile=256, halo=32,
+                                               tile_threshold=256))[1])
+    big.predict(big.encode(_bar_image()), Prompts(points=[(120, 120)], labels=[1]))
+    assert seen[-1] == "tiled"
+
+
 def test_native_prompts_on_tiled_and_untiled_slices():
     """Scribbles/polygons go natively to an inner backend that takes them; on tiles they join the mask prompt."""
-    from promptseg.backends.keywords import predict_keywords
+    from promptseg.backends.base import native_prompts
     from promptseg.errors import PromptError
     from promptseg.prompts import polygon_mask
 
     class TakesPolygons(ComponentBackend):
+        native_prompts = frozenset({"polygons"})
         seen: list = []
 
-        def predict(self, embedding, *, polygons=None, polygon_labels=None, **kwargs):
-            self.seen.append(polygons)
-            if polygons is not None:
-                drawn = polygon_mask(polygons[0], embedding.image_shape)
-                kwargs["mask"] = drawn if kwargs.get("mask") is None else kwargs["mask"] | drawn
-            return super().predict(embedding, **kwargs)
+        def answer(self, embedding, prompts, previous):
+            self.seen.append(prompts.polygons or None)
+            if prompts.polygons:
+                drawn = polygon_mask(prompts.polygons[0], embedding.image_shape)
+                mask = drawn if prompts.mask is None else prompts.mask | drawn
+                prompts = Prompts(prompts.points, prompts.labels, prompts.box, mask=mask)
+            return super().answer(embedding, prompts.on_image(embedding.image_shape), previous)
 
     image = _bar_image()
     inner = TakesPolygons()
     square = np.array([[110, 110], [110, 130], [130, 130], [130, 110]], float)
     untiled = TiledBackend(inner, tile=256, halo=32, threshold=1024)
-    assert "polygons" in predict_keywords(untiled) and "scribbles" not in predict_keywords(untiled)
+    assert "polygons" in native_prompts(untiled) and "scribbles" not in native_prompts(untiled)
     pred = untiled.predict(untiled.encode(image), polygons=[square])
     assert inner.seen[-1] is not None and pred.mask.sum() == 40 * 40
     tiled = TiledBackend(inner, tile=256, halo=32, threshold=256)
@@ -140,8 +162,8 @@ def test_native_prompts_on_tiled_and_untiled_slices():
     assert inner.seen[-1] is None and pred.mask.sum() == 40 * 40  # the polygon reached the tile as mask pixels
     with pytest.raises(PromptError, match="negative polygons"):
         tiled.predict(emb, polygons=[square], polygon_labels=[0])
-    with pytest.raises(TypeError, match="does not take"):
-        tiled.predict(emb, scribbles=[square])  # the inner backend has no scribbles=
+    pred = tiled.predict(emb, scribbles=[square])  # the inner backend has no scribbles: they come as mask pixels
+    assert inner.seen[-1] is None and pred.mask.sum() == 40 * 40
 
 
 def test_lazy_tiles_are_encoded_only_where_prompts_need_them():

@@ -13,10 +13,12 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import EmbeddingError, PromptError
+from ..prompts import Prompts
 
-Point = tuple[float, float]
-Box = tuple[float, float, float, float]
+#: Keywords of ``predict``'s short form: the :class:`Prompts` fields.
+SHORT_FORM = frozenset({"points", "labels", "box", "mask", "polygons", "polygon_labels", "scribbles",
+                        "scribble_labels"})
 
 
 @dataclass(eq=False)
@@ -80,9 +82,19 @@ class Prediction:
 class Backend(Protocol):
     """Encode once, predict many.
 
-    A backend may also define ``warm_up() -> float``: pay its one-off start-up
-    costs in the calling thread (the annotator calls it in the GUI thread when
-    the backend is chosen); see :meth:`promptseg.backends.sam.SamBackend.warm_up`.
+    ``predict(embedding, prompts, *, previous=None)`` answers one
+    :class:`~promptseg.prompts.Prompts` value; scripts may pass the short
+    form instead, ``predict(embedding, points=[(r, c)], labels=[1], box=...)``
+    (any :class:`~promptseg.prompts.Prompts` field as a keyword).
+    :class:`PromptBackend` implements both once: a backend derived from it
+    writes only ``answer(embedding, prompts, previous)``.
+
+    A backend may also declare ``native_prompts``: the path kinds
+    (``"polygons"``, ``"scribbles"``) it reads itself; the others reach it
+    drawn into the mask prompt (:meth:`Prompts.rasterised`).  It may define
+    ``warm_up() -> float``: pay its one-off start-up costs in the calling
+    thread (the annotator calls it in the GUI thread when the backend is
+    chosen); see :meth:`promptseg.backends.sam.SamBackend.warm_up`.
     And ``prepare_feedback(embedding, previous)``: do ahead of the next click
     the work of feeding ``previous`` back (the annotator calls it while the
     user is idle after an answer); see
@@ -104,18 +116,102 @@ class Backend(Protocol):
         """Do all image-dependent work for a (H, W) or (H, W, C) image."""
         ...
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-    ) -> Prediction:
+    def predict(self, embedding: ImageEmbedding, prompts: Prompts | None = None, *,
+                previous: Prediction | None = None, **short: Any) -> Prediction:
         """Answer one prompt set; coordinates are (row, col) image pixels."""
         ...
+
+
+def native_prompts(backend: Any) -> frozenset[str]:
+    """The path kinds ``backend`` reads natively (its ``native_prompts``; none when it declares nothing)."""
+    return frozenset(getattr(backend, "native_prompts", ()))
+
+
+def checked_prompts(embedding: ImageEmbedding, prompts: Prompts | None, short: dict[str, Any]) -> Prompts:
+    """The :class:`Prompts` a ``predict`` call asks about, checked against ``embedding``'s image.
+
+    Parameters
+    ----------
+    prompts : Prompts or None
+        The value; None when the call uses the short form.
+    short : dict
+        The short form's keywords (``points=``, ``labels=``, ``box=``,
+        ``mask=``, ``polygons=``, ``scribbles=`` and their labels).
+
+    Raises
+    ------
+    TypeError
+        Both forms at once, an unknown keyword, or ``prompts`` that is no
+        :class:`Prompts`.
+    PromptError
+        Malformed prompts, coordinates outside the image, no prompt at all.
+    """
+    shape = embedding.image_shape
+    if short:
+        unknown = set(short) - SHORT_FORM
+        if unknown:
+            raise TypeError(f"predict() got unexpected keyword arguments {sorted(unknown)}; "
+                            f"prompts are given as {sorted(SHORT_FORM)}.")
+        if prompts is not None:
+            raise TypeError("predict() takes a Prompts value or the keywords points=, labels=, box=, ..., not both.")
+        prompts = Prompts(**short, image_shape=shape)
+    elif prompts is None:
+        prompts = Prompts(image_shape=shape)
+    elif not isinstance(prompts, Prompts):
+        raise TypeError(f"predict() takes a promptseg.prompts.Prompts value, got {type(prompts).__name__}; "
+                        "or pass points=, labels=, box=, mask= as keywords.")
+    else:
+        prompts = prompts.on_image(shape)
+    if prompts.is_empty:
+        raise PromptError("no prompt given: add at least one point, a box or a mask.")
+    return prompts
+
+
+class PromptBackend:
+    """The shared half of every backend's ``predict``: a backend implements :meth:`answer`.
+
+    ``predict`` checks the embedding, builds or checks the :class:`Prompts`
+    (from the short form when that is used), draws the paths the backend
+    does not read natively into the mask prompt, and hands the result to
+    :meth:`answer`.  Subclasses set ``name``, ``backend_id`` and, when they
+    read polygons or scribbles themselves, ``native_prompts``.
+    """
+
+    #: Path kinds (``"polygons"``, ``"scribbles"``) this backend reads itself; others reach it as mask pixels.
+    native_prompts: frozenset[str] = frozenset()
+
+    def predict(self, embedding: ImageEmbedding, prompts: Prompts | None = None, *,
+                previous: Prediction | None = None, **short: Any) -> Prediction:
+        """Answer one prompt set, given as a :class:`Prompts` value or in the short form.
+
+        Parameters
+        ----------
+        embedding : ImageEmbedding
+            From this backend's ``encode``.
+        prompts : Prompts, optional
+            The prompts, (row, col) pixels of the embedded image.
+        previous : Prediction, optional
+            This backend's last answer for the same object, fed back.
+        **short
+            Instead of ``prompts``: ``points=`` (N, 2), ``labels=`` (N,),
+            ``box=`` (row0, col0, row1, col1), ``mask=`` (H, W), ``polygons=``,
+            ``scribbles=`` (lists of (K, 2)) and ``polygon_labels=``,
+            ``scribble_labels=``.
+
+        Raises
+        ------
+        EmbeddingError
+            ``embedding`` was not made by this backend.
+        PromptError
+            Malformed prompts, coordinates outside the image, no prompt at all.
+        """
+        emb = check_embedding(embedding, self.backend_id)
+        checked = checked_prompts(emb, prompts, short).rasterised(self.native_prompts, where=f"the {self.name} backend")
+        return self.answer(emb, checked, previous)
+
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+        """The backend's own work: answer checked, non-empty ``prompts`` on its own ``embedding``."""
+        raise NotImplementedError
 
 
 def check_embedding(embedding: Any, backend_id: str) -> ImageEmbedding:

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..prompts import check_prompts
+from ..prompts import Prompts
 from ._seeded import SEED_RADIUS, empty_prediction, keep_clicked_parts, paint_disks, working_copy
-from .base import Box, ImageEmbedding, Point, Prediction, check_embedding
+from .base import ImageEmbedding, Prediction, PromptBackend
 
 __all__ = ["GrabCutBackend"]
 
@@ -34,7 +34,7 @@ def _import_cv2():
     return cv2
 
 
-class GrabCutBackend:
+class GrabCutBackend(PromptBackend):
     """Interactive segmentation by GrabCut from clicks.
 
     Parameters
@@ -96,31 +96,16 @@ class GrabCutBackend:
             backend_id=self.backend_id, image_shape=copy.image_shape, features=copy, encode_seconds=time.perf_counter() - t0
         )
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-    ) -> Prediction:
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
         """Segment from (row, col) clicks, a box, a mask prompt and the previous answer.
 
         Returns an (H, W) mask at image size; ``state`` holds the mask at
         working resolution for the next call's ``previous``.
 
-        Raises
-        ------
-        EmbeddingError
-            If ``embedding`` was not made by this backend.
-        PromptError
-            Malformed prompts, points outside the image, no prompt at all.
+        (Called by :meth:`PromptBackend.predict` with checked prompts; a
+        polygon or scribble arrives drawn into the mask prompt.)
         """
         cv2 = self._cv2
-        check_embedding(embedding, self.backend_id)
-        prompts = check_prompts(embedding.image_shape, points=points, labels=labels, box=box, mask=mask)
         copy = embedding.features
         pts = copy.to_work(prompts.points)
         positives, negatives = pts[prompts.labels == 1], pts[prompts.labels == 0]

@@ -15,14 +15,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ..prompts import check_prompts
+from ..prompts import Prompts
 from ._seeded import SEED_RADIUS, empty_prediction, keep_clicked_parts, paint_disks, working_copy
-from .base import Box, ImageEmbedding, Point, Prediction, check_embedding
+from .base import ImageEmbedding, Prediction, PromptBackend
 
 __all__ = ["RandomWalkerBackend"]
 
 
-class RandomWalkerBackend:
+class RandomWalkerBackend(PromptBackend):
     """Interactive segmentation by a random walker seeded with clicks.
 
     Parameters
@@ -88,27 +88,12 @@ class RandomWalkerBackend:
             encode_seconds=time.perf_counter() - t0,
         )
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-    ) -> Prediction:
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
         """Segment from (row, col) clicks; returns an (H, W) mask at image size.
 
-        Raises
-        ------
-        EmbeddingError
-            If ``embedding`` was not made by this backend.
-        PromptError
-            Malformed prompts, points outside the image, no prompt at all.
+        (Called by :meth:`PromptBackend.predict` with checked prompts; a
+        polygon or scribble arrives drawn into the mask prompt.)
         """
-        check_embedding(embedding, self.backend_id)
-        prompts = check_prompts(embedding.image_shape, points=points, labels=labels, box=box, mask=mask)
         copy, data = embedding.features
         seeds = np.zeros(copy.shape, dtype=np.int32)
         pts = copy.to_work(prompts.points)

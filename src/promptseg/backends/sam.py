@@ -22,8 +22,8 @@ from ..model.runtime import tune_allocator
 from ..model.threads import heavy_work, light_work
 from ..model.sam import Sam
 from ..model.transforms import ImageGeometry
-from ..prompts import Prompts, box_to_xyxy, check_prompts, to_xy
-from .base import Box, ImageEmbedding, Point, Prediction, check_embedding
+from ..prompts import Prompts, box_to_xyxy, to_xy
+from .base import ImageEmbedding, Prediction, PromptBackend, check_embedding
 
 #: Logit given to a user mask prompt inside / outside the object (probability
 #: 1 - 1e-3 and 1e-3), so it reads like a confident low-resolution prediction.
@@ -46,7 +46,7 @@ class SamFeatures:
     geometry: ImageGeometry
 
 
-class SamBackend:
+class SamBackend(PromptBackend):
     """Encode-once / predict-many wrapper around a :class:`Sam` model.
 
     Parameters
@@ -159,23 +159,14 @@ class SamBackend:
 
     # ----------------------------------------------------------------- predict
     @torch.inference_mode()
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-    ) -> Prediction:
-        """Answer one prompt set; all coordinates are (row, col) image pixels.
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+        """Answer checked prompts (polygons and scribbles arrive drawn into the mask prompt).
 
         A single point with no other prompt is ambiguous: SAM's three
         candidate masks are computed and the one with the highest predicted
         IoU is returned.  Any other prompt set returns the single-mask output.
         ``previous`` feeds an earlier prediction back as the mask prompt; an
-        explicit ``mask`` takes precedence over it.  Runs with the intra-op
+        explicit mask takes precedence over it.  Runs with the intra-op
         thread count :func:`promptseg.model.threads.click_threads` picks
         (fewer threads while other work holds cores).
 
@@ -185,11 +176,9 @@ class SamBackend:
             ``mask`` (H, W) bool, ``logits`` (H, W) float32, ``score`` the
             predicted IoU, ``state`` the (1, 256, 256) low-resolution logits.
         """
-        emb = check_embedding(embedding, self.backend_id)
-        prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
         multimask = prompts.is_single_point and previous is None
         with light_work():
-            return self._decode(emb, prompts, previous, multimask)
+            return self._decode(embedding, prompts, previous, multimask)
 
     def _decode(self, emb: ImageEmbedding, prompts: Prompts, previous: Prediction | None,
                 multimask: bool) -> Prediction:
@@ -260,7 +249,7 @@ class SamBackend:
         parts = []
         if len(prompts.points):
             xy = torch.as_tensor(geometry.coords_to_input(to_xy(prompts.points)), dtype=torch.float32)
-            labels = torch.as_tensor(prompts.labels)
+            labels = torch.tensor(prompts.labels)
             parts.append(pe.embed_points(xy[None].to(self.device), labels[None].to(self.device), pad=prompts.box is None)[0])
         if prompts.box is not None:
             corners = geometry.coords_to_input(box_to_xyxy(prompts.box).reshape(2, 2)).reshape(1, 4)

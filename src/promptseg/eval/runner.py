@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backends.base import Backend, Prediction
 from ..errors import PromptsegError
+from ..prompts import Prompts
 from .clicker import Click, ClickSimulator
 from .datasets import Dataset, Target
 
@@ -219,9 +220,8 @@ def _click_target(backend, embedding, target: Target, gt, ignore, run: Evaluatio
         points.append((click.row, click.col))
         labels.append(click.label)
         t0 = time.perf_counter()
-        prediction = backend.predict(
-            embedding, points=points, labels=labels, previous=previous if run.feedback else None
-        )
+        prompts = Prompts(points=points, labels=labels)
+        prediction = backend.predict(embedding, prompts, previous=previous if run.feedback else None)
         result.predict_seconds.append(time.perf_counter() - t0)
         pred = np.asarray(prediction.mask, dtype=bool)
         if pred.shape != sim.shape:

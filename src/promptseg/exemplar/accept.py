@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import PromptsegError
+from ..prompts import Prompts
 from ..session.history import CommittedObject, LabelEdit, Step
-from ..session.object_prompts import ObjectPrompts
 from .proposal import Proposal
 
 __all__ = ["accept_proposals", "proposals_to_labels"]
@@ -57,8 +57,7 @@ def accept_proposals(session, proposals: Sequence[Proposal]) -> list[CommittedOb
         label = session.next_label
         index = tuple(np.full(rows.size, i, dtype=np.intp) for i in key) + (rows, cols)
         edit = LabelEdit(index, np.array(session.objects[index]), label)
-        prompts = ObjectPrompts(points=[p.seed], labels=[1], box=p.prompt_box,
-                                painted=p.prompt_mask(session.image.plane_shape))
+        prompts = p.prompts(session.image.plane_shape)
         obj = CommittedObject(
             label=label, slice_key=key, prompts=prompts,
             backend_name=str(getattr(backend, "name", type(backend).__name__)), backend_id=backend.backend_id,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
 from ..backends.base import Prediction
+from ..prompts import Prompts
 from .shape import place_template
 
 __all__ = ["Proposal", "FindProgress"]
@@ -69,9 +68,10 @@ class Proposal:
         """The mask prompt (the exemplar's shape at the seed), (H, W) bool, or None."""
         return None if self.template is None else place_template(self.template, self.seed, shape)
 
-    def prompts(self, shape: tuple[int, int]) -> dict[str, Any]:
-        """Keyword arguments of ``backend.predict`` that reproduce the backend's answer on a slice of ``shape``."""
-        return {"points": [self.seed], "labels": [1], "box": self.prompt_box, "mask": self.prompt_mask(shape)}
+    def prompts(self, shape: tuple[int, int]) -> Prompts:
+        """The prompts that reproduce the backend's answer on a slice of (H, W) ``shape``: seed, box, shape mask."""
+        return Prompts(points=[self.seed], labels=[1], box=self.prompt_box, mask=self.prompt_mask(shape),
+                       image_shape=shape)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from ..eval.metrics import iou
-from ..prompts import deepest_point
+from ..prompts import Prompts, deepest_point
 from .boundary import BoundaryRule, learn_boundary
 from .classic_search import work_to_image
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
@@ -181,7 +181,7 @@ def find_similar(
             proposals = merge_proposals(proposals, extra)
         for i, p in enumerate(proposals):  # the backend's answer to the component's prompts, for editing
             if p.prediction is None:
-                pred = backend.predict(embedding, **p.prompts(shape))
+                pred = backend.predict(embedding, p.prompts(shape))
                 proposals[i] = replace(p, prediction=pred)
     return [p for p in proposals if p.score >= min_score]
 
@@ -269,7 +269,7 @@ def _ask(backend, embedding, model, seed, box_scale, shape_prompt):
     shape = tuple(embedding.image_shape)
     box = model.shape.prompt_box(seed, shape, box_scale) if box_scale else None
     prior = model.shape.template_mask(seed, shape) if shape_prompt else None
-    pred = backend.predict(embedding, points=[seed], labels=[1], box=box, mask=prior)
+    pred = backend.predict(embedding, Prompts(points=[seed], labels=[1], box=box, mask=prior, image_shape=shape))
     return pred, box, seed_component(np.asarray(pred.mask, bool), seed)
 
 

@@ -10,7 +10,6 @@ from .annotations import AnnotationFile, load_annotations, replay_iter, save_ann
 from .cache import EmbeddingCache
 from .history import CommittedObject, Draft, LabelEdit, Step
 from .image_stack import ImageStack, SliceKey
-from .object_prompts import ObjectPrompts
 from .session import AnnotationSession, EncodeProgress
 from .stack_tracker import StackTracker
 
@@ -23,7 +22,6 @@ __all__ = [
     "EncodeProgress",
     "ImageStack",
     "LabelEdit",
-    "ObjectPrompts",
     "SliceKey",
     "StackTracker",
     "Step",

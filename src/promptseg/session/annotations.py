@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Generator
 
 from ..errors import PromptsegError
+from ..prompts import Prompts
 from .history import CommittedObject
-from .object_prompts import ObjectPrompts
 from .session import AnnotationSession
 
 FORMAT = "promptseg-annotations"
@@ -96,7 +96,7 @@ def load_annotations(path_or_data: str | os.PathLike | dict[str, Any]) -> Annota
                 CommittedObject(
                     label=int(entry["label"]),
                     slice_key=tuple(int(i) for i in entry["slice"]),
-                    prompts=ObjectPrompts.from_json(entry["prompts"]),
+                    prompts=Prompts.from_json(entry["prompts"]),
                     backend_name=str(entry["backend"]),
                     backend_id=str(entry.get("backend_id", entry["backend"])),
                     checkpoint_hash=entry.get("checkpoint_hash"),

@@ -19,12 +19,12 @@ answer kept is the one the chain would compute (same prompts, same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding, Prediction
-from .object_prompts import ObjectPrompts
+from ..prompts import Prompts
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,13 @@ class _Ahead:
     """One click answered before it was made: ``prediction`` for ``points``/``labels`` fed ``previous``."""
 
     embedding: ImageEmbedding
-    base: ObjectPrompts
+    base: Prompts
     points: np.ndarray  # (k, 2): the clicks so far and the one looked ahead
     labels: np.ndarray  # (k,)
     previous: Prediction | None
     prediction: Prediction
 
-    def answers(self, embedding: ImageEmbedding, base: ObjectPrompts, points: np.ndarray, labels: np.ndarray,
+    def answers(self, embedding: ImageEmbedding, base: Prompts, points: np.ndarray, labels: np.ndarray,
                 previous: Prediction | None) -> bool:
         return (
             embedding is self.embedding
@@ -58,25 +58,23 @@ class PredictionChain:
 
     def reset(self) -> None:
         self._embedding: ImageEmbedding | None = None
-        self._base: ObjectPrompts | None = None  # the prompts other than clicks
+        self._base: Prompts | None = None  # the prompts other than clicks
         self._points = np.zeros((0, 2))
         self._labels = np.zeros(0, dtype=np.int64)
         self._preds: list[Prediction] = []  # _preds[k - 1] answers the first k clicks (or the base alone)
 
-    def predict(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts) -> Prediction | None:
+    def predict(self, backend: Backend, embedding: ImageEmbedding, prompts: Prompts) -> Prediction | None:
         """The mask for ``prompts`` (None when there are none)."""
         if prompts.is_empty:
             return None
-        base = _without_clicks(prompts)
+        base = prompts.without_clicks()
         if embedding is not self._embedding or self._base is None or not base.same_as(self._base):
             self.reset()
             self._embedding, self._base = embedding, base
-        shape = embedding.image_shape
-        base_kwargs = base.predict_kwargs(shape, backend)
         n = len(prompts.points)
         if n == 0:
             if not self._preds or len(self._points):
-                self._preds = [backend.predict(embedding, **base_kwargs)]
+                self._preds = [backend.predict(embedding, prompts)]
                 self._points, self._labels = prompts.points, prompts.labels
             return self._preds[0]
         keep = _common_prefix(self._points, self._labels, prompts.points, prompts.labels)
@@ -90,18 +88,18 @@ class PredictionChain:
             if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
                 previous, self._ahead = ahead.prediction, None
             else:
-                kwargs = dict(base_kwargs, points=points, labels=labels)
-                previous = backend.predict(embedding, previous=previous, **kwargs)
+                clicks = prompts if k == n else base.with_points(points, labels)
+                previous = backend.predict(embedding, clicks, previous=previous)
             self._preds.append(previous)
         self._points, self._labels = prompts.points, prompts.labels
         return self._preds[n - 1]
 
-    def look_ahead(self, backend: Backend, embedding: ImageEmbedding, prompts: ObjectPrompts) -> Prediction | None:
+    def look_ahead(self, backend: Backend, embedding: ImageEmbedding, prompts: Prompts) -> Prediction | None:
         """Answer ``prompts`` now, for a later :meth:`predict` of them, when they add one click to the chain.
 
         Parameters
         ----------
-        prompts : ObjectPrompts
+        prompts : Prompts
             The prompts a click would make: its last click is the new one;
             the ones before it are none or the clicks the chain answered last
             (otherwise the click's ``previous`` is unknown and nothing is done).
@@ -112,7 +110,7 @@ class PredictionChain:
             The answer kept (one at a time), or None when the chain cannot
             tell the click's ``previous``.
         """
-        base = _without_clicks(prompts)
+        base = prompts.without_clicks()
         n = len(prompts.points) - 1
         if n < 0:
             return None
@@ -133,15 +131,9 @@ class PredictionChain:
         ahead = self._ahead
         if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
             return ahead.prediction
-        kwargs = base.predict_kwargs(embedding.image_shape, backend)
-        pred = backend.predict(embedding, previous=previous, **dict(kwargs, points=points, labels=labels))
+        pred = backend.predict(embedding, prompts, previous=previous)
         self._ahead = _Ahead(embedding, base, points, labels, previous, pred)
         return pred
-
-
-def _without_clicks(prompts: ObjectPrompts) -> ObjectPrompts:
-    """The prompts other than clicks (box, paths, painted mask)."""
-    return replace(prompts, points=np.zeros((0, 2)), labels=np.zeros(0, dtype=np.int64))
 
 
 def _common_prefix(pa: np.ndarray, la: np.ndarray, pb: np.ndarray, lb: np.ndarray) -> int:

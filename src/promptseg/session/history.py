@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from ..prompts import Prompts
 from .image_stack import SliceKey
-from .object_prompts import ObjectPrompts
 
 StepKind = Literal["prompt", "commit", "clear"]
 
@@ -23,7 +23,7 @@ class Draft:
     """The object being drawn: its slice and its prompts (``slice_key`` None when nothing is drawn)."""
 
     slice_key: SliceKey | None = None
-    prompts: ObjectPrompts = field(default_factory=ObjectPrompts)
+    prompts: Prompts = field(default_factory=Prompts)
 
     @property
     def is_empty(self) -> bool:
@@ -40,7 +40,7 @@ class CommittedObject:
         Its id in the objects array.
     slice_key : tuple of int
         The 2D slice it lives on (``()`` for 2D images).
-    prompts : ObjectPrompts
+    prompts : Prompts
         The prompts that produced it.
     backend_name, backend_id : str
         The backend that answered them (``backend_id`` includes the checkpoint hash).
@@ -54,7 +54,7 @@ class CommittedObject:
 
     label: int
     slice_key: SliceKey
-    prompts: ObjectPrompts
+    prompts: Prompts
     backend_name: str
     backend_id: str
     checkpoint_hash: str | None

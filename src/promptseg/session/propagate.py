@@ -34,9 +34,8 @@ import numpy as np
 
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
-from ..prompts import deepest_point
+from ..prompts import Prompts, deepest_point
 from .history import CommittedObject, Draft, LabelEdit, Step
-from .object_prompts import ObjectPrompts
 from .propagation_checks import AreaTrend, calibrate_threshold, iou
 
 #: Why propagation stopped in one direction.
@@ -120,7 +119,7 @@ def _embedding_getter(embeddings) -> tuple[Callable[[int], ImageEmbedding], int 
     raise TypeError("embeddings must be an EmbeddingStore, a sequence of ImageEmbedding or a function z -> ImageEmbedding.")
 
 
-def neighbour_prompts(mask: np.ndarray, *, box_margin: float = 0.1) -> dict:
+def neighbour_prompts(mask: np.ndarray, *, box_margin: float = 0.1) -> Prompts:
     """Prompts for the next slice from an (H, W) bool mask: mask, box (row0, col0, row1, col1) and the innermost point."""
     mask = np.asarray(mask, bool)
     rows, cols = np.nonzero(mask)
@@ -129,7 +128,7 @@ def neighbour_prompts(mask: np.ndarray, *, box_margin: float = 0.1) -> dict:
     pad_c = max(2.0, box_margin * (cols.max() - cols.min() + 1))
     box = (max(rows.min() - pad_r, 0.0), max(cols.min() - pad_c, 0.0),
            min(rows.max() + pad_r, h - 1.0), min(cols.max() + pad_c, w - 1.0))
-    return {"points": [deepest_point(mask)], "labels": [1], "box": box, "mask": mask}
+    return Prompts(points=[deepest_point(mask)], labels=[1], box=box, mask=mask, image_shape=(h, w))
 
 
 def propagate(
@@ -216,7 +215,7 @@ def propagate(
     if calibrate:
         first = load(int(z))
         _check_shape(first, start_mask, int(z))
-        answer = backend.predict(first, **neighbour_prompts(start_mask))
+        answer = backend.predict(first, neighbour_prompts(start_mask))
         result.threshold, result.calibration_iou, _ = calibrate_threshold(answer.logits, start_mask)
     total = sum((hi - z) if d > 0 else (z - lo) for d in directions)
     done = 0
@@ -227,7 +226,7 @@ def propagate(
         while lo <= current <= hi:
             emb = load(current)
             _check_shape(emb, start_mask, current)
-            pred = backend.predict(emb, **neighbour_prompts(prev))
+            pred = backend.predict(emb, neighbour_prompts(prev))
             mask = pred.mask if result.threshold == 0.0 else np.asarray(pred.logits) > result.threshold
             area, overlap = int(mask.sum()), iou(mask, prev)
             reason = ("vanished" if area < min_area else "score" if pred.score < min_score
@@ -284,7 +283,7 @@ def commit_propagation(session, result: PropagationResult, *, label: int | None 
         draft = session.draft
         obj = CommittedObject(
             label=label, slice_key=prefix + (result.start,),
-            prompts=draft.prompts if not draft.is_empty else ObjectPrompts(),
+            prompts=draft.prompts if not draft.is_empty else Prompts(),
             backend_name=str(getattr(session.backend, "name", type(session.backend).__name__)),
             backend_id=session.backend.backend_id, checkpoint_hash=getattr(session.backend, "checkpoint_hash", None),
             score=float(np.mean(list(result.scores.values()))), area=int(index[-1].size),

@@ -11,7 +11,7 @@ Examples
 >>> img = np.zeros((40, 40), np.uint8); img[10:30, 10:30] = 200
 >>> session = AnnotationSession(ImageStack(img), RandomWalkerBackend(max_pixels=4096))
 >>> for _ in session.encode_iter([()]): pass
->>> session.set_prompts((), ObjectPrompts(points=[(20, 20)], labels=[1])).area
+>>> session.set_prompts((), Prompts(points=[(20, 20)], labels=[1])).area
 400
 >>> session.commit().label, int(session.objects.max())
 (1, 1)
@@ -24,14 +24,13 @@ from typing import Generator, Iterable, Sequence
 
 import numpy as np
 
-from ..backends.base import Backend, ImageEmbedding, Prediction
+from ..backends.base import Backend, ImageEmbedding, Prediction, native_prompts
 from ..errors import PromptError, PromptsegError
-from ..prompts import check_prompts
+from ..prompts import Prompts
 from .cache import CacheKey, EmbeddingCache
 from .chain import PredictionChain
 from .history import CommittedObject, Draft, History, LabelEdit, Step
 from .image_stack import ImageStack, SliceKey
-from .object_prompts import ObjectPrompts
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class AnnotationSession:
         self.prediction = None
 
     # ---------------------------------------------------------------- prompts
-    def set_prompts(self, slice_key: Sequence[int], prompts: ObjectPrompts, *, record: bool = True) -> Prediction | None:
+    def set_prompts(self, slice_key: Sequence[int], prompts: Prompts, *, record: bool = True) -> Prediction | None:
         """Make ``prompts`` on ``slice_key`` the current object and predict it.
 
         Parameters
@@ -166,7 +165,7 @@ class AnnotationSession:
         prepare = getattr(self.backend, "prepare_feedback", None)
         if prepare is None or pred is None or d.is_empty or not len(d.prompts.points):
             return False
-        if d.prompts.gives_mask(self.backend):
+        if d.prompts.gives_mask(native_prompts(self.backend)):
             return False
         emb = self.embedding(d.slice_key)
         if emb is None:
@@ -174,7 +173,7 @@ class AnnotationSession:
         prepare(emb, pred)
         return True
 
-    def look_ahead(self, slice_key: Sequence[int], prompts: ObjectPrompts) -> bool:
+    def look_ahead(self, slice_key: Sequence[int], prompts: Prompts) -> bool:
         """Answer a click before it is made (call while the pointer rests, or on a button press).
 
         Computes what :meth:`set_prompts` would show for ``prompts`` on
@@ -186,8 +185,8 @@ class AnnotationSession:
         ----------
         slice_key : tuple of int
             The slice the click would land on.
-        prompts : ObjectPrompts
-            The prompts the click would make (``ObjectPrompts.with_click`` of
+        prompts : Prompts
+            The prompts the click would make (:meth:`Prompts.with_click` of
             those on the slice, as the GUI reads them).
 
         Returns
@@ -202,7 +201,7 @@ class AnnotationSession:
         if emb is None or not len(prompts.points):
             return False
         try:
-            check_prompts(emb.image_shape, points=prompts.points[-1:], labels=prompts.labels[-1:])
+            Prompts(prompts.points[-1:], prompts.labels[-1:], image_shape=emb.image_shape)
         except PromptError:
             return False
         return self._chain.look_ahead(self.backend, emb, prompts) is not None

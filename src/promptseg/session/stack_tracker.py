@@ -13,7 +13,7 @@ from ..errors import PromptError
 from ..model.sam2.sam2_model import Sam2Model
 from ..model.sam2.tracker_engine import TrackerEngine
 from ..model.sam2.tracker_state import TrackResult
-from ..prompts import box_to_xyxy, check_prompts, to_xy
+from ..prompts import Prompts, box_to_xyxy, to_xy
 from .frame_source import FrameSource, StackFrames
 
 __all__ = ["StackTracker"]
@@ -141,7 +141,9 @@ class StackTracker:
         IndexError
             ``z`` is outside the stack.
         """
-        prompts = check_prompts(self.slice_shape, points=points, labels=labels, box=box)
+        prompts = Prompts(points, labels, box, image_shape=self.slice_shape)
+        if prompts.is_empty:
+            raise PromptError("no prompt given: add at least one point or a box.")
         xy = self._to_model(to_xy(prompts.points)) if len(prompts.points) else None
         box_xy = self._to_model(box_to_xyxy(prompts.box).reshape(2, 2)).reshape(4) if prompts.box is not None else None
         results = self.engine.add_prompts(

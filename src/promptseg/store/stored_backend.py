@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction
-from ..backends.keywords import native_prompts_for, predict_keywords
+from ..backends.base import Backend, ImageEmbedding, Prediction, PromptBackend, native_prompts
 from ..errors import StoreError
+from ..prompts import Prompts
 from .embedding_store import EmbeddingStore
 from .metadata import slice_digest
-from .tiled import TiledBackend, TiledFeatures, tile_encoder, tiled_embedding
+from .tiled import TiledBackend, TiledFeatures, tile_encoder, tiled_embedding, untiled_previous
 
 
-class StoredBackend:
+class StoredBackend(PromptBackend):
     """Encode-from-store wrapper around ``backend``.
 
     Parameters
@@ -42,6 +42,10 @@ class StoredBackend:
 
     Attributes
     ----------
+    inner : TiledBackend
+        Encodes what the store lacks (tiled when large) and answers tiled slices.
+    model : Backend
+        The model backend itself; it answers untiled slices directly.
     hits, misses : int
         Slices served from the store / encoded because the store lacked them.
     damaged : int
@@ -61,6 +65,7 @@ class StoredBackend:
             store.backend = tiled.inner
         store._require_backend()
         self.inner = tiled
+        self.model = tiled.inner
         self.store = store
         self.name = tiled.name
         self.hits = 0
@@ -128,30 +133,16 @@ class StoredBackend:
 
         return tiled_embedding(emb.backend_id, tiling, emb.image_shape, load_tile)
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-        **native: Any,
-    ) -> Prediction:
-        """Answer one prompt set in (row, col) image pixels (tiled embeddings are blended seamlessly).
-
-        ``native``: scribbles=, polygons= (and their labels) where the wrapped
-        backend takes them (:attr:`prompt_keywords`).
-        """
-        native = native_prompts_for(self.inner, native, "StoredBackend")
-        return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous,
-                                  **native)
-
     @property
-    def prompt_keywords(self) -> frozenset[str]:
-        """The keywords ``predict`` takes: the wrapped backend's."""
-        return predict_keywords(self.inner)
+    def native_prompts(self) -> frozenset[str]:  # type: ignore[override]
+        """The path kinds the wrapped model backend reads natively."""
+        return native_prompts(self.model)
+
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+        """Checked prompts answered by the model backend, through the tiling wrapper only for a tiled slice."""
+        if isinstance(embedding.features, TiledFeatures):
+            return self.inner.predict(embedding, prompts, previous=previous)
+        return self.model.predict(embedding, prompts, previous=untiled_previous(previous))
 
     def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
         """The wrapped backend's ``prepare_feedback`` (:meth:`TiledBackend.prepare_feedback` says when it applies)."""

@@ -16,18 +16,16 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..backends.base import Backend, Box, ImageEmbedding, Point, Prediction, check_embedding
+from ..backends.base import Backend, ImageEmbedding, Prediction, PromptBackend, native_prompts
 from ..backends.classic.upsample import LazyLogitsPrediction
-from ..backends.keywords import native_prompts_for, predict_keywords
-from ..errors import PromptError
 from ..imaging import check_contrast_limits, check_image, robust_limits
-from ..prompts import Prompts, check_prompts, path_masks
+from ..prompts import Prompts
 from .blend import OUTSIDE_LOGIT, TileBlend
 from .metadata import Tiling
 from .tiling import DEFAULT_TILE_THRESHOLD, best_tile, plan_tiling, tile_slices, touched_neighbours
 
 __all__ = ["OUTSIDE_LOGIT", "TiledBackend", "TiledFeatures", "TiledState", "encode_tiles", "iter_tiles",
-           "predict_tiled", "slice_contrast_limits", "tile_of", "tiled_embedding"]
+           "predict_tiled", "slice_contrast_limits", "tile_of", "tiled_embedding", "untiled_previous"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +123,7 @@ def native_tile_size(backend: Backend) -> int:
     return int(getattr(getattr(backend, "model", None), "img_size", 1024))
 
 
-class TiledBackend:
+class TiledBackend(PromptBackend):
     """``inner`` for ordinary images, tiled encoding and blended prediction for large ones.
 
     Parameters
@@ -162,9 +160,9 @@ class TiledBackend:
         return getattr(self.inner, "checkpoint_hash", None)
 
     @property
-    def prompt_keywords(self) -> frozenset[str]:
-        """The keywords ``predict`` takes: the inner backend's."""
-        return predict_keywords(self.inner)
+    def native_prompts(self) -> frozenset[str]:  # type: ignore[override]
+        """The path kinds the inner backend reads natively (on untiled slices)."""
+        return native_prompts(self.inner)
 
     def prepare_feedback(self, embedding: ImageEmbedding, previous: Prediction) -> None:
         """The inner backend's ``prepare_feedback`` for an untiled embedding; tiled ones have none."""
@@ -191,60 +189,27 @@ class TiledBackend:
         seconds = sum(t.encode_seconds for t in tiles)
         return tiled_embedding(self.backend_id, tiling, image.shape[:2], tiles.__getitem__, seconds)
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-        **native: Any,
-    ) -> Prediction:
-        """Answer one prompt set in (row, col) image pixels; see the module docstring for tiled images.
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+        """Answer checked prompts; see the module docstring for tiled images.
 
-        ``native``: scribbles=, polygons= (and their labels) where the inner
-        backend takes them.  On an untiled slice they go to it as they are; on
-        a tiled one positive scribbles and polygons join the mask prompt
-        (:func:`rasterise_native`).
+        An untiled slice goes to the inner backend as it is (polygons and
+        scribbles natively where it reads them).  On a tiled one positive
+        polygons and scribbles join the mask prompt, since each tile is asked
+        with points, a box and a mask.
+
+        Raises
+        ------
+        PromptError
+            Negative polygons or scribbles on a tiled slice.
         """
-        native = native_prompts_for(self.inner, native, "TiledBackend")
-        if not isinstance(getattr(embedding, "features", None), TiledFeatures):
-            if previous is not None and isinstance(previous.state, TiledState):
-                previous = None
-            return self.inner.predict(embedding, points=points, labels=labels, box=box, mask=mask, previous=previous,
-                                      **native)
-        emb = check_embedding(embedding, self.backend_id)
-        mask = rasterise_native(native, emb.image_shape, mask)
-        prompts = check_prompts(emb.image_shape, points=points, labels=labels, box=box, mask=mask)
-        return predict_tiled(self.inner, emb, prompts, previous)
+        if not isinstance(embedding.features, TiledFeatures):
+            return self.inner.predict(embedding, prompts, previous=untiled_previous(previous))
+        return predict_tiled(self.inner, embedding, prompts.rasterised(where="the tiles of a tiled image"), previous)
 
 
-def rasterise_native(native: dict[str, Any], shape: tuple[int, int], mask: np.ndarray | None) -> np.ndarray | None:
-    """Positive scribbles and polygons of ``native`` drawn into ``mask`` (an (H, W) bool array, or None).
-
-    Tiled answers are blended from per-tile predictions that take points, a
-    box and a mask; scribbles and polygons reach them as mask pixels.
-
-    Raises
-    ------
-    PromptError
-        For negative scribbles or polygons, which a mask prompt cannot say.
-    """
-    for key in ("scribbles", "polygons"):
-        labels = native.get(key[:-1] + "_labels")
-        if labels is not None and any(int(v) != 1 for v in labels):
-            raise PromptError(
-                f"negative {key} cannot be used on a tiled image (its tiles take a mask prompt): "
-                "use negative clicks there instead."
-            )
-    parts = [] if mask is None else [np.asarray(mask, bool)]
-    polygons, scribbles = (native.get(k) for k in ("polygons", "scribbles"))
-    parts += path_masks(() if polygons is None else polygons, () if scribbles is None else scribbles, shape)
-    if not parts:
-        return None
-    return np.logical_or.reduce(parts) if len(parts) > 1 else parts[0]
+def untiled_previous(previous: Prediction | None) -> Prediction | None:
+    """``previous`` unless it is a tiled answer, which an untiled slice cannot take."""
+    return None if previous is not None and isinstance(previous.state, TiledState) else previous
 
 
 def _bbox(prompts: Prompts, shape: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -262,12 +227,12 @@ def _bbox(prompts: Prompts, shape: tuple[int, int]) -> tuple[float, float, float
     return min(rows), min(cols), max(rows), max(cols)
 
 
-def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndarray | None) -> dict:
+def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndarray | None) -> Prompts:
     """Prompts of tile ``index`` in its own frame; ``so_far`` is the mask so far on that tile, (th, tw) bool."""
     rs, cs = tile_slices(tiling, index)
     r0, c0 = rs.start, cs.start
     th, tw = tiling.tile_shape
-    out: dict = {}
+    out: dict[str, Any] = {}
     if len(prompts.points):
         p = prompts.points - np.array([r0, c0], dtype=float)
         keep = (p[:, 0] >= 0) & (p[:, 0] <= th - 1) & (p[:, 1] >= 0) & (p[:, 1] <= tw - 1)
@@ -281,7 +246,7 @@ def _local_prompts(prompts: Prompts, tiling: Tiling, index: int, so_far: np.ndar
     masks = [m for m in (None if prompts.mask is None else prompts.mask[rs, cs], so_far) if m is not None]
     if masks:
         out["mask"] = np.logical_or.reduce(masks)
-    return out
+    return Prompts(**out)
 
 
 def predict_tiled(inner: Backend, emb: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
@@ -303,9 +268,9 @@ def predict_tiled(inner: Backend, emb: ImageEmbedding, prompts: Prompts, previou
         if i in asked:
             continue
         local = _local_prompts(prompts, tiling, i, None if i == first else blend[tile_slices(tiling, i)])
-        if i != first and "mask" not in local:
+        if i != first and local.mask is None:
             continue
-        pred = inner.predict(tile_of(emb, i), previous=old.get(i), **local)
+        pred = inner.predict(tile_of(emb, i), local, previous=old.get(i))
         asked[i] = pred
         blend.add(i, pred.logits)
         queue += [j for j in touched_neighbours(tiling, i, blend) if j not in asked]

@@ -24,14 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ...prompts import check_prompts
-from ..base import Box, ImageEmbedding, Point, Prediction, check_embedding
+from ...prompts import Prompts
+from ..base import ImageEmbedding, Prediction, PromptBackend
 from .encoder import ClassicFeatures, encode_image
 from .fine_track import FineTrack, click_key, follow
 from .head import RegionPrompts, segment
 from .refine import refine_boundary
 from .parts import keep_seeded_parts
-from .regions import box_pixels, check_paths, coverage, path_pixels, path_superpixels, polygon_pixels
+from .regions import box_pixels, coverage, path_pixels, path_superpixels, polygon_pixels
 from .settings import ClassicSettings
 from .superpixels import SuperpixelGraph
 from .upsample import LazyLogitsPrediction, sampling_grid, upsample_logits, upsample_mask
@@ -52,7 +52,7 @@ class _State:
     track: FineTrack | None = None
 
 
-class ClassicBackend:
+class ClassicBackend(PromptBackend):
     """Interactive segmentation without learned weights: superpixel graph cut.
 
     Parameters
@@ -123,45 +123,24 @@ class ClassicBackend:
             encode_seconds=time.perf_counter() - t0,
         )
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        *,
-        points: Sequence[Point] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Box | None = None,
-        mask: np.ndarray | None = None,
-        previous: Prediction | None = None,
-        scribbles: Sequence[np.ndarray] | None = None,
-        scribble_labels: Sequence[int] | None = None,
-        polygons: Sequence[np.ndarray] | None = None,
-        polygon_labels: Sequence[int] | None = None,
-    ) -> Prediction:
-        """Segment one object from any mix of prompts; coordinates are (row, col) image pixels.
+    #: Polygons and scribbles are read as such (seeds along scribbles, negative polygons as background).
+    native_prompts = frozenset({"polygons", "scribbles"})
+
+    def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
+        """Segment one object from any mix of prompts (called by ``predict`` with checked prompts).
 
         Parameters
         ----------
         embedding : ImageEmbedding
             From :meth:`encode` of this backend.
-        points : array_like, shape (N, 2), optional
-            Clicks (row, col).
-        labels : array_like, shape (N,), optional
-            1 object, 0 background (default: all 1).
-        box : (row0, col0, row1, col1), optional
-            The object lies inside; everything outside is background.
-        mask : np.ndarray, shape (H, W), optional
-            A rough object mask (soft prior and colour sample).
+        prompts : Prompts
+            Clicks (1 object, 0 background); a box (everything outside is
+            background); a rough object mask (soft prior and colour sample);
+            scribbles (every superpixel they cross is a seed of their label);
+            polygons (label 1 acts like a mask prompt, label 0 marks the
+            inside as background).  (row, col) image pixels.
         previous : Prediction, optional
             The last answer for this object (soft prior; refined, not redone).
-        scribbles : list of np.ndarray, shape (N, 2), optional
-            Polylines (row, col); every superpixel they cross is a seed.
-        scribble_labels : list of int, optional
-            1 or 0 per scribble (default 1).
-        polygons : list of np.ndarray, shape (N, 2), optional
-            Closed outlines (row, col): label 1 acts like a mask prompt,
-            label 0 marks its inside as background.
-        polygon_labels : list of int, optional
-            1 or 0 per polygon (default 1).
 
         Returns
         -------
@@ -172,21 +151,11 @@ class ClassicBackend:
             ``max_pixels`` the logits are the working copy's, upsampled
             bilinearly when ``logits`` is first read (``mask`` equals
             ``logits > 0`` all the same).
-
-        Raises
-        ------
-        EmbeddingError
-            If ``embedding`` was not made by this backend.
-        PromptError
-            Malformed prompts, coordinates outside the image, no prompt at all.
         """
-        check_embedding(embedding, self.backend_id)
         features: ClassicFeatures = embedding.features
         shape = embedding.image_shape
-        scribble_list = check_paths(scribbles, scribble_labels, shape, "scribbles")
-        polygon_list = check_paths(polygons, polygon_labels, shape, "polygons")
-        prompts = check_prompts(shape, points=points, labels=labels, box=box, mask=mask,
-                                allow_empty=bool(scribble_list or polygon_list))
+        scribble_list = list(zip(prompts.scribbles, prompts.scribble_labels.tolist()))
+        polygon_list = list(zip(prompts.polygons, prompts.polygon_labels.tolist()))
         region, forbidden = self._regions(features, prompts, scribble_list, polygon_list, previous)
         g = features.graph
         if not region.has_object_evidence:
@@ -244,7 +213,7 @@ class ClassicBackend:
 
         def coarse(which: np.ndarray, before: np.ndarray | None) -> np.ndarray:
             """The cut's (h, w) working answer to the clicks ``which`` (indices), fed ``before`` as previous answer."""
-            some = check_prompts(features.work.image_shape, points=prompts.points[which], labels=prompts.labels[which])
+            some = Prompts(prompts.points[which], prompts.labels[which], image_shape=features.work.image_shape)
             region, forbidden = self._regions(features, some, [], [], None)
             if before is not None:
                 region = dataclasses.replace(region, previous=coverage(features, before))

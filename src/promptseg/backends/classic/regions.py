@@ -13,11 +13,9 @@ from typing import Sequence
 import numpy as np
 from skimage.draw import line, polygon
 
-from ...errors import PromptError
-from ...prompts import check_vertices
 from .encoder import ClassicFeatures
 
-__all__ = ["check_paths", "coverage", "path_pixels", "path_superpixels", "polygon_pixels", "box_pixels"]
+__all__ = ["coverage", "path_pixels", "path_superpixels", "polygon_pixels", "box_pixels"]
 
 
 def coverage(features: ClassicFeatures, work_mask: np.ndarray) -> np.ndarray:
@@ -32,40 +30,6 @@ def box_pixels(features: ClassicFeatures, box_rc: np.ndarray) -> np.ndarray:
     inside = np.zeros(features.work.shape, np.float32)
     inside[corners[0, 0] : corners[1, 0] + 1, corners[0, 1] : corners[1, 1] + 1] = 1.0
     return inside
-
-
-def check_paths(paths, labels, image_shape: tuple[int, int], kind: str) -> list[tuple[np.ndarray, int]]:
-    """Validate scribbles or polygons: a list of (N, 2) (row, col) arrays and one 0/1 label each.
-
-    Raises
-    ------
-    PromptError
-        Malformed arrays, wrong label count or values, vertices outside the image.
-    """
-    if paths is None:
-        return []
-    if isinstance(paths, np.ndarray) and paths.ndim == 2:
-        paths = [paths]
-    paths = list(paths)
-    labs = [1] * len(paths) if labels is None else list(np.asarray(labels).reshape(-1))
-    if len(labs) != len(paths):
-        raise PromptError(f"got {len(paths)} {kind} but {len(labs)} labels; give one label (1 or 0) per {kind[:-1]}.")
-    h, w = image_shape
-    out = []
-    for path, lab in zip(paths, labs):
-        arr = np.asarray(path, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) == 0:
-            raise PromptError(f"each of the {kind} must be an (N, 2) array of (row, col) vertices, got shape {arr.shape}.")
-        if kind == "polygons":
-            check_vertices(arr, "polygon", min_len=3)
-        if not np.isfinite(arr).all():
-            raise PromptError(f"{kind} contain NaN or infinite coordinates.")
-        if (arr[:, 0] < 0).any() or (arr[:, 0] > h - 1).any() or (arr[:, 1] < 0).any() or (arr[:, 1] > w - 1).any():
-            raise PromptError(f"a vertex of the {kind} lies outside the image of {h} x {w} pixels; use (row, col) inside it.")
-        if int(lab) not in (0, 1):
-            raise PromptError(f"{kind} labels must be 1 (object) or 0 (background), got {lab!r}.")
-        out.append((arr, int(lab)))
-    return out
 
 
 def path_pixels(features: ClassicFeatures, path_rc: np.ndarray) -> np.ndarray:
