@@ -126,8 +126,8 @@ class LargeImageSession:
         rows = np.minimum(np.floor((np.arange(r0, r0 + h) + 0.5) * fr).astype(np.int64), self.image.shape[0] - 1)
         cols = np.minimum(np.floor((np.arange(c0, c0 + w) + 0.5) * fc).astype(np.int64), self.image.shape[1] - 1)
         if self.level == 0:
-            return np.array(self.labels.read(slice(r0, r0 + h), slice(c0, c0 + w)), dtype=np.int64)
-        return np.asarray(self.labels.array.oindex[rows, cols], dtype=np.int64)
+            return np.array(self.labels.read(slice(r0, r0 + h), slice(c0, c0 + w)), dtype=np.int32)
+        return np.asarray(self.labels.array.oindex[rows, cols], dtype=np.int32)
 
     def _full_box(self) -> tuple[slice, slice]:
         """The full-resolution pixels the current window covers."""

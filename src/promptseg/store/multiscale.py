@@ -195,7 +195,7 @@ class MultiscaleImage:
                 return i
         return self.n_levels - 1
 
-    def contrast_limits(self, max_side: int = 4096) -> tuple[float, float] | None:
+    def contrast_limits(self, max_side: int = 2048) -> tuple[float, float] | None:
         """Robust limits for scaling to 8 bits, from a coarse level (never the full image); None for uint8."""
         if self.dtype == np.uint8:
             return None

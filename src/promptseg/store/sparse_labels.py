@@ -191,7 +191,7 @@ def _resample(mask: np.ndarray, rows: slice, cols: slice, origin: tuple[int, int
 
 def _chunk_keys(array: Any) -> list[tuple[int, int]]:
     """(row, col) grid indices of the chunks stored for a 2D zarr v3 array."""
-    import asyncio
+    from zarr.core.sync import sync
 
     store, prefix = array.store, array.path
     base = f"{prefix}/c/" if prefix else "c/"
@@ -200,7 +200,7 @@ def _chunk_keys(array: Any) -> list[tuple[int, int]]:
         return [k async for k in store.list_prefix(base)]
 
     out = []
-    for key in asyncio.run(keys()):
+    for key in sync(keys()):
         parts = key[len(base):].split("/")
         if len(parts) == 2 and all(p.isdigit() for p in parts):
             out.append((int(parts[0]), int(parts[1])))
