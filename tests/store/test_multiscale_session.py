@@ -174,3 +174,28 @@ def test_tile_store_serves_tiles_a_second_session_would_encode(ome_path, tmp_pat
     pred = second.click(DISCS[1][:2])
     assert second.tiles.loaded == first.tiles.encoded and not second.tiles.encoded
     assert pred.area == first.prediction.area
+
+
+def test_provenance_sidecar_is_read_by_the_prompts_import_and_replays_the_labels(ome_path, tmp_path):
+    from promptseg.session import load_annotations
+
+    labels = SparseLabels.create((SIZE, SIZE), tmp_path / "labels.zarr")
+    session = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), labels=labels, level=1, **TILE)
+    for disc in DISCS[:2]:
+        session.click(disc[:2])
+        session.click((disc[0] + 2 * disc[2], disc[1]), 0)
+        session.commit()
+    sidecar = session.write_provenance()
+    assert sidecar.name == "labels.zarr.promptseg.json"
+    data = __import__("json").loads(sidecar.read_text())
+    assert data["model"] == {"name": "components", "backend_id": "components:1", "checkpoint_hash": "none"}
+    assert data["backend_options"]["level"] == 1 and data["backend_options"]["tile"] == 512
+    assert all("time" in o for o in data["objects"])
+    recorded = load_annotations(sidecar)
+    assert recorded.image_shape == (SIZE, SIZE) and [o.label for o in recorded.objects] == [1, 2]
+    np.testing.assert_allclose(recorded.objects[0].prompts.points[0], DISCS[0][:2], atol=2)  # full resolution
+    again = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), level=1, **TILE)
+    assert again.replay(recorded.objects) == []
+    box = (slice(0, SIZE), slice(0, SIZE))
+    np.testing.assert_array_equal(again.labels.read(*box, step=4), labels.read(*box, step=4))
+    assert again.labels.label_at(*DISCS[1][:2]) == 2

@@ -41,25 +41,27 @@ class AnnotationFile:
     objects: tuple[CommittedObject, ...]
 
 
+def object_entry(obj: CommittedObject) -> dict[str, Any]:
+    """One committed object as the JSON entry of an annotation file."""
+    return {
+        "label": obj.label,
+        "slice": list(obj.slice_key),
+        "backend": obj.backend_name,
+        "backend_id": obj.backend_id,
+        "checkpoint_hash": obj.checkpoint_hash,
+        "score": obj.score,
+        "area": obj.area,
+        "prompts": obj.prompts.to_json(),
+    }
+
+
 def to_json(session: AnnotationSession) -> dict[str, Any]:
     """The committed objects of ``session`` (ordered by commit) as a JSON-ready dict."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "image_shape": list(session.image.label_shape),
-        "objects": [
-            {
-                "label": obj.label,
-                "slice": list(obj.slice_key),
-                "backend": obj.backend_name,
-                "backend_id": obj.backend_id,
-                "checkpoint_hash": obj.checkpoint_hash,
-                "score": obj.score,
-                "area": obj.area,
-                "prompts": obj.prompts.to_json(),
-            }
-            for obj in session.committed
-        ],
+        "objects": [object_entry(obj) for obj in session.committed],
     }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,9 +35,10 @@ from ..prompts import Prompts
 from ..store.lazy_tiles import LazyTiles, Window
 from ..store.multiscale import MultiscaleImage, open_multiscale
 from ..store.sparse_labels import LabelPaint, SparseLabels
-from ..store.tiled import TiledBackend
+from ..store.tiled_backend import TiledBackend
 from .history import CommittedObject
 from .image_stack import ImageStack
+from .provenance import backend_options, provenance, write_sidecar
 from .session import AnnotationSession
 
 __all__ = ["LargeImageSession"]
@@ -199,8 +201,8 @@ class LargeImageSession:
         return False if self.session is None else self.session.clear()
 
     # ----------------------------------------------------------- objects
-    def commit(self, *, overwrite: bool = False) -> CommittedObject:
-        """Write the current answer into the labels (a new id, or the picked-up object's id).
+    def commit(self, *, overwrite: bool = False, label: int | None = None) -> CommittedObject:
+        """Write the current answer into the labels (a new id, or the picked-up object's id; ``label`` when replaying).
 
         Raises
         ------
@@ -210,7 +212,8 @@ class LargeImageSession:
         """
         if self.session is None or self.prediction is None:
             raise PromptsegError("nothing to commit: click on an object first.")
-        label = self._picked if self._picked is not None else self._next_label
+        if label is None:
+            label = self._picked if self._picked is not None else self._next_label
         obj = self.session.commit(overwrite=overwrite, label=label)
         paint = self.labels.paint(self.prediction_mask(obj.label), self.window.origin, self.factor, label,
                                   overwrite=overwrite)
@@ -272,3 +275,33 @@ class LargeImageSession:
     @property
     def next_label(self) -> int:
         return self._next_label
+
+    # -------------------------------------------------------- provenance
+    def provenance(self) -> dict:
+        """The labels' provenance sidecar (see :mod:`.provenance`): model, options, every object's prompts and time."""
+        th, _ = self.tiles.tiling.tile_shape
+        options = backend_options(self.inner, level=self.level, tile=th, halo=self.tiles.tiling.halo,
+                                  window_radius=self.radius, contrast_limits=self.tiles.contrast_limits)
+        return provenance(self.committed, self.inner, self.image.shape, options=options, times=self.commit_times)
+
+    def write_provenance(self, labels_path: str | Path | None = None) -> Path:
+        """Write :meth:`provenance` next to the labels (their zarr folder unless ``labels_path`` is given)."""
+        path = labels_path if labels_path is not None else self.labels.path
+        if path is None:
+            raise PromptsegError("these labels live in memory: give the path the labels were exported to.")
+        return write_sidecar(path, self.provenance())
+
+    def replay(self, objects: Sequence[CommittedObject], *, overwrite: bool = False) -> list[str]:
+        """Re-segment recorded objects (full-resolution prompts, as :func:`~.annotations.load_annotations` reads
+        a sidecar) with their ids; returns one warning per object that could not be committed."""
+        warnings = []
+        for obj in objects:
+            p = obj.prompts
+            self.window, self.session, self._picked = None, None, None
+            try:
+                self.set_prompts(p.points, p.labels, None if p.box is None else p.box)
+                self.commit(overwrite=overwrite, label=obj.label)
+            except PromptsegError as exc:
+                warnings.append(f"object {obj.label}: {exc}")
+        self.window, self.session = None, None
+        return warnings
