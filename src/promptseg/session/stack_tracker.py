@@ -15,8 +15,27 @@ from ..model.sam2.tracker_engine import TrackerEngine
 from ..model.sam2.tracker_state import TrackResult
 from ..prompts import Prompts, box_to_xyxy, to_xy
 from .frame_source import FrameSource, StackFrames
+from .embedded_frames import BackendFrames, StoreFrames
 
 __all__ = ["StackTracker"]
+
+
+def _frames(backend: Any, model: Sam2Model, stack: Any, contrast_limits, cache_frames: int) -> FrameSource:
+    """The :class:`FrameSource` for ``stack``: itself, a store's slices, or slices encoded on demand."""
+    from ..store.embedding_store import EmbeddingStore
+
+    if isinstance(stack, FrameSource):
+        return stack
+    if isinstance(stack, EmbeddingStore):
+        if stack.backend is None:
+            if isinstance(backend, Sam2Model):
+                raise TypeError("a store's embeddings are read by the SAM 2.1 backend that wrote them: pass that "
+                                "backend (not the bare model), or open the store with backend=...")
+            stack = EmbeddingStore.open(stack.path, backend=backend)
+        return StoreFrames(stack, cache_frames=cache_frames)
+    if isinstance(backend, Sam2Model):
+        return StackFrames(model, stack, contrast_limits=contrast_limits, cache_frames=cache_frames)
+    return BackendFrames(backend, stack, contrast_limits=contrast_limits, cache_frames=cache_frames)
 
 
 def _sam2_model(backend: Any) -> Sam2Model:
@@ -42,12 +61,21 @@ class StackTracker:
 
     Parameters
     ----------
-    backend : Sam2Model or an object with a ``.model`` Sam2Model
-        The SAM 2.1 model (eval mode; its device is used).
-    stack : array_like, shape (Z, H, W) or (Z, H, W, C), or FrameSource
+    backend : Sam2Model or Sam2Backend
+        The SAM 2.1 model (eval mode; its device is used), or the SAM 2.1
+        image backend (:class:`~promptseg.backends.sam2.Sam2Backend`, or
+        anything with an ``encode`` and a ``.model`` Sam2Model).  With the
+        model, slices are prepared as the official video loader does (PIL
+        bicubic resize); with a backend, slices are encoded as the backend
+        encodes images, the same as ``promptseg embed`` stores them, so
+        on-demand and store-backed tracks agree.
+    stack : array_like, shape (Z, H, W) or (Z, H, W, C), EmbeddingStore, or FrameSource
         Slices or time points along the first axis; lazy arrays (zarr, dask)
-        are read slice by slice.  A :class:`~promptseg.session.frame_source.FrameSource`
-        (e.g. features read from an embedding store) is used as it is.
+        are read slice by slice.  An
+        :class:`~promptseg.store.embedding_store.EmbeddingStore` of the stack
+        written by the same SAM 2.1 backend (one tile per slice) is read
+        slice by slice instead of encoding.  A
+        :class:`~promptseg.session.frame_source.FrameSource` is used as it is.
     contrast_limits : (low, high), optional
         For non-8-bit stacks; default robust percentiles of a few slices.
     fill_hole_area : int
@@ -77,10 +105,7 @@ class StackTracker:
         cache_frames: int = 2,
     ) -> None:
         self.model = _sam2_model(backend)
-        if isinstance(stack, FrameSource):
-            self.frames = stack
-        else:
-            self.frames = StackFrames(self.model, stack, contrast_limits=contrast_limits, cache_frames=cache_frames)
+        self.frames = _frames(backend, self.model, stack, contrast_limits, cache_frames)
         self.engine = TrackerEngine(
             self.model, self.frames.num_frames, self.frames.features, fill_hole_area=fill_hole_area
         )
