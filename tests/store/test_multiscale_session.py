@@ -199,3 +199,27 @@ def test_provenance_sidecar_is_read_by_the_prompts_import_and_replays_the_labels
     box = (slice(0, SIZE), slice(0, SIZE))
     np.testing.assert_array_equal(again.labels.read(*box, step=4), labels.read(*box, step=4))
     assert again.labels.label_at(*DISCS[1][:2]) == 2
+
+
+@pytest.mark.parametrize("use_dask", [False, True])
+def test_embed_level_fills_the_tile_store_a_session_then_reads(ome_path, tmp_path, use_dask):
+    from promptseg.store.embed_level import embed_level
+
+    client = None
+    if use_dask:
+        distributed = pytest.importorskip("distributed")
+        client = distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None)
+    try:
+        backend = ComponentBackend()
+        session = LargeImageSession(open_multiscale(ome_path), backend, level=2, **TILE)
+        wanted = session.tiles.window(session.image.to_level([DISCS[0][:2]], 2)[0]).tiles
+        progress = list(embed_level(ome_path, backend, tmp_path / "tiles.zarr", level=2, tiles=wanted,
+                                    client=client, **TILE))
+    finally:
+        if client is not None:
+            client.close()
+    assert [p.done for p in progress] == list(range(1, len(wanted) + 1))
+    later = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), level=2,
+                              tile_store=tmp_path / "tiles.zarr", **TILE)
+    later.click(DISCS[0][:2])
+    assert later.tiles.loaded and not later.tiles.encoded

@@ -9,7 +9,7 @@ least-recently-used memory cache; optionally they are also written to a
 them instead of encoding.  A *window* (:meth:`LazyTiles.window`) is the block
 of tiles around a click; its embedding is an ordinary tiled
 :class:`~promptseg.backends.base.ImageEmbedding` of the window's pixels, which
-:class:`~promptseg.store.tiled.TiledBackend` answers with its seamless blend.
+:class:`~promptseg.store.tiled_backend.TiledBackend` answers with its seamless blend.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .codec import check_storable
 from .metadata import Tiling, slice_digest
 from .multiscale import MultiscaleImage
 from .ragged import unpack, write_packed
-from .tiled import native_tile_size, tiled_embedding
+from .tiled_backend import native_tile_size, tiled_embedding
 from .tiling import plan_tiling, tile_slices
 
 __all__ = ["LazyTiles", "TileStore", "Window"]
@@ -113,6 +113,10 @@ class TileStore:
             return None
         arrays = unpack(np.asarray(node[:]), dict(node.attrs["arrays"]), f"{self.path}/{name}")
         return self.codec.embedding_from_arrays(arrays, shape)
+
+    def prepare_level(self, level: int) -> None:
+        """Create the group of ``level`` (before parallel writers put tiles into it)."""
+        self._group.require_group(f"L{level}")
 
     def put(self, level: int, tile: int, digest: str, embedding: ImageEmbedding) -> None:
         """Write one tile's embedding."""
