@@ -1,0 +1,97 @@
+"""``promptseg segment`` on an image larger than memory (an OME-Zarr folder or a zarr array).
+
+The image is opened lazily (:func:`~promptseg.store.multiscale.open_multiscale`),
+the prompts are answered by a :class:`~promptseg.session.large.LargeImageSession`
+at ``--level`` (only the tiles around them are read and encoded), and the
+object is written into sparse zarr labels (``--out mask.zarr``: only the
+chunks it touches exist) with a provenance sidecar next to them.  A mask
+file (TIFF, PNG, ...) is written only when the image is small enough to hold
+one full-resolution mask in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PromptsegError
+
+#: A mask file of more pixels than this would be built in memory: ask for a zarr folder instead.
+MAX_FILE_PIXELS = 1 << 28
+
+
+def is_zarr_input(path: Path) -> bool:
+    """Whether ``path`` is a zarr folder (OME-Zarr image or array, zarr v2 or v3)."""
+    return path.is_dir() and any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def add_large_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--level", type=int, default=0,
+                        help="for an OME-Zarr image: the resolution level prompts are answered at (0: full resolution; "
+                             "coarser levels for objects larger than a tile); coordinates stay full-resolution")
+
+
+def run_segment_large(args: argparse.Namespace) -> int:
+    """``promptseg segment`` for a zarr input: encode only the tiles the prompts need, write labels sparsely."""
+    from ..backends import load_backend
+    from ..session.large import LargeImageSession
+    from ..store.multiscale import open_multiscale
+    from ..store.sparse_labels import SparseLabels
+
+    if args.logits:
+        raise PromptsegError("--logits is not written for zarr images (it would be as large as the image); "
+                             "leave it out.")
+    if args.value <= 0:
+        raise PromptsegError(f"--value must be a positive object id for zarr labels, got {args.value}.")
+    image = open_multiscale(args.image, slice_key=_slice_key(args), name=args.image.name)
+    h, w = image.shape
+    to_zarr = args.out.suffix.lower() == ".zarr"
+    if not to_zarr and h * w > MAX_FILE_PIXELS:
+        raise PromptsegError(f"{args.image} is {h} x {w} pixels: a mask file of that size does not fit in memory; "
+                             f"write the mask as sparse zarr labels instead (--out {args.out.with_suffix('.zarr')}).")
+    backend = load_backend(args.backend, device=args.device)
+    labels = SparseLabels.create(image.shape, args.out) if to_zarr else None
+    try:
+        session = LargeImageSession(image, backend, labels=labels, level=args.level,
+                                    contrast_limits=args.contrast_limits)
+        start = time.perf_counter()
+        session.set_prompts([(r, c) for r, c, _ in args.point], [lab for _, _, lab in args.point], args.box)
+        obj = session.commit(label=args.value)
+    except PromptsegError:
+        if to_zarr:  # the labels folder this command made holds nothing: leave no half-written output
+            shutil.rmtree(args.out, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - start
+    if to_zarr:
+        out = args.out
+        session.write_provenance()
+    else:
+        from ..io import write_mask
+
+        mask = session.labels.read(slice(0, h), slice(0, w)) == args.value
+        out = write_mask(args.out, mask, value=args.value)
+        session.write_provenance(out)
+    tiles = session.tiles
+    print(f"{out}: {obj.area} object pixels of {h} x {w} (level {args.level}; {len(tiles.encoded)} of "
+          f"{tiles.tiling.n_tiles} tiles encoded in {tiles.encode_seconds:.2f} s, total {seconds:.2f} s, "
+          f"backend {backend.name}; {session.labels.stored_chunks()} label chunks written)")
+    return 0
+
+
+def _slice_key(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """``--slice Z`` as an index into the leading axes (time, channel, z) of the zarr image, flattened."""
+    if args.slice is None:
+        return None
+    from ..store.multiscale import open_multiscale
+
+    lead = open_multiscale(args.image).levels[0].shape[:-2]
+    if not lead:
+        raise PromptsegError(f"--slice {args.slice}: {args.image} is a single 2D image; leave out --slice.")
+    total = int(np.prod(lead))
+    if not 0 <= args.slice < total:
+        raise PromptsegError(f"--slice {args.slice} is outside the image's {total} planes (0 to {total - 1}).")
+    return tuple(int(i) for i in np.unravel_index(args.slice, lead))

@@ -1,0 +1,51 @@
+"""``promptseg segment`` on an OME-Zarr folder: lazy, sparse zarr labels, provenance sidecar (issue 22)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from large_fakes import DISCS, write_ome_zarr
+
+from promptseg.cli import main
+from promptseg.io import read_image
+from promptseg.store.sparse_labels import SparseLabels
+
+
+@pytest.fixture(scope="module")
+def ome_path(tmp_path_factory):
+    return write_ome_zarr(tmp_path_factory.mktemp("large_cli") / "image.ome.zarr")
+
+
+def test_segment_an_ome_zarr_into_sparse_labels_with_a_sidecar(ome_path, tmp_path, capsys):
+    r, c, rad = DISCS[0]
+    out = tmp_path / "mask.zarr"
+    assert main(["segment", str(ome_path), "--backend", "classic", "--point", f"{r},{c}", "--level", "1",
+                 "--out", str(out), "--value", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "tiles encoded" in printed and "level 1" in printed
+    labels = SparseLabels.open(out)
+    assert labels.label_at(r, c) == 3 and labels.label_at(r + 3 * rad, c) == 0
+    assert labels.stored_chunks() <= 4  # the object's chunks only, of 16
+    sidecar = json.loads((tmp_path / "mask.zarr.promptseg.json").read_text())
+    assert sidecar["model"]["name"] == "classic" and sidecar["objects"][0]["label"] == 3
+    assert sidecar["backend_options"]["level"] == 1 and "settings" in sidecar["backend_options"]
+
+
+def test_segment_an_ome_zarr_into_a_mask_file_and_clear_errors(ome_path, tmp_path, capsys):
+    r, c, _ = DISCS[1]
+    out = tmp_path / "mask.tif"
+    assert main(["segment", str(ome_path), "--backend", "classic", "--point", f"{r},{c}", "--out", str(out)]) == 0
+    mask = read_image(out)
+    assert mask.shape == (4096, 4096) and mask[int(r), int(c)] == 255
+    assert (tmp_path / "mask.tif.promptseg.json").exists()
+    assert main(["segment", str(ome_path), "--backend", "classic", "--point", f"{r},{c}", "--out",
+                 str(tmp_path / "m2.zarr"), "--logits", str(tmp_path / "l.npy")]) == 2
+    assert "--logits is not written" in capsys.readouterr().err
+    assert main(["segment", str(ome_path), "--backend", "classic", "--point", "5000,10", "--out",
+                 str(tmp_path / "m3.zarr")]) == 2
+    assert "outside the image" in capsys.readouterr().err
+    assert main(["segment", str(ome_path), "--backend", "classic", "--point", f"{r},{c}", "--out",
+                 str(tmp_path / "mask.zarr"), "--level", "7"]) == 2
+    assert "level 7 does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "m3.zarr").exists()  # a failed command leaves no empty labels behind
