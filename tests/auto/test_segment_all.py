@@ -108,7 +108,7 @@ def test_sam_family_runs_the_automatic_generator(tiny_backend):
 
 
 def test_sam_family_tiles_reuse_a_given_tiled_embedding(tiny_backend):
-    from promptseg.store.tiled import TiledBackend
+    from promptseg.store.tiled_backend import TiledBackend
 
     image, _ = nuclei_image((300, 200), [(60, 60, 12), (230, 120, 15)])
     tiled = TiledBackend(tiny_backend, threshold=256)  # the tiny model's tiles are 256 px

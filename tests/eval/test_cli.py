@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from promptseg.eval.cli import add_evaluate_parser, main
+from promptseg.cli.evaluate import add_evaluate_parser, main
 
 from eval_fakes import make_label_dataset, make_mask_dataset
 

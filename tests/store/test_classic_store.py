@@ -12,7 +12,7 @@ from store_fakes import run
 
 from promptseg.backends.base import ImageEmbedding, native_prompts
 from promptseg.backends.classic import ClassicBackend
-from promptseg.backends.classic.codec import ClassicEmbeddingCodec, embedding_from_arrays, embedding_to_arrays
+from promptseg.store.classic_codec import ClassicEmbeddingCodec, embedding_from_arrays, embedding_to_arrays
 from promptseg.cli import main
 from promptseg.data import synthetic_nuclei_3d
 from promptseg.errors import StoreError, StoreMismatchError

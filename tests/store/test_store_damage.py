@@ -179,7 +179,7 @@ def test_embed_command_fails_when_the_store_disappears(tmp_path, stack, monkeypa
     import tifffile
 
     from promptseg.cli import main
-    from promptseg.store import cli as store_cli
+    from promptseg.cli import embed as store_cli
 
     image = tmp_path / "stack.tif"
     tifffile.imwrite(image, stack, photometric="minisblack")

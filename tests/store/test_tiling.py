@@ -9,7 +9,7 @@ from store_fakes import ComponentBackend, iou, run
 from promptseg.backends.base import ImageEmbedding, Prediction
 from promptseg.prompts import Prompts
 from promptseg.store import EmbeddingStore, StoredBackend, TiledBackend, embed_stack, plan_tiling
-from promptseg.store.tiled import TiledFeatures
+from promptseg.store.tiled_backend import TiledFeatures
 from promptseg.store.tiling import feather_weights, tile_slices
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..backends.base import Backend, ImageEmbedding
 from ..errors import PromptsegError
 from ..imaging import check_image
-from ..store.tiled import TiledBackend, slice_contrast_limits, tile_of
+from ..store.tiled_backend import TiledBackend, slice_contrast_limits, tile_of
 from ..store.tiling import DEFAULT_TILE_THRESHOLD, plan_tiling, tile_slices
 from .amg import AmgSettings, generate_masks
 from .classic_pass import ClassicAutoSettings, classic_objects

@@ -4,7 +4,7 @@
 >>> run = run_to_end(evaluate(backend, Dataset("../shared/datasets/grabcut"), limit=10))  # doctest: +SKIP
 >>> summarize(run).noc[0.90]  # doctest: +SKIP
 
-The command line front end is ``promptseg evaluate`` (:mod:`promptseg.eval.cli`).
+The command line front end is ``promptseg evaluate`` (:mod:`promptseg.cli.evaluate`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the rest ranked by a confidence score.  No Qt here; the napari panel is
 """
 
 from .accept import accept_proposals, proposals_to_labels
-from .model import ExemplarModel, describe_exemplars
+from .learned import ExemplarModel, describe_exemplars
 from .proposal import FindProgress, Proposal
 from .search import find_similar, find_similar_stack
 from .shape import ExemplarShape

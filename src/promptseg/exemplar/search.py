@@ -22,7 +22,7 @@ from ..prompts import Prompts, deepest_point
 from .boundary import BoundaryRule, learn_boundary
 from .classic_search import work_to_image
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
-from .model import ExemplarModel, describe_exemplars
+from .learned import ExemplarModel, describe_exemplars
 from .pixel_search import PixelRule, learn_pixel_rule, pixel_objects
 from .proposal import FindProgress, Proposal
 from .shape import check_masks

@@ -18,7 +18,7 @@ class Sam(nn.Module):
 
     Image geometry (resizing, padding, coordinate scaling) lives in
     :mod:`promptseg.model.transforms`; the encode-once / predict-many logic in
-    :mod:`promptseg.model.predictor`.
+    :class:`promptseg.backends.sam.SamBackend`.
     """
 
     def __init__(self, image_encoder: nn.Module, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder):

@@ -70,10 +70,6 @@ class LabelEdit:
     old: np.ndarray
     new: int
 
-    def bounding_box(self) -> tuple[slice, ...]:
-        """The smallest box (one slice per axis) holding every edited pixel."""
-        return tuple(slice(int(i.min()), int(i.max()) + 1) for i in self.index)
-
 
 @dataclass(frozen=True, eq=False)
 class Step:
@@ -123,10 +119,6 @@ class History:
     @property
     def can_undo(self) -> bool:
         return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
 
     def clear(self) -> None:
         self._undo.clear()

@@ -17,7 +17,7 @@ from .metadata import PREPROCESSING_VERSION, ImageInfo, StoreMetadata, Tiling, d
 from .paths import STORE_SUFFIX, find_store, store_path_for
 from .sources import ArraySource, SliceSource, TiffSource, ZarrSource, expand_inputs, open_source
 from .stored_backend import StoredBackend
-from .tiled import TiledBackend
+from .tiled_backend import TiledBackend
 from .tiling import plan_tiling
 
 __all__ = [

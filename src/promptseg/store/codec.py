@@ -8,7 +8,7 @@ content (e.g. the number of superpixels of a classic embedding): such
 *ragged* arrays are stored per slice at their own size.  Backends that do
 not implement the protocol themselves can be adapted by a codec object
 (:data:`ADAPTERS`), as the classic backend is by
-:class:`~promptseg.backends.classic.codec.ClassicEmbeddingCodec`.
+:class:`~promptseg.store.classic_codec.ClassicEmbeddingCodec`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class StorableBackend(Protocol):
 
 
 def unwrap(backend: Backend) -> Backend:
-    """The backend under wrappers such as :class:`~promptseg.store.tiled.TiledBackend` (their ``inner``)."""
+    """The backend under wrappers such as :class:`~promptseg.store.tiled_backend.TiledBackend` (their ``inner``)."""
     while hasattr(backend, "inner"):
         backend = backend.inner
     return backend
@@ -57,7 +57,7 @@ def unwrap(backend: Backend) -> Backend:
 #: Backends that are made storable by a separate codec object:
 #: "module:Class" of the backend -> "module:Class" of the codec (built with the backend).
 ADAPTERS: dict[str, str] = {
-    "promptseg.backends.classic:ClassicBackend": "promptseg.backends.classic.codec:ClassicEmbeddingCodec",
+    "promptseg.backends.classic:ClassicBackend": "promptseg.store.classic_codec:ClassicEmbeddingCodec",
 }
 
 _STORABLE_NAMES = ("embedding_codec", "embedding_layout", "embedding_to_arrays", "embedding_from_arrays")

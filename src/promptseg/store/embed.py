@@ -30,7 +30,7 @@ from .codec import array_dtypes, cast_arrays, check_storable
 from .embedding_store import EmbeddingStore, expected_metadata
 from .metadata import Tiling, describe_image
 from .sources import ArraySource, SliceSource, plane_shape
-from .tiled import TiledBackend, encode_tiles, iter_tiles
+from .tiled_backend import TiledBackend, encode_tiles, iter_tiles
 from .tiling import DEFAULT_TILE_THRESHOLD
 
 

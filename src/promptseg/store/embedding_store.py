@@ -34,7 +34,7 @@ from .integrity import CHECKSUMS, ChunkFile, blosc_problem, chunk_file, files_di
 from .metadata import PREPROCESSING_VERSION, STORE_FORMAT_VERSION, ImageInfo, StoreMetadata, Tiling, differences
 from .paths import damaged_store, holds_no_slice, is_leftover, remove_store, replace_error
 from .ragged import unpack, write_packed
-from .tiled import tiled_embedding
+from .tiled_backend import tiled_embedding
 from .tiling import tile_slices
 
 ATTRIBUTE = "promptseg"

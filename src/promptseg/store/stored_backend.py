@@ -27,7 +27,7 @@ from ..errors import StoreError
 from ..prompts import Prompts
 from .embedding_store import EmbeddingStore
 from .metadata import slice_digest
-from .tiled import TiledBackend, TiledFeatures, tile_encoder, tiled_embedding, untiled_previous
+from .tiled_backend import TiledBackend, TiledFeatures, tile_encoder, tiled_embedding, untiled_previous
 
 
 class StoredBackend(PromptBackend):

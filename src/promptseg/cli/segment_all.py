@@ -90,7 +90,7 @@ def write_labels(path: Path, labels: np.ndarray) -> Path:
 def run_segment_all(args: argparse.Namespace) -> int:
     from ..backends import load_backend
     from ..io import read_image
-    from .segment_all import segment_all
+    from ..auto.segment_all import segment_all
 
     inputs = _inputs(args.image)
     folder = args.image.is_dir()

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ...errors import StoreError
-from ..base import Backend, ImageEmbedding
+from ..errors import StoreError
+from ..backends.base import Backend, ImageEmbedding
 
 __all__ = ["ClassicEmbeddingCodec", "embedding_to_arrays", "embedding_from_arrays", "leaf_arrays"]
 
@@ -77,7 +77,7 @@ def leaf_arrays(value: Any, path: str) -> dict[str, np.ndarray]:
     raise StoreError(
         f"embedding field {path!r} holds a {type(value).__name__}, which the classic codec cannot store "
         "(it stores arrays, sparse matrices, numbers and tuples of numbers inside dataclasses); "
-        "extend promptseg/backends/classic/codec.py for it."
+        "extend promptseg/store/classic_codec.py for it."
     )
 
 

@@ -61,9 +61,9 @@ def run_find_similar(args: argparse.Namespace) -> int:
     from ..backends import load_backend
     from ..io import read_image
     from ..session.image_stack import ImageStack
-    from .accept import proposals_to_labels
-    from .model import describe_exemplars
-    from .search import find_similar_stack
+    from ..exemplar.accept import proposals_to_labels
+    from ..exemplar.learned import describe_exemplars
+    from ..exemplar.search import find_similar_stack
 
     if not 0.0 <= args.threshold <= 1.0:
         raise PromptsegError(f"--threshold is a score between 0 and 1, got {args.threshold}.")

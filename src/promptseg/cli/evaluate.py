@@ -2,7 +2,7 @@
 
 The project's ``promptseg`` entry point adds this sub-command with
 :func:`add_evaluate_parser` and runs it with :func:`run_evaluate`; until then
-``python -m promptseg.eval.cli DATASET_DIR... --backend NAME`` does the same.
+``python -m promptseg.cli.evaluate DATASET_DIR... --backend NAME`` does the same.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 from typing import Sequence
 
 from ..errors import PromptsegError
-from .datasets import Dataset
-from .metrics import summarize
-from .report import format_table, plot_curves, write_json
-from .runner import evaluate, select_targets
+from ..eval.datasets import Dataset
+from ..eval.metrics import summarize
+from ..eval.report import format_table, plot_curves, write_json
+from ..eval.runner import evaluate, select_targets
 
 __all__ = ["add_evaluate_parser", "run_evaluate", "main"]
 
@@ -143,7 +143,7 @@ def _run_one(backend, dataset: Dataset, args: argparse.Namespace):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m promptseg.eval.cli``."""
+    """Entry point of ``python -m promptseg.cli.evaluate``."""
     parser = _configure(argparse.ArgumentParser(prog="promptseg evaluate", description=DESCRIPTION))
     return run_evaluate(parser.parse_args(argv))
 

@@ -1,7 +1,7 @@
 """``promptseg embed``: precompute embedding stores for images, stacks and folders.
 
 The project's ``promptseg`` entry point adds this sub-command with
-:func:`add_embed_parser`; ``python -m promptseg.store.cli INPUT... --backend NAME``
+:func:`add_embed_parser`; ``python -m promptseg.cli.embed INPUT... --backend NAME``
 does the same.
 """
 
@@ -95,9 +95,9 @@ def _load(name: str, device: str | None):
 
 def run_embed(args: argparse.Namespace) -> int:
     """Run ``promptseg embed`` for parsed arguments; returns the exit status."""
-    from .embed import BackendSpec, embed_stack, start_client
-    from .paths import store_path_for
-    from .sources import expand_inputs
+    from ..store.embed import BackendSpec, embed_stack, start_client
+    from ..store.paths import store_path_for
+    from ..store.sources import expand_inputs
 
     contrast_limits_option(args.contrast_limits)
     sources = expand_inputs(args.inputs)

@@ -1,7 +1,7 @@
 """``promptseg`` command line: a thin front end over the library.
 
 Sub-commands: ``segment`` (headless one-shot segmentation), ``segment-all``
-(every object at once, :mod:`promptseg.auto.cli`), ``models`` (the
+(every object at once, :mod:`promptseg.cli.segment_all`), ``models`` (the
 checkpoint registry and cache) and ``evaluate`` (the standard click protocol).
 """
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import PromptsegError, cli_text
-from .io import MASK_SUFFIXES
+from ..errors import PromptsegError, cli_text
+from ..io import MASK_SUFFIXES
 
 
 def _point(text: str) -> tuple[float, float, int]:
@@ -66,10 +66,10 @@ def _add_segment(sub) -> None:
 def _run_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .backends import load_backend
-    from .io import read_image, write_mask
-    from .store import TiledBackend
-    from .store.cli import contrast_limits_option
+    from ..backends import load_backend
+    from ..io import read_image, write_mask
+    from ..store import TiledBackend
+    from .embed import contrast_limits_option
 
     if not args.point and args.box is None:
         raise PromptsegError("give at least one --point ROW,COL[,LABEL] or a --box R0,C0,R1,C1.")
@@ -126,8 +126,8 @@ def _add_models(sub) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from .backends import BUILTIN_BACKENDS
-    from .model.registry import cache_dir, model_table
+    from ..backends import BUILTIN_BACKENDS
+    from ..model.registry import cache_dir, model_table
 
     rows = model_table(args.cache_dir)
     cols = [("name", 30), ("architecture", 12), ("domain", 22), ("size", 9), ("license", 11), ("cached", 6)]
@@ -140,10 +140,10 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .auto.cli import add_segment_all_parser
-    from .eval.cli import add_evaluate_parser
-    from .exemplar.cli import add_find_similar_parser
-    from .store.cli import add_embed_parser
+    from .segment_all import add_segment_all_parser
+    from .evaluate import add_evaluate_parser
+    from .find_similar import add_find_similar_parser
+    from .embed import add_embed_parser
 
     parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
     sub = parser.add_subparsers(dest="command", required=True)
