@@ -1,11 +1,14 @@
-"""redraw_region: a written rectangle reaches the displayed slice exactly, with or without the fast path."""
+"""RegionWriter: a written rectangle reaches the displayed slice exactly, through public napari API only."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
-from promptseg._napari.labels_region import redraw_region
+from promptseg._napari import labels_region
+from promptseg._napari.labels_region import RegionWriter
 
 
 @pytest.fixture
@@ -25,42 +28,87 @@ def _canvas(viewer) -> np.ndarray:
     return viewer.screenshot(canvas_only=True, flash=False)
 
 
-def _write(layer, key, box, value) -> bool:
-    layer.data[key][box] = value
-    return redraw_region(layer, key, box)
+def _write(writer, key, box, value) -> int:
+    shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+    return writer.write(key, box, np.full(shape, value, np.uint8))
 
 
 def test_region_reaches_the_display_without_a_refresh(labels_3d, monkeypatch) -> None:
     viewer, layer = labels_3d
+    writer = RegionWriter(layer)
     refreshed = []
     monkeypatch.setattr(layer, "refresh", lambda *a, **k: refreshed.append(1))
     empty = _canvas(viewer)
     box = (slice(5, 40), slice(10, 60))
-    assert _write(layer, (2,), box, 1)  # the fast path works with the installed napari
+    assert _write(writer, (2,), box, 1) == 35 * 50
     assert not refreshed
+    assert (layer.data[2][box] == 1).all() and layer.data.sum() == 35 * 50
     drawn = _displayed(layer)
     shown = _canvas(viewer)
     assert (shown != empty).any()  # the rectangle is on the canvas
     monkeypatch.undo()
-    layer.refresh()  # napari's own slicing of the data gives what the fast path drew
+    layer.refresh()  # napari's own slicing of the data gives what the write drew
     np.testing.assert_array_equal(_displayed(layer), drawn)
     np.testing.assert_array_equal(_canvas(viewer), shown)
-    assert _write(layer, (2,), box, 0)
+    assert _write(writer, (2,), box, 0) == 35 * 50
     np.testing.assert_array_equal(_canvas(viewer), empty)  # and it is gone again
+    assert _write(writer, (2,), box, 0) == 0  # nothing changes: nothing written
+
+
+def test_no_private_napari_attribute_is_used(make_napari_viewer_proxy) -> None:
+    viewer = make_napari_viewer_proxy(show=True)  # what a plugin's dock widget gets
+    viewer.add_labels(np.zeros((4, 48, 64), np.uint8), name="lab")
+    layer = viewer.layers["lab"]  # a proxy that warns on private attributes
+    writer = RegionWriter(layer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        for value in (1, 0):
+            assert _write(writer, (0,), (slice(0, 10), slice(0, 10)), value) == 100
+            writer.drop_history()
+
+
+def test_a_large_change_refreshes_the_layer_instead(labels_3d, monkeypatch) -> None:
+    viewer, layer = labels_3d
+    writer = RegionWriter(layer)
+    monkeypatch.setattr(labels_region, "REFRESH_PIXELS", 100)
+    box = (slice(0, 20), slice(0, 20))
+    assert _write(writer, (2,), box, 4) == 400
+    assert writer.history_bytes == 0  # not through data_setitem: no undo history
+    drawn = _displayed(layer)
+    layer.refresh()
+    np.testing.assert_array_equal(_displayed(layer), drawn)
+    assert (layer.data[2][box] == 4).all() and layer.data.sum() == 4 * 400
 
 
 def test_other_slices_are_written_but_not_drawn(labels_3d) -> None:
     viewer, layer = labels_3d
+    writer = RegionWriter(layer)
     before = _displayed(layer)
-    assert _write(layer, (1,), (slice(0, 10), slice(0, 10)), 3)
+    assert _write(writer, (1,), (slice(0, 10), slice(0, 10)), 3) == 100
     np.testing.assert_array_equal(_displayed(layer), before)
     viewer.dims.set_current_step(0, 1)
     assert (_displayed(layer) != before).any()  # slicing shows it
 
 
-def test_3d_display_falls_back_to_a_refresh(labels_3d) -> None:
+def test_3d_display_shows_the_write(labels_3d) -> None:
     viewer, layer = labels_3d
+    writer = RegionWriter(layer)
     viewer.dims.ndisplay = 3
-    assert not _write(layer, (2,), (slice(0, 48), slice(0, 64)), 2)
+    assert _write(writer, (2,), (slice(0, 48), slice(0, 64)), 2) == 48 * 64
     viewer.dims.ndisplay = 2
     assert np.asarray(layer._slice.image.view).any()
+
+
+def test_undo_history_is_dropped_past_its_budget(labels_3d, monkeypatch) -> None:
+    viewer, layer = labels_3d
+    layer.mode = "paint"
+    writer = RegionWriter(layer)
+    box = (slice(0, 10), slice(0, 10))
+    _write(writer, (2,), box, 1)
+    layer.undo()  # below the budget: napari's history still holds the write
+    assert not layer.data.any()
+    monkeypatch.setattr(labels_region, "HISTORY_BYTES", 1000)
+    _write(writer, (2,), box, 1)  # 100 pixels x 26 bytes: past the budget
+    assert writer.history_bytes == 0 and layer.mode == "paint" and layer.editable
+    layer.undo()  # nothing left to undo
+    assert (layer.data[2][box] == 1).all()

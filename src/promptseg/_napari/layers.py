@@ -22,7 +22,7 @@ from napari.layers import Image, Labels, Points, Shapes
 from ..prompts import Prompts
 from ..session import SliceKey
 from .colours import object_colormap, preview_colormap
-from .labels_region import redraw_region
+from .labels_region import RegionWriter
 
 POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
 NEGATIVE_COLOR = np.array([1.0, 0.1, 0.8, 1.0])
@@ -54,6 +54,7 @@ class PromptLayers:
         self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6, preview_colormap))
         self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7, object_colormap))
         self.preview.selected_label = 1
+        self._preview_writer = RegionWriter(self.preview)
         self._next_positive: bool | None = None
         self._preview_key: SliceKey | None = None  # slice currently drawn in the preview
         self._preview_mask: np.ndarray | None = None
@@ -192,13 +193,6 @@ class PromptLayers:
                 shapes.add(new, shape_type=kinds)
         shapes.selected_data = set()
 
-    def clear_all_prompts(self) -> None:
-        with self.points.events.data.blocker():
-            self.points.data = np.zeros((0, len(self.label_shape)))
-        with self.shapes.events.data.blocker():
-            self.shapes.data = []
-        self._force_defaults()
-
     def _force_defaults(self) -> None:
         positive, self._next_positive = self._next_positive, None
         self.set_click_positive(True if positive is None else positive)
@@ -226,8 +220,8 @@ class PromptLayers:
     def _set_pixels(self, key: SliceKey, old: np.ndarray, new: np.ndarray) -> None:
         """Write ``new`` over ``old`` on slice ``key`` of the preview.
 
-        Only the bounding rectangle of the changed pixels is written and
-        redrawn (:func:`.labels_region.redraw_region`); the preview keeps no
+        Only the changed pixels are written and redrawn
+        (:class:`.labels_region.RegionWriter`); the preview keeps little
         napari undo history (prompts and commits have their own).
         """
         changed = old != new
@@ -236,8 +230,7 @@ class PromptLayers:
             return
         cols = np.flatnonzero(changed[rows[0] : rows[-1] + 1].any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        self.preview.data[key][box] = new[box]
-        redraw_region(self.preview, key, box)
+        self._preview_writer.write(key, box, new[box].astype(self.preview.data.dtype))
 
     def refresh_objects(self) -> None:
         self.objects.refresh()
