@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from promptseg.model.checkpoint import load_strict
@@ -48,3 +49,12 @@ def tiny_sam2_model(seed: int = 0) -> Sam2Model:
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.2)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def hiera_t_file(tmp_path_factory):
+    """A full-size hiera_t with the builder's random weights, saved as an official checkpoint ({"model": state dict})."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("sam2") / "my_hiera.pt"
+    torch.save({"model": build_sam2("hiera_t").state_dict()}, path)
+    return path

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from sam2_fixture import fixture_model, tiny_sam2_model
+from sam2_fixture import fixture_model, hiera_t_file, tiny_sam2_model  # noqa: F401 - a fixture
 
 from promptseg import EmbeddingError, PromptError
 from promptseg.backends import load_backend
@@ -161,17 +161,6 @@ def test_warm_up_and_layout(tiny2):
     assert tiny2.warm_up() > 0
     assert tiny2.embedding_layout((10, 10)) == {"image_embed": (32, 16, 16), "high_res_feat_0": (4, 64, 64),
                                                 "high_res_feat_1": (8, 32, 32)}
-
-
-@pytest.fixture(scope="session")
-def hiera_t_file(tmp_path_factory):
-    """A full-size random-weight hiera_t saved as an official checkpoint ({"model": state dict})."""
-    from promptseg.model.sam2.build import build_sam2
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("sam2") / "my_hiera.pt"
-    torch.save({"model": build_sam2("hiera_t").state_dict()}, path)
-    return path
 
 
 def test_load_backend_tells_the_sam2_model(hiera_t_file):

@@ -1,16 +1,16 @@
 """What the automatic mask generator needs from a model: answers to batches of single points.
 
 :class:`PointPrompter` is the whole interface between the generator
-(:mod:`promptseg.auto.amg`) and a model family.  SAM 1 / MobileSAM plug in
-through :class:`SamPointPrompter` (the fast decoder's batched path); another
-family (SAM 2.1) plugs in by giving its backend a ``point_prompter(embedding)``
-method that returns an object with the same two methods.
+(:mod:`promptseg.auto.amg`) and a model family.  SAM 1 / MobileSAM and SAM 2.1
+plug in through :class:`SamPointPrompter` (the fast decoder's batched path,
+which the backend hands over with ``point_decoder(embedding)``); another
+family plugs in by giving its backend a ``point_prompter(embedding)`` method
+that returns an object with the same two methods.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -40,19 +40,6 @@ class PointPrompter(Protocol):
         ...
 
 
-_DECODERS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
-
-
-def _fast_decoder(model):
-    """One :class:`FastMaskDecoder` per loaded model (built on first use)."""
-    from ..model.fast_decoder import FastMaskDecoder
-
-    dec = _DECODERS.get(model)
-    if dec is None:
-        dec = _DECODERS[model] = FastMaskDecoder(model)
-    return dec
-
-
 class _SamAnswers:
     def __init__(self, decoder, answers, geometry, chunk: int) -> None:
         self._decoder, self._answers, self._geometry, self._chunk = decoder, answers, geometry, chunk
@@ -73,14 +60,15 @@ class _SamAnswers:
 
 
 class SamPointPrompter:
-    """Batched points through the fast decoder of a SAM 1 / MobileSAM backend.
+    """Batched points through the fast decoder of a SAM 1 / MobileSAM or SAM 2.1 backend.
 
     Parameters
     ----------
     backend
-        A :class:`~promptseg.backends.sam.SamBackend` (its ``model``).
+        A :class:`~promptseg.backends.sam.SamBackend` or
+        :class:`~promptseg.backends.sam2.Sam2Backend` (its ``point_decoder``).
     embedding : ImageEmbedding
-        Made by that backend (``features`` a ``SamFeatures``).
+        Made by that backend (``features`` with a ``geometry``).
     chunk : int
         Points run through the transformer together (a memory / cache
         trade-off on CPUs; results do not depend on it).
@@ -89,12 +77,9 @@ class SamPointPrompter:
     """
 
     def __init__(self, backend, embedding: ImageEmbedding, *, chunk: int = 8, multimask: bool = True) -> None:
-        self._model = backend.model
-        self._decoder = _fast_decoder(self._model)
-        features = embedding.features
-        self._geometry = features.geometry
-        self._device = features.embedding.device
-        self._prep = embedding.cache.get("sam_decoder") or self._decoder.prepare(features.embedding)
+        self._decoder, self._prep, self._prompt_encoder = backend.point_decoder(embedding)
+        self._geometry = embedding.features.geometry
+        self._device = self._prep.tokens_no_mask.device
         self._chunk = int(chunk)
         self._multimask = multimask
 
@@ -103,7 +88,7 @@ class SamPointPrompter:
         xy = self._geometry.coords_to_input(np.asarray(points_xy, np.float64).reshape(-1, 2))
         coords = torch.as_tensor(xy, dtype=torch.float32, device=self._device)[:, None]
         labels = torch.ones(len(xy), 1, dtype=torch.long, device=self._device)
-        sparse = self._model.prompt_encoder.embed_points(coords, labels, pad=True)
+        sparse = self._prompt_encoder.embed_points(coords, labels, pad=True)  # SAM 2: the same tokens
         answers = [self._decoder.decode_batch(self._prep, sparse[i:i + self._chunk], multimask=self._multimask)
                    for i in range(0, len(sparse), self._chunk)]
         return _SamAnswers(self._decoder, answers, self._geometry, self._chunk)
@@ -121,8 +106,7 @@ def point_prompter(backend, embedding: ImageEmbedding, **options) -> PointPrompt
     own = getattr(backend, "point_prompter", None)
     if callable(own):
         return own(embedding, **options)
-    features = embedding.features
-    if hasattr(features, "geometry") and hasattr(features, "embedding") and hasattr(backend, "model"):
+    if callable(getattr(backend, "point_decoder", None)):
         return SamPointPrompter(backend, embedding, **options)
     raise PromptsegError(
         f"backend {getattr(backend, 'name', type(backend).__name__)!r} cannot answer batches of points; "

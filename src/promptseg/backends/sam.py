@@ -65,13 +65,15 @@ class SamBackend(PromptBackend):
     #: A prediction's ``score`` is the model's estimate of the mask's IoU (backends without this
     #: attribute return a score that is no quality estimate, and the annotator does not show it).
     score_is_quality = True
+    #: The per-click decoder built from the model (a subclass's model family brings its own).
+    decoder_class = FastMaskDecoder
 
     def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.name = name
         self.checkpoint_hash = checkpoint_hash
-        self._decoder = FastMaskDecoder(self.model)
+        self._decoder = self.decoder_class(self.model)
         self._feedback: tuple | None = None  # (PreparedEmbedding, previous state, PreparedMask): prepare_feedback
         tune_allocator()
 
@@ -113,13 +115,16 @@ class SamBackend(PromptBackend):
         """
         start = time.perf_counter()
         rgb = to_uint8_rgb(image, contrast_limits=contrast_limits)
-        geometry = ImageGeometry.for_image(rgb.shape[:2], self.model.img_size)
         with heavy_work():  # torch's thread count, and clicks meanwhile know an encode runs
-            x = geometry.preprocess(rgb).to(self.device)
-            embedding = self.model.image_encoder(x)
-            emb = self.embedding_from_features(embedding, geometry)
+            emb = self._encode_rgb(rgb)
         emb.encode_seconds = time.perf_counter() - start
         return emb
+
+    def _encode_rgb(self, rgb: np.ndarray) -> ImageEmbedding:
+        """The model's embedding of an (H, W, 3) uint8 image (called by :meth:`encode` under inference mode)."""
+        geometry = ImageGeometry.for_image(rgb.shape[:2], self.model.img_size)
+        x = geometry.preprocess(rgb).to(self.device)
+        return self.embedding_from_features(self.model.image_encoder(x), geometry)
 
     def embedding_from_features(self, embedding: torch.Tensor, geometry: ImageGeometry) -> ImageEmbedding:
         """Wrap a stored or computed (1, 256, 64, 64) encoder output as an :class:`ImageEmbedding`."""
@@ -150,6 +155,21 @@ class SamBackend(PromptBackend):
         """Rebuild an embedding of an (H, W) image from :meth:`embedding_to_arrays` output (any float dtype)."""
         tensor = torch.from_numpy(np.ascontiguousarray(arrays["embedding"], dtype=np.float32))[None]
         return self.embedding_from_features(tensor, ImageGeometry.for_image(image_shape, self.model.img_size))
+
+    def point_decoder(self, embedding: ImageEmbedding):
+        """What batched single-point decoding of ``embedding`` needs (:class:`~promptseg.auto.prompter.SamPointPrompter`).
+
+        Returns
+        -------
+        decoder : FastMaskDecoder
+            This backend's per-click decoder (its ``decode_batch`` / ``batch_masks``).
+        prepared : PreparedEmbedding
+            Its per-image constants for ``embedding`` (cached on the embedding).
+        prompt_encoder : PromptEncoder
+            Turns (x, y) input-frame points into tokens.
+        """
+        emb = check_embedding(embedding, self.backend_id)
+        return self._decoder, self._prepared(emb), self._prompt_encoder
 
     def _prepared(self, emb: ImageEmbedding) -> PreparedEmbedding:
         prep = emb.cache.get("sam_decoder")
@@ -185,19 +205,22 @@ class SamBackend(PromptBackend):
         """The decoder's answer to checked prompts (called by :meth:`predict` under inference mode)."""
         geometry: ImageGeometry = emb.features.geometry
         prep = self._prepared(emb)
-        ready = self._feedback  # read once: prepare_feedback may replace it from another thread
-        if ready is not None and prompts.mask is None and previous is not None \
-                and ready[0] is prep and ready[1] is previous.state:
-            hidden = ready[2]
-        else:
-            low_res_prompt = self._mask_prompt(prompts, previous, geometry)
-            hidden = None if low_res_prompt is None else self._decoder.mask_hidden(low_res_prompt.to(self.device))
+        hidden = self._mask_hidden(prep, prompts, previous, geometry)
         sparse = self._sparse_tokens(prompts, geometry)
         low_res, iou, index = self._decoder(prep, sparse, hidden, multimask)
         score = float(iou.max())
         logits = geometry.upsample_logits(low_res[None])[0, 0]
         logits_np = logits.to("cpu", torch.float32).numpy()
         return Prediction(mask=logits_np > 0, logits=logits_np, score=score, state=low_res)
+
+    def _mask_hidden(self, prep: PreparedEmbedding, prompts: Prompts, previous: Prediction | None, geometry):
+        """The decoder's mask-prompt input: what :meth:`prepare_feedback` formed for ``previous``, else computed now (None: no mask prompt)."""
+        ready = self._feedback  # read once: prepare_feedback may replace it from another thread
+        if ready is not None and prompts.mask is None and previous is not None \
+                and ready[0] is prep and ready[1] is previous.state:
+            return ready[2]
+        low_res_prompt = self._mask_prompt(prompts, previous, geometry)
+        return None if low_res_prompt is None else self._decoder.mask_hidden(low_res_prompt.to(self.device))
 
     def warm_up(self) -> float:
         """Answer two clicks on a blank 64x64 embedding in the calling thread; returns the seconds taken.
@@ -210,10 +233,8 @@ class SamBackend(PromptBackend):
         first click.  No state is kept besides what torch caches itself.
         """
         start = time.perf_counter()
-        geometry = ImageGeometry.for_image((64, 64), self.model.img_size)
-        pe = self.model.prompt_encoder
-        blank = torch.zeros(1, pe.embed_dim, *pe.image_embedding_size)
-        emb = self.embedding_from_features(blank, geometry)
+        blank = {name: np.zeros(shape, np.float32) for name, shape in self.embedding_layout((64, 64)).items()}
+        emb = self.embedding_from_arrays(blank, (64, 64))
         first = self.predict(emb, points=[(32, 32)], labels=[1])  # one point: the multimask path
         self.predict(emb, points=[(32, 32), (20, 40)], labels=[1, 0], previous=first)  # the mask prompt path
         return time.perf_counter() - start
@@ -242,6 +263,10 @@ class SamBackend(PromptBackend):
             prep = self._prepared(emb)
             hidden = self._decoder.mask_hidden(self._previous_logits(previous).to(self.device))
             self._feedback = (prep, previous.state, self._decoder.prepare_mask(prep, hidden))
+
+    @property
+    def _prompt_encoder(self):
+        return self.model.prompt_encoder
 
     def _sparse_tokens(self, prompts: Prompts, geometry: ImageGeometry) -> torch.Tensor:
         """(n, 256) point and box tokens in the model's (x, y) input frame."""
@@ -272,7 +297,7 @@ class SamBackend(PromptBackend):
     def _previous_logits(self, previous: Prediction) -> torch.Tensor:
         """The (1, 256, 256) low-resolution logits a SAM prediction keeps as its state."""
         state = previous.state
-        if not isinstance(state, torch.Tensor) or state.shape[-2:] != self.model.prompt_encoder.mask_input_size:
+        if not isinstance(state, torch.Tensor) or state.shape[-2:] != self._prompt_encoder.mask_input_size:
             raise ValueError(
                 "previous= must be a Prediction returned by this SAM backend (its state holds the "
                 "low-resolution logits); for a mask from elsewhere pass mask= instead."

@@ -43,12 +43,17 @@ class BatchAnswer:
     weights : torch.Tensor, shape (B, M, C/8)
         Hypernetwork outputs: a candidate's mask is their dot product with
         the upscaled image tokens.
+    skips : (torch.Tensor, torch.Tensor) or None
+        SAM 2's high-resolution maps in the upscaling's row order, (4N, C/4)
+        and (4N, 4 C/8), added after each transposed convolution (see
+        :class:`~promptseg.model.sam2.fast_decoder.Sam2PreparedEmbedding`).
     """
 
     iou: torch.Tensor
     candidates: list[int]
     keys: torch.Tensor
     weights: torch.Tensor
+    skips: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -175,11 +180,12 @@ def decode_batch(dec: "FastMaskDecoder", prep: "PreparedEmbedding", sparse: torc
         keys = image_to_tokens(blk["ca2"], xp, queries + point_pe, queries, residual=keys)
         keys = F.layer_norm(keys, keys.shape[-1:], *blk["norms"][3])
     candidates = list(range(1, dec.num_mask_tokens)) if multimask else [0]
-    rows = [0] + [1 + c for c in candidates]
+    first = dec.iou_row  # token rows: [object score,] IoU, mask 0, mask 1, ...
+    rows = [first] + [first + 1 + c for c in candidates]
     q = queries[:, rows] + point_pe[:, rows]
     out = queries[:, rows] + tokens_to_image(dec.final, q, keys, keys + dec.pos_tokens)
     out = F.layer_norm(out, out.shape[-1:], *dec.final_norm)
-    iou = dec.iou_head(out[:, 0])[:, candidates]
+    iou = dec.iou_scores(out[:, 0])[:, candidates]
     weights = torch.stack([dec.hyper[c](out[:, 1 + j]) for j, c in enumerate(candidates)], dim=1)
     return BatchAnswer(iou=iou, candidates=candidates, keys=keys, weights=weights)
 
@@ -204,8 +210,14 @@ def batch_masks(dec: "FastMaskDecoder", answer: BatchAnswer, prompts: torch.Tens
     keys = answer.keys[unique]  # (U, N, C)
     u = keys.shape[0]
     y = torch.addmm(dec.up1[1], keys.reshape(-1, keys.shape[-1]), dec.up1[0])  # rows (u, n), cols (di, dj, ch)
-    y = gelu(F.layer_norm(y.view(-1, dec.c4), (dec.c4,), *dec.up_norm))  # rows (u, n, di, dj)
-    z = gelu(torch.addmm(dec.up2[1], y, dec.up2[0]))  # cols (ei, ej, ch)
+    y = y.view(-1, dec.c4)  # rows (u, n, di, dj)
+    if answer.skips is not None:
+        y.view(u, -1, dec.c4).add_(answer.skips[0])
+    y = gelu(F.layer_norm(y, (dec.c4,), *dec.up_norm))
+    z = torch.addmm(dec.up2[1], y, dec.up2[0])  # cols (ei, ej, ch)
+    if answer.skips is not None:
+        z.view(u, -1, z.shape[-1]).add_(answer.skips[1])
+    z = gelu(z)
     c8 = answer.weights.shape[-1]
     z = z.view(u, -1, c8)  # (U, N*16, C/8), rows (n, di, dj, ei, ej)
     m = torch.bmm(z, answer.weights[unique].transpose(1, 2))  # (U, N*16, M): every candidate of a prompt

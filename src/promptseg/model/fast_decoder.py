@@ -242,6 +242,9 @@ class FastMaskDecoder:
         here, once: build a new decoder after loading other weights.
     """
 
+    #: Token row of the IoU token (SAM 2 puts its object-score token before it).
+    iou_row = 0
+
     def __init__(self, sam: Sam) -> None:
         dec, pe = sam.mask_decoder, sam.prompt_encoder
         self.num_mask_tokens = dec.num_mask_tokens
@@ -448,6 +451,10 @@ class FastMaskDecoder:
         IoU (B, M) of every candidate, known before any mask is upscaled).
         """
         return batched_decoder.decode_batch(self, prep, sparse, multimask)
+
+    def iou_scores(self, iou_tokens: torch.Tensor) -> torch.Tensor:
+        """Predicted IoU of every mask token from the IoU token's output, (..., C) -> (..., num_mask_tokens)."""
+        return self.iou_head(iou_tokens)
 
     @torch.inference_mode()
     def batch_masks(self, answer, prompts: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:

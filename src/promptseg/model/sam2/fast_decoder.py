@@ -78,6 +78,8 @@ class Sam2FastDecoder(FastMaskDecoder):
         once, here.
     """
 
+    iou_row = 1  # row 0: the object-score token
+
     def __init__(self, model: Sam2Model) -> None:  # noqa: D107 - documented on the class
         dec, pe = model.sam_mask_decoder, model.sam_prompt_encoder
         self.num_mask_tokens = dec.num_mask_tokens
@@ -141,7 +143,7 @@ class Sam2FastDecoder(FastMaskDecoder):
         first = list(range(1, self.num_mask_tokens)) if multimask else [0]
         out = self._final_rows(queries, point_pe, keys, xp, [0, 1] + [2 + k for k in first])
         score = self.obj_head(out[0])
-        iou_all = torch.sigmoid(self.iou_head(out[1]))
+        iou_all = self.iou_scores(out[1])
         features = self._upscaled(keys, prep)
         if multimask:
             iou = iou_all[1:]
@@ -157,6 +159,31 @@ class Sam2FastDecoder(FastMaskDecoder):
         fallback = self._final_rows(queries, point_pe, keys, xp, [2 + index])[0]
         low_res = self._mask(features, self.hyper[index](fallback))
         return Sam2Answer(low_res, iou_all[index : index + 1], index, score, token)
+
+    def iou_scores(self, iou_tokens: torch.Tensor) -> torch.Tensor:
+        """Predicted IoU (the sigmoid of SAM 2's IoU head), (..., C) -> (..., num_mask_tokens)."""
+        return torch.sigmoid(self.iou_head(iou_tokens))
+
+    @torch.inference_mode()
+    def decode_batch(self, prep: Sam2PreparedEmbedding, sparse: torch.Tensor, *, multimask: bool = True):  # type: ignore[override]
+        """B prompt sets without a mask prompt at once (sparse (B, n, C)), with three candidates each.
+
+        As SAM 1's :meth:`FastMaskDecoder.decode_batch`; the masks that
+        :meth:`batch_masks` forms get the high-resolution maps added.  The
+        object score is not computed (the automatic generator does not read it).
+
+        Raises
+        ------
+        ValueError
+            ``multimask=False``: single masks need the per-prompt stability
+            fallback, which the batched path does not form.
+        """
+        if not multimask:
+            raise ValueError("the batched SAM 2.1 decoder answers with three candidates per point (multimask=True); "
+                             "decode single masks one prompt set at a time.")
+        answer = super().decode_batch(prep, sparse, multimask=True)
+        answer.skips = (prep.feat_s1, prep.feat_s0)
+        return answer
 
     def _final_rows(self, queries, point_pe, keys, xp, rows: list[int]) -> torch.Tensor:
         """The final token->image attention and norm for the given token rows only: (len(rows), C)."""

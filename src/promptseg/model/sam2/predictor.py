@@ -55,6 +55,11 @@ class Sam2Features:
     def high_res(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.high_res_feat_0, self.high_res_feat_1
 
+    @property
+    def embedding(self) -> torch.Tensor:
+        """The (1, 256, 64, 64) map under the name SAM 1 features use (read by find-similar's feature search)."""
+        return self.image_embed
+
 
 class Sam2Predictor:
     """Image -> :class:`Sam2Features` once; prompts -> mask logits per click.

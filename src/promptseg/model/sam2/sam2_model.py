@@ -92,6 +92,11 @@ class Sam2Model(nn.Module):
         """Side of the square model input (1024)."""
         return self.sam_prompt_encoder.input_image_size[0]
 
+    @property
+    def img_size(self) -> int:
+        """:attr:`image_size` under SAM 1's name (what tiling reads as a model's native tile side)."""
+        return self.image_size
+
     def backbone(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Encoder input (B, 3, S, S) -> neck maps, finest first, the two finest through ``conv_s0`` / ``conv_s1``.
 
