@@ -13,10 +13,11 @@ cleared, as when annotating; nuclei positions come from the synthetic
 image's ground truth.
 
 Backends: ``classic`` (when installed) and a random-weight vit_t
-(``build_sam("vit_t")`` in a ``SamBackend``).  Needs a display: run under
-Xvfb on headless machines::
+(``build_sam("vit_t")`` in a ``SamBackend``); ``hiera_t`` is a random-weight
+SAM 2.1 tiny (``build_sam2("hiera_t")`` in a ``Sam2Backend``), any other name
+goes to ``load_backend``.  Needs a display: run under Xvfb on headless machines::
 
-    xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t] [--pause 0.3]
+    xvfb-run -a python benchmarks/bench_annotator.py [--size 512] [--objects 30] [--backends classic vit_t hiera_t] [--pause 0.3]
 
 Prints p50 / p95 / max per backend (milliseconds), also split into each
 object's first and second clicks (a SAM first click weighs three candidate
@@ -76,6 +77,14 @@ def make_backend(name: str):
 
         torch.manual_seed(0)
         return SamBackend(build_sam("vit_t"), name="vit_t-random", checkpoint_hash="random")
+    if name == "hiera_t":
+        import torch
+
+        from promptseg.backends.sam2 import Sam2Backend
+        from promptseg.model.sam2.build import build_sam2
+
+        torch.manual_seed(0)
+        return Sam2Backend(build_sam2("hiera_t"), name="hiera_t-random", checkpoint_hash="random", architecture="hiera_t")
     from promptseg.backends import load_backend
 
     return load_backend(name)
@@ -237,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
     parser.add_argument("--objects", type=int, default=30, help="objects clicked (two clicks each)")
-    parser.add_argument("--backends", nargs="+", default=None, help="default: classic (if installed) and vit_t")
+    parser.add_argument("--backends", nargs="+", default=None, help="default: classic (if installed) and vit_t; also hiera_t (random SAM 2.1 tiny) or any load_backend name")
     parser.add_argument("--predict-in", choices=("auto", "gui"), default="auto",
                         help="auto: slow backends predict in a worker (the widget's default); gui: always in the GUI thread")
     parser.add_argument("--pause", type=float, default=0.0, metavar="S",
