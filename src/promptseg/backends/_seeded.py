@@ -9,14 +9,15 @@ and bring the answer back to the image's size.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..imaging import to_uint8_rgb
-from .base import Prediction
+from .base import ImageEmbedding, Prediction, PromptBackend
 
 #: Radius, in working-copy pixels, of the seed disk painted at every click.
 SEED_RADIUS = 2
@@ -135,3 +136,26 @@ def keep_clicked_parts(mask: np.ndarray, positives: np.ndarray) -> np.ndarray:
 def empty_prediction(shape: tuple[int, int]) -> Prediction:
     """An all-background (H, W) answer (no positive evidence in the prompts)."""
     return Prediction(mask=np.zeros(shape, dtype=bool), logits=np.full(shape, -1.0, dtype=np.float32), score=0.0)
+
+
+class SeededBackend(PromptBackend):
+    """A baseline's ``encode``: the working copy (at most ``self.max_pixels`` pixels), and what :meth:`prepare` adds."""
+
+    max_pixels: int
+
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """Prepare the working copy of an (H, W) or (H, W, C) image.
+
+        Raises
+        ------
+        ImageError
+            Wrong dimensions, NaNs, constant images.
+        """
+        t0 = time.perf_counter()
+        copy = working_copy(image, contrast_limits=contrast_limits, max_pixels=self.max_pixels)
+        return ImageEmbedding(backend_id=self.backend_id, image_shape=copy.image_shape, features=self.prepare(copy),
+                              encode_seconds=time.perf_counter() - t0)
+
+    def prepare(self, copy: WorkingCopy) -> Any:
+        """The embedding's ``features`` for a working copy (default: the copy itself)."""
+        return copy

@@ -11,14 +11,12 @@ click are kept.  Needs OpenCV: ``pip install napari-promptseg[baselines]``.
 from __future__ import annotations
 
 import math
-import time
-from typing import Sequence
 
 import numpy as np
 
 from ..prompts import Prompts
-from ._seeded import SEED_RADIUS, empty_prediction, keep_clicked_parts, paint_disks, working_copy
-from .base import ImageEmbedding, Prediction, PromptBackend
+from ._seeded import SEED_RADIUS, SeededBackend, empty_prediction, keep_clicked_parts, paint_disks
+from .base import ImageEmbedding, Prediction
 
 __all__ = ["GrabCutBackend"]
 
@@ -34,7 +32,7 @@ def _import_cv2():
     return cv2
 
 
-class GrabCutBackend(PromptBackend):
+class GrabCutBackend(SeededBackend):
     """Interactive segmentation by GrabCut from clicks.
 
     Parameters
@@ -81,20 +79,6 @@ class GrabCutBackend(PromptBackend):
     def evaluation_note(self) -> str:
         """Shown under evaluation tables."""
         return f"OpenCV GrabCut ({self.iterations} iterations per click) on a copy capped at {self.max_pixels / 1e6:.2f} MP"
-
-    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
-        """Prepare the working copy of an (H, W) or (H, W, C) image.
-
-        Raises
-        ------
-        ImageError
-            Wrong dimensions, NaNs, constant images.
-        """
-        t0 = time.perf_counter()
-        copy = working_copy(image, contrast_limits=contrast_limits, max_pixels=self.max_pixels)
-        return ImageEmbedding(
-            backend_id=self.backend_id, image_shape=copy.image_shape, features=copy, encode_seconds=time.perf_counter() - t0
-        )
 
     def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
         """Segment from (row, col) clicks, a box, a mask prompt and the previous answer.

@@ -9,20 +9,18 @@ capped at ``max_pixels``.
 
 from __future__ import annotations
 
-import time
 import warnings
-from typing import Sequence
 
 import numpy as np
 
 from ..prompts import Prompts
-from ._seeded import SEED_RADIUS, empty_prediction, keep_clicked_parts, paint_disks, working_copy
-from .base import ImageEmbedding, Prediction, PromptBackend
+from ._seeded import SEED_RADIUS, SeededBackend, WorkingCopy, empty_prediction, keep_clicked_parts, paint_disks
+from .base import ImageEmbedding, Prediction
 
 __all__ = ["RandomWalkerBackend"]
 
 
-class RandomWalkerBackend(PromptBackend):
+class RandomWalkerBackend(SeededBackend):
     """Interactive segmentation by a random walker seeded with clicks.
 
     Parameters
@@ -70,23 +68,9 @@ class RandomWalkerBackend(PromptBackend):
         """Shown under evaluation tables."""
         return f"scikit-image random walker (beta={self.beta:g}) on a copy capped at {self.max_pixels / 1e6:.2f} MP"
 
-    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
-        """Prepare the working copy of an (H, W) or (H, W, C) image.
-
-        Raises
-        ------
-        ImageError
-            Wrong dimensions, NaNs, constant images.
-        """
-        t0 = time.perf_counter()
-        copy = working_copy(image, contrast_limits=contrast_limits, max_pixels=self.max_pixels)
-        data = copy.rgb.astype(np.float32) / np.float32(255.0)
-        return ImageEmbedding(
-            backend_id=self.backend_id,
-            image_shape=copy.image_shape,
-            features=(copy, data),
-            encode_seconds=time.perf_counter() - t0,
-        )
+    def prepare(self, copy: WorkingCopy) -> tuple[WorkingCopy, np.ndarray]:
+        """The working copy and its (h, w, 3) float32 colours in [0, 1]."""
+        return copy, copy.rgb.astype(np.float32) / np.float32(255.0)
 
     def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
         """Segment from (row, col) clicks; returns an (H, W) mask at image size.

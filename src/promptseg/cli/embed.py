@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import PromptsegError, cli_text
+from .options import positive_int
 
 __all__ = ["add_embed_parser", "run_embed", "main"]
 
@@ -24,13 +25,6 @@ DESCRIPTION = (
     "annotator never encodes them again. INPUT is an image file, a TIFF stack (multi-page, OME), a zarr "
     "array or a folder of images (one store per file). Interrupted runs resume where they stopped."
 )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def contrast_limits_option(values: Sequence[float] | None) -> tuple[float, float] | None:
@@ -58,7 +52,7 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=None, metavar="DIR",
                    help="folder for the stores, one INPUT_NAME.embeddings.zarr each (default: next to each input)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=1, metavar="N",
+    where.add_argument("--workers", type=positive_int, default=1, metavar="N",
                        help="encode on a local Dask cluster of N processes (default 1: in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (inputs must be "
@@ -68,9 +62,9 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="scale non-8-bit data from LOW..HIGH to 0..255 (default: robust percentiles per slice); "
                         "the annotator must use the same limits to use the store")
-    p.add_argument("--tile", type=_positive, default=None, help="tile side for large 2D images (default: model input size)")
+    p.add_argument("--tile", type=positive_int, default=None, help="tile side for large 2D images (default: model input size)")
     p.add_argument("--halo", type=int, default=None, help="tile overlap margin in pixels (default: tile / 8)")
-    p.add_argument("--tile-threshold", type=_positive, default=2048,
+    p.add_argument("--tile-threshold", type=positive_int, default=2048,
                    help="tile slices whose longer side exceeds this many pixels (default 2048)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store written for other data, another model or other settings")

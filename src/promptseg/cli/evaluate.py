@@ -16,6 +16,7 @@ from ..eval.datasets import Dataset
 from ..eval.metrics import summarize
 from ..eval.report import format_table, plot_curves, write_json
 from ..eval.runner import evaluate, select_targets
+from .options import fraction, positive_int
 
 __all__ = ["add_evaluate_parser", "run_evaluate", "main"]
 
@@ -26,29 +27,15 @@ DESCRIPTION = (
 )
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("datasets", nargs="+", metavar="DATASET_DIR",
                         help="folders with images/ and masks/ (0/255, 128 ignore) or labels/ (instance ids)")
     parser.add_argument("--backend", action="append", required=True, metavar="NAME_OR_PATH",
                         help="backend name (random_walker, grabcut, a registry name) or checkpoint path; repeatable")
-    parser.add_argument("--max-clicks", type=_positive, default=20, help="clicks per target at most (default 20)")
-    parser.add_argument("--target-iou", type=_fraction, default=0.90,
+    parser.add_argument("--max-clicks", type=positive_int, default=20, help="clicks per target at most (default 20)")
+    parser.add_argument("--target-iou", type=fraction, default=0.90,
                         help="stop a target at this IoU (default 0.90; 0.95 adds NoC@95; 1 runs all clicks)")
-    parser.add_argument("--limit", type=_positive, default=None, metavar="N",
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="evaluate N targets per dataset, evenly spaced (default: all)")
     parser.add_argument("--no-feedback", dest="feedback", action="store_false",
                         help="do not pass the previous prediction to the backend")
