@@ -58,3 +58,16 @@ def hiera_t_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("sam2") / "my_hiera.pt"
     torch.save({"model": build_sam2("hiera_t").state_dict()}, path)
     return path
+
+
+#: A tiny SAM 2.1 whose memory networks run too (d_model 256: the tracker splits pointers into 64-wide tokens).
+TRACKER_SAM2 = Sam2Config(
+    embed_dim=8, num_heads=1, stages=(1, 1, 1, 1), global_att_blocks=(2,), window_spec=(4, 4, 4, 4),
+    image_size=256, memory_attention_layers=1, memory_attention_ffn_dim=32,
+)
+
+
+def tiny_tracker_model(seed: int = 0) -> Sam2Model:
+    """:data:`TRACKER_SAM2` with the builder's random weights (as tests/session/test_stack_tracker.py builds it)."""
+    torch.manual_seed(seed)
+    return build_sam2(TRACKER_SAM2).eval()

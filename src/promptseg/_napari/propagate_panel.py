@@ -7,6 +7,14 @@ napari progress bar and, when it returns, writes the result with
 slices, one undoable step (Ctrl+Z removes it from every slice).  The start is
 the current object (its live mask) or a committed object on the displayed
 slice; the propagation axis is the image's last leading axis.
+
+With a SAM 2.1 model the same controls track the object with the model's
+memory (:class:`~promptseg.session.memory_propagation.MemoryPropagation`):
+the current object's clicks or box start it (a new id, or the id chosen in
+the panel: then they are a correction of that object on this slice, kept
+as a conditioning slice when it is propagated again), it is tracked both
+ways from the displayed slice through the range, and the result is committed
+as one undoable step under that id (on a T axis: tracking, the id kept).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
+from ..session.memory_propagation import MemoryPropagation, is_memory_backend
 from ..session.propagate import (
     PropagationResult, PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session,
 )
@@ -38,6 +47,7 @@ class PropagatePanel(QWidget):
         self.annotator = annotator
         self.worker = None
         self._stopping = False
+        self._memory: MemoryPropagation | None = None
         self.first = QSpinBox()
         self.last = QSpinBox()
         self.object = QSpinBox()
@@ -92,19 +102,24 @@ class PropagatePanel(QWidget):
         if session is None or self.worker is not None:
             return None
         label = (self.object.value() or None) if label is None else int(label)
+        lo, hi = sorted((self.first.value(), self.last.value()))
         try:
             if not session.image.leading_shape:
                 raise PromptsegError("propagation needs a stack (Z, Y, X); this image is 2D.")
-            key, mask = start_from_session(session, label=label, slice_key=a.displayed_slice() if label else None)
+            if is_memory_backend(session.backend):
+                key, job, label = self._memory_job(session, label, (lo, hi))
+            else:
+                key, mask = start_from_session(session, label=label, slice_key=a.displayed_slice() if label else None)
+                job = None
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
             return None
         prefix, z = tuple(key[:-1]), int(key[-1])
-        lo, hi = sorted((self.first.value(), self.last.value()))
         if not lo <= z <= hi:
             show_warning(f"PromptSeg: the object is on slice {z}, outside the range {lo}–{hi}: widen the range.")
             return None
-        job = propagate(session.backend, session_embeddings(session, prefix), mask, z, z_range=(lo, hi))
+        if job is None:
+            job = propagate(session.backend, session_embeddings(session, prefix), mask, z, z_range=(lo, hi))
         total = max(hi - lo, 1)
         worker = create_worker(
             _run, job, _progress={"total": total, "desc": "PromptSeg: propagating"},
@@ -121,6 +136,20 @@ class PropagatePanel(QWidget):
         start_worker(worker)
         return worker
 
+    def _memory_job(self, session: WidgetSession, label: int | None, z_range: tuple[int, int]):
+        """(slice key, SAM 2.1 tracking generator, id) from the current object's clicks or box."""
+        if session.draft.is_empty:
+            raise PromptsegError("nothing to propagate: click the object (or draw a box) on a slice first; to correct "
+                                 "a propagated object, click on the slice to fix and choose its id in Object.")
+        if self._memory is None or self._memory.session is not session:
+            self._memory = MemoryPropagation(session)
+        key = tuple(session.draft.slice_key)
+        label = session.next_label if label is None else label
+        lo, hi = z_range
+        if not lo <= key[-1] <= hi:
+            raise PromptsegError(f"the object is on slice {key[-1]}, outside the range {lo}–{hi}: widen the range.")
+        return key, self._memory.run(label, key, session.draft.prompts, z_range), label
+
     def cancel(self) -> None:
         """Stop after the slice being predicted; nothing is written."""
         if self.worker is not None:
@@ -130,6 +159,11 @@ class PropagatePanel(QWidget):
 
     def _step(self, step: PropagationStep) -> None:
         if self._stopping:  # a step queued before Stop was pressed
+            return
+        memory = self._memory is not None and self._memory.session is self.annotator.session
+        if memory:  # SAM 2.1 tracks on through slices where the object is absent
+            state = "present" if step.accepted else "absent"
+            self.status.setText(f"Slice {step.z}: score {step.score:.2f}, {state} ({step.done}/{step.total}).")
             return
         state = "kept" if step.accepted else f"stop ({step.reason})"
         self.status.setText(f"Slice {step.z}: score {step.score:.2f}, overlap {step.overlap:.2f}, {state}.")
