@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .segment_all import add_segment_all_parser
     from .evaluate import add_evaluate_parser
     from .find_similar import add_find_similar_parser
+    from .propagate import add_propagate_parser
     from .embed import add_embed_parser
 
     parser = argparse.ArgumentParser(prog="promptseg", description="Interactive segmentation: encode once, click fast.")
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(sub)
     add_embed_parser(sub)
     add_find_similar_parser(sub)
+    add_propagate_parser(sub)
     __import__("promptseg._napari.cli", fromlist=["cli"]).add_annotate_parser(sub)  # napari loads only when run
     return parser
 
