@@ -60,3 +60,28 @@ def test_a_click_outside_the_objects_window_is_reported_and_loses_nothing(large_
     qtbot.keyClick(viewer.window._qt_viewer.canvas.native, Qt.Key_Escape)
     qtbot.wait(10)
     assert view.session.prompts.is_empty and not view.preview.visible
+
+
+def test_an_ome_zarr_folder_opens_lazily_with_labels_on_disk_kept_between_sessions(make_napari_viewer, qtbot,
+                                                                                  tmp_path):
+    import zarr
+
+    from promptseg._napari.large_image import open_large
+
+    group = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    datasets = []
+    for level in range(2):
+        n = 2048 // 2 ** level
+        group.create_array(str(level), shape=(n, n), chunks=(256, 256), dtype="uint16", fill_value=100)
+        datasets.append({"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [2 ** level] * 2}]})
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": [{"name": "y"}, {"name": "x"}], "datasets": datasets}]}
+    labels = tmp_path / "labels.zarr"
+    viewer = make_napari_viewer(show=True)
+    view = open_large(viewer, tmp_path / "img.ome.zarr", DiskBackend(), labels=labels, tile=512, halo=64)
+    assert view.layer.multiscale and view.session.labels.path == labels
+    viewer.layers.selection.active = view.points
+    click(viewer, qtbot, 700, 900)
+    view.commit()
+    assert view.session.labels.label_at(700, 900) == 1
+    again = open_large(make_napari_viewer(), tmp_path / "img.ome.zarr", DiskBackend(), labels=labels, tile=512, halo=64)
+    assert again.session.labels.label_at(700, 900) == 1 and again.session.next_label == 2

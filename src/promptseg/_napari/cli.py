@@ -23,6 +23,11 @@ def add_annotate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, metavar="NAME_OR_PATH",
                    help="classic (default), a registry name (see `promptseg models`) or a checkpoint file")
     p.add_argument("--sample", choices=("nuclei_2d", "nuclei_3d"), default=None, help="open a synthetic sample image")
+    p.add_argument("--labels", type=Path, default=None, metavar="LABELS.zarr",
+                   help="for an OME-Zarr image: sparse zarr labels to write into (opened with their objects when "
+                        "they exist); default in memory")
+    p.add_argument("--level", type=int, default=0,
+                   help="for an OME-Zarr image: the resolution level clicks are answered at (0: full resolution)")
     p.set_defaults(func=run_annotate)
     return p
 
@@ -58,6 +63,17 @@ def open_annotator(
 def run_annotate(args: argparse.Namespace) -> int:
     import napari
 
+    from ..store.multiscale import is_zarr_folder
+
+    if len(args.images) == 1 and is_zarr_folder(args.images[0]):  # larger than memory: annotated lazily
+        from ..backends import load_backend
+        from .large_image import open_large
+
+        viewer = napari.Viewer(title="PromptSeg annotator")
+        open_large(viewer, args.images[0], load_backend(args.backend or "classic"), labels=args.labels,
+                   level=args.level)
+        napari.run()
+        return 0
     open_annotator(args.images, backend=args.backend, sample=args.sample)
     napari.run()
     return 0

@@ -24,11 +24,11 @@ import numpy as np
 from ..backends.base import Backend
 from ..errors import PromptsegError
 from ..session.large import LargeImageSession
-from ..store.multiscale import MultiscaleImage
+from ..store.multiscale import MultiscaleImage, open_multiscale
 from ..store.sparse_labels import SparseLabels
 from .keys import modifier_names
 
-__all__ = ["LargeImageView"]
+__all__ = ["LargeImageView", "open_large"]
 
 NEGATIVE_MODIFIERS = {"Control", "Alt"}
 
@@ -143,3 +143,23 @@ def _label_levels(labels: SparseLabels, image: MultiscaleImage) -> list[Any] | A
         fr, fc = (max(int(round(v)), 1) for v in image.factor(level))
         out.append(full[fr // 2::fr, fc // 2::fc])
     return out
+
+
+def open_large(viewer: Any, path: Any, backend: Backend, *, labels: Any = None, **session_options: Any) -> LargeImageView:
+    """Open an OME-Zarr folder or zarr array lazily in ``viewer`` and annotate it with a :class:`LargeImageView`.
+
+    Parameters
+    ----------
+    labels : path, optional
+        A zarr label folder: opened (its objects kept, ids after them) when it
+        exists, else created; default labels in memory.
+    """
+    from pathlib import Path
+
+    image = open_multiscale(path)
+    layer = viewer.add_image(image.levels if image.n_levels > 1 else image.levels[0], multiscale=image.n_levels > 1,
+                             name=image.name, rgb=image.rgb, contrast_limits=image.contrast_limits())
+    store = None
+    if labels is not None:
+        store = SparseLabels.open(labels) if Path(labels).exists() else SparseLabels.create(image.shape, labels)
+    return LargeImageView(viewer, layer, backend, labels=store, **session_options)

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..errors import PromptsegError, cli_text
 from ..io import MASK_SUFFIXES
+from .large import add_large_options, is_zarr_input, run_segment_large
 
 
 def _point(text: str) -> tuple[float, float, int]:
@@ -47,7 +48,8 @@ def _add_segment(sub) -> None:
         description="Encode IMAGE once and predict one mask from the given prompts. "
         "Coordinates are (row, col) pixels, as napari shows them.",
     )
-    p.add_argument("image", type=Path, help="image file (TIFF, PNG, JPEG, ...)")
+    p.add_argument("image", type=Path, help="image file (TIFF, PNG, JPEG, ...), or an OME-Zarr folder / zarr array "
+                   "(read lazily: only the tiles around the prompts)")
     p.add_argument("--backend", required=True, help="registry name (see `promptseg models`) or checkpoint path")
     p.add_argument("--point", type=_point, action="append", default=[], metavar="ROW,COL[,LABEL]",
                    help="a click; LABEL 1 = object (default), 0 = background; repeat for more")
@@ -56,10 +58,12 @@ def _add_segment(sub) -> None:
     p.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="scale non-8-bit data from LOW..HIGH to 0..255 (default: robust percentiles)")
     p.add_argument("--out", type=Path, required=True,
-                   help=f"mask file to write (0 background, --value object): {', '.join(MASK_SUFFIXES)}")
+                   help=f"mask file to write (0 background, --value object): {', '.join(MASK_SUFFIXES)}; "
+                   "for a zarr image also .zarr (sparse labels)")
     p.add_argument("--value", type=int, default=255, help="pixel value of the object in the mask (default 255)")
     p.add_argument("--logits", type=Path, help="also save the (H, W) float32 logits as .npy")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_large_options(p)
     p.set_defaults(func=_run_segment)
 
 
@@ -73,6 +77,8 @@ def _run_segment(args: argparse.Namespace) -> int:
 
     if not args.point and args.box is None:
         raise PromptsegError("give at least one --point ROW,COL[,LABEL] or a --box R0,C0,R1,C1.")
+    if is_zarr_input(args.image):
+        return run_segment_large(args)
     if args.out.suffix.lower() not in MASK_SUFFIXES:
         raise PromptsegError(f"--out {args.out}: cannot write a mask as {args.out.suffix or 'a file without a suffix'}; "
                              f"end the name with one of {', '.join(MASK_SUFFIXES)}.")

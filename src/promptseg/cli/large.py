@@ -26,7 +26,9 @@ MAX_FILE_PIXELS = 1 << 28
 
 def is_zarr_input(path: Path) -> bool:
     """Whether ``path`` is a zarr folder (OME-Zarr image or array, zarr v2 or v3)."""
-    return path.is_dir() and any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))
+    from ..store.multiscale import is_zarr_folder
+
+    return is_zarr_folder(path)
 
 
 def add_large_options(parser: argparse.ArgumentParser) -> None:

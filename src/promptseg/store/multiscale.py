@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ImageError
 from ..imaging import robust_limits
 
-__all__ = ["MultiscaleImage", "open_multiscale", "ome_datasets"]
+__all__ = ["MultiscaleImage", "is_zarr_folder", "open_multiscale", "ome_datasets"]
 
 
 def ome_datasets(attrs: dict) -> list[str] | None:
@@ -39,6 +39,12 @@ def ome_datasets(attrs: dict) -> list[str] | None:
     except (KeyError, TypeError, IndexError) as exc:
         raise ImageError(f"the OME-Zarr 'multiscales' metadata is malformed ({exc!r}); "
                          "re-write the image with ome-zarr or open one level as an array.") from exc
+
+
+def is_zarr_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zarr folder (an OME-Zarr image or a zarr array, zarr v2 or v3)."""
+    p = Path(path).expanduser()
+    return p.is_dir() and any((p / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))
 
 
 def _open_zarr(path_or_store: Any) -> Any:
