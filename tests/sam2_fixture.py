@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,6 +25,13 @@ FIXTURE_CONFIG = Sam2Config(
     memory_attention_layers=2,
     memory_attention_ffn_dim=512,
 )
+
+
+def golden_case(shared_dir: Path, kind: str) -> tuple[dict, dict]:
+    """The fixture's ``{kind}_case.npz`` arrays and ``{kind}_prompts.json`` (``kind`` "image" or "video")."""
+    folder = shared_dir / "fixtures" / "sam2" / "small_hiera"
+    case = np.load(folder / f"{kind}_case.npz")
+    return {key: case[key] for key in case.files}, json.loads((folder / f"{kind}_prompts.json").read_text())
 
 
 def fixture_model(shared_dir: Path) -> Sam2Model:
@@ -71,3 +80,13 @@ def tiny_tracker_model(seed: int = 0) -> Sam2Model:
     """:data:`TRACKER_SAM2` with the builder's random weights (as tests/session/test_stack_tracker.py builds it)."""
     torch.manual_seed(seed)
     return build_sam2(TRACKER_SAM2).eval()
+
+
+def drifting_disc_stack(slices: int = 6, shape=(40, 50)) -> np.ndarray:
+    """(slices, H, W) uint8: a bright disk drifting right by 3 px a slice through noisy slices (tracker tests)."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    out = rng.integers(0, 60, (slices, *shape)).astype(np.uint8)
+    for z in range(slices):
+        out[z][(rows - 20) ** 2 + (cols - 15 - 3 * z) ** 2 < 64] = 220
+    return out

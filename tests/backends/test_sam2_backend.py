@@ -6,12 +6,11 @@ SAM2ImagePredictor's answers, (x, y) prompts; here given as napari (row, col)).
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
-from sam2_fixture import fixture_model, hiera_t_file, tiny_sam2_model  # noqa: F401 - a fixture
+from sam2_fixture import fixture_model, golden_case, hiera_t_file, tiny_sam2_model  # noqa: F401 - a fixture
 
 from promptseg import EmbeddingError, PromptError
 from promptseg.backends import load_backend
@@ -26,9 +25,7 @@ ATOL = 1e-4
 
 @pytest.fixture(scope="module")
 def golden(shared_dir):
-    folder = shared_dir / "fixtures" / "sam2" / "small_hiera"
-    case = np.load(folder / "image_case.npz")
-    return {key: case[key] for key in case.files}, json.loads((folder / "image_prompts.json").read_text())
+    return golden_case(shared_dir, "image")
 
 
 @pytest.fixture(scope="module")

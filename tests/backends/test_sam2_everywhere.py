@@ -11,7 +11,6 @@ from sam2_fixture import hiera_t_file, tiny_sam2_model  # noqa: F401 - a fixture
 from promptseg.auto.prompter import point_prompter
 from promptseg.auto.segment_all import segment_all
 from promptseg.backends.sam2 import FEATURE_NAMES, Sam2Backend
-from promptseg.cli import main
 from promptseg.data import synthetic_nuclei_3d
 from promptseg.errors import StoreMismatchError
 from promptseg.model.sam2.predictor import Sam2Predictor
@@ -95,6 +94,8 @@ def test_segment_all_runs_on_sam2(tiny2, stack):
 
 
 def test_cli_segment_and_embed_with_a_sam2_file(tmp_path, hiera_t_file, capsys):
+    from promptseg.cli import main
+
     image = synthetic_nuclei_3d((8, 40, 50), n_nuclei=3, seed=1).image[:2]
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, image, photometric="minisblack")
@@ -110,3 +111,15 @@ def test_cli_segment_and_embed_with_a_sam2_file(tmp_path, hiera_t_file, capsys):
     assert store.done().all() and store.metadata.codec == "sam2.1-image-embedding/1"
     assert store.metadata.arrays == {"image_embed": (256, 64, 64), "high_res_feat_0": (32, 256, 256),
                                      "high_res_feat_1": (64, 128, 128)}
+
+
+def test_find_similar_compares_the_image_embedding(tiny2):
+    from promptseg.data import synthetic_nuclei_2d
+    from promptseg.exemplar import find_similar
+
+    sample = synthetic_nuclei_2d((96, 128), n_nuclei=6, seed=3)
+    emb = tiny2.encode(sample.image)
+    proposals = _run(find_similar(tiny2, emb, [sample.labels == 1], rounds=1, refine_boundary=False,
+                                  pixel_search=False))
+    assert isinstance(proposals, list)
+    assert all(p.mask.shape == sample.image.shape and not (p.mask & (sample.labels == 1)).all() for p in proposals)

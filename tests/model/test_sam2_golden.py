@@ -6,7 +6,6 @@ upsampled logits >= 99.9 % sign agreement.
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from promptseg.model.sam2.fast_decoder import Sam2FastDecoder
 from promptseg.model.sam2.predictor import Sam2Features, Sam2Predictor
 from promptseg.model.sam2.transforms import Sam2Geometry
 
-from sam2_fixture import fixture_model
+from sam2_fixture import fixture_model, golden_case
 
 ATOL = 1e-4
 CASES = ["one_point", "one_point_single", "two_points", "box", "box_and_point", "with_mask_input"]
@@ -26,9 +25,7 @@ FEATURES = ("image_embed", "high_res_feat_0", "high_res_feat_1")
 
 @pytest.fixture(scope="module")
 def golden(shared_dir):
-    folder = shared_dir / "fixtures" / "sam2" / "small_hiera"
-    case = np.load(folder / "image_case.npz")
-    return {key: case[key] for key in case.files}, json.loads((folder / "image_prompts.json").read_text())
+    return golden_case(shared_dir, "image")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ without hole filling (``fill_hole_area=0``).
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from promptseg import StackTracker
 from promptseg.model.sam2.frame_input import resize_bicubic_u8
 
-from sam2_fixture import fixture_model
+from sam2_fixture import fixture_model, golden_case
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +56,7 @@ def _replay(tracker: StackTracker, operations: list[dict]) -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def golden(shared_dir):
-    folder = shared_dir / "fixtures" / "sam2" / "small_hiera"
-    case = np.load(folder / "video_case.npz")
-    return {key: case[key] for key in case.files}, json.loads((folder / "video_prompts.json").read_text())
+    return golden_case(shared_dir, "video")
 
 
 @pytest.fixture(scope="module")

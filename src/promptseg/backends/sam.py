@@ -68,11 +68,14 @@ class SamBackend(PromptBackend):
     #: The per-click decoder built from the model (a subclass's model family brings its own).
     decoder_class = FastMaskDecoder
 
-    def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None):
+    def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None,
+                 architecture: str | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.name = name
         self.checkpoint_hash = checkpoint_hash
+        #: The published model the weights are (``vit_b``, ``vit_t``, ``hiera_t``, ...), None for another configuration.
+        self.architecture = architecture
         self._decoder = self.decoder_class(self.model)
         self._feedback: tuple | None = None  # (PreparedEmbedding, previous state, PreparedMask): prepare_feedback
         tune_allocator()
@@ -87,10 +90,16 @@ class SamBackend(PromptBackend):
         progress: bool = True,
     ) -> "SamBackend":
         """Load a registry checkpoint (downloading it once) or a local file."""
+        model, loaded = cls._load_checkpoint(name_or_path, cache_dir=cache_dir, progress=progress)
+        return cls(model, name=loaded.name, checkpoint_hash=loaded.content_hash, device=device,
+                   architecture=loaded.architecture)
+
+    @staticmethod
+    def _load_checkpoint(name_or_path, **options):
+        """(model, LoadedCheckpoint) of the family's strict loader (:func:`~promptseg.model.checkpoint.load_sam`)."""
         from ..model.checkpoint import load_sam
 
-        model, loaded = load_sam(name_or_path, cache_dir=cache_dir, progress=progress)
-        return cls(model, name=loaded.name, checkpoint_hash=loaded.content_hash, device=device)
+        return load_sam(name_or_path, **options)
 
     @property
     def backend_id(self) -> str:

@@ -15,8 +15,6 @@ by :func:`promptseg.model.sam2.build.build_sam2`.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,7 +22,6 @@ import torch.nn.functional as F
 from ..model.sam2.fast_decoder import Sam2FastDecoder, Sam2PreparedEmbedding
 from ..model.sam2.predictor import LOW_RES_CLAMP, Sam2Features
 from ..model.sam2.prompts import sparse_tokens
-from ..model.sam2.sam2_model import Sam2Model
 from ..model.sam2.transforms import Sam2Geometry
 from ..prompts import Prompts, box_to_xyxy, to_xy
 from .base import ImageEmbedding, Prediction, check_embedding
@@ -53,7 +50,8 @@ class Sam2Backend(SamBackend):
         Torch device; default CUDA when available, else CPU.
     architecture : str, optional
         The published model the weights are (``hiera_t``, ``hiera_s``,
-        ``hiera_b+``, ``hiera_l``), None for another configuration.
+        ``hiera_b+``, ``hiera_l``; :func:`~promptseg.backends.load_backend`
+        sets it), None for another configuration.
 
     Notes
     -----
@@ -69,26 +67,12 @@ class Sam2Backend(SamBackend):
     #: Model family, as in the checkpoint registry.
     family = "sam2.1"
 
-    def __init__(self, model: Sam2Model, *, name: str, checkpoint_hash: str = "random", device: str | None = None,
-                 architecture: str | None = None):
-        super().__init__(model, name=name, checkpoint_hash=checkpoint_hash, device=device)
-        self.architecture = architecture
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        name_or_path: str | os.PathLike,
-        *,
-        device: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        progress: bool = True,
-    ) -> "Sam2Backend":
-        """Load a SAM 2.1 registry checkpoint (downloading it once) or file; see :func:`~promptseg.model.sam2.load.load_sam2`."""
+    @staticmethod
+    def _load_checkpoint(name_or_path, **options):
+        """(model, LoadedCheckpoint) of :func:`~promptseg.model.sam2.load.load_sam2` (``from_checkpoint`` calls it)."""
         from ..model.sam2.load import load_sam2
 
-        model, loaded = load_sam2(name_or_path, cache_dir=cache_dir, progress=progress)
-        return cls(model, name=loaded.name, checkpoint_hash=loaded.content_hash, device=device,
-                   architecture=loaded.architecture)
+        return load_sam2(name_or_path, **options)
 
     @property
     def backend_id(self) -> str:
