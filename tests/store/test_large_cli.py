@@ -49,3 +49,17 @@ def test_segment_an_ome_zarr_into_a_mask_file_and_clear_errors(ome_path, tmp_pat
                  str(tmp_path / "mask.zarr"), "--level", "7"]) == 2
     assert "level 7 does not exist" in capsys.readouterr().err
     assert not (tmp_path / "m3.zarr").exists()  # a failed command leaves no empty labels behind
+
+
+def test_embed_an_ome_zarr_level_then_segment_without_encoding(ome_path, tmp_path, capsys):
+    from promptseg.backends import load_backend
+    from promptseg.session.large import LargeImageSession
+    from promptseg.store.multiscale import open_multiscale
+
+    assert main(["embed", str(ome_path), "--backend", "classic", "--level", "2", "--store", str(tmp_path),
+                 "--no-progress"]) == 0
+    assert "1 tiles of level 2" in capsys.readouterr().out
+    session = LargeImageSession(open_multiscale(ome_path), load_backend("classic"), level=2,
+                                tile_store=tmp_path / "image.ome.zarr.tiles.zarr")
+    session.click(DISCS[0][:2])
+    assert session.tiles.loaded == [0] and not session.tiles.encoded

@@ -28,6 +28,8 @@ def add_annotate_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "they exist); default in memory")
     p.add_argument("--level", type=int, default=0,
                    help="for an OME-Zarr image: the resolution level clicks are answered at (0: full resolution)")
+    p.add_argument("--tile-store", type=Path, default=None, metavar="TILES.zarr",
+                   help="for an OME-Zarr image: tile embeddings kept on disk (as `promptseg embed` writes them)")
     p.set_defaults(func=run_annotate)
     return p
 
@@ -71,7 +73,7 @@ def run_annotate(args: argparse.Namespace) -> int:
 
         viewer = napari.Viewer(title="PromptSeg annotator")
         open_large(viewer, args.images[0], load_backend(args.backend or "classic"), labels=args.labels,
-                   level=args.level)
+                   level=args.level, tile_store=args.tile_store)
         napari.run()
         return 0
     open_annotator(args.images, backend=args.backend, sample=args.sample)

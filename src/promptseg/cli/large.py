@@ -97,3 +97,24 @@ def _slice_key(args: argparse.Namespace) -> tuple[int, ...] | None:
     if not 0 <= args.slice < total:
         raise PromptsegError(f"--slice {args.slice} is outside the image's {total} planes (0 to {total - 1}).")
     return tuple(int(i) for i in np.unravel_index(args.slice, lead))
+
+
+def run_embed_large(args: argparse.Namespace, backend, spec, client) -> int:
+    """``promptseg embed SLIDE.ome.zarr``: the tiles of ``--level`` into a tile store, as Dask tasks with a client."""
+    from ..store.embed_level import embed_level
+
+    path = args.inputs[0]
+    name = path.name + ".tiles.zarr"
+    target = args.store / name if args.store is not None else path.with_name(name)
+    job = embed_level(path, spec if client is not None else backend, target, level=args.level, tile=args.tile,
+                      halo=args.halo, contrast_limits=args.contrast_limits, client=client)
+    start, last = time.perf_counter(), None
+    try:
+        while True:
+            last = next(job)
+    except StopIteration:
+        pass
+    done = 0 if last is None else last.done
+    print(f"{path.name}: {done} tiles of level {args.level} in {time.perf_counter() - start:.1f} s -> {target} "
+          f"(annotate with: promptseg annotate {path} --level {args.level} --tile-store {target})")
+    return 0

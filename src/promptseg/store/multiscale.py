@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ImageError
 from ..imaging import robust_limits
 
-__all__ = ["MultiscaleImage", "is_zarr_folder", "open_multiscale", "ome_datasets"]
+__all__ = ["MultiscaleImage", "is_ome_zarr", "is_zarr_folder", "open_multiscale", "ome_datasets"]
 
 
 def ome_datasets(attrs: dict) -> list[str] | None:
@@ -45,6 +45,19 @@ def is_zarr_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a zarr folder (an OME-Zarr image or a zarr array, zarr v2 or v3)."""
     p = Path(path).expanduser()
     return p.is_dir() and any((p / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def is_ome_zarr(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zarr group with OME-Zarr ``multiscales`` metadata (not a plain array or stack)."""
+    if not is_zarr_folder(path):
+        return False
+    import zarr
+
+    try:
+        node = zarr.open(store=str(Path(path).expanduser()), mode="r")
+    except Exception:  # noqa: BLE001 - not readable as zarr: not an OME-Zarr image
+        return False
+    return not hasattr(node, "shape") and ome_datasets(dict(node.attrs)) is not None
 
 
 def _open_zarr(path_or_store: Any) -> Any:
