@@ -66,6 +66,8 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--halo", type=int, default=None, help="tile overlap margin in pixels (default: tile / 8)")
     p.add_argument("--tile-threshold", type=positive_int, default=2048,
                    help="tile slices whose longer side exceeds this many pixels (default 2048)")
+    p.add_argument("--level", type=int, default=0,
+                   help="for an OME-Zarr image: the resolution level whose tiles are encoded (0: full resolution)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store written for other data, another model or other settings")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -92,9 +94,12 @@ def run_embed(args: argparse.Namespace) -> int:
     from ..store.embed import BackendSpec, embed_stack, start_client
     from ..store.paths import store_path_for
     from ..store.sources import expand_inputs
+    from ..store.multiscale import is_ome_zarr
+    from .large import run_embed_large
 
     contrast_limits_option(args.contrast_limits)
-    sources = expand_inputs(args.inputs)
+    large = len(args.inputs) == 1 and is_ome_zarr(args.inputs[0])  # larger than memory: tiles of one level
+    sources = [] if large else expand_inputs(args.inputs)
     spec = BackendSpec(f"{args.backend}@{args.device}", functools.partial(_load, args.backend, args.device))
     backend = spec.load()
     client = None
@@ -102,6 +107,8 @@ def run_embed(args: argparse.Namespace) -> int:
         client = start_client(workers=args.workers, scheduler=args.scheduler)
     where = f"scheduler {args.scheduler}" if args.scheduler else f"{args.workers} local worker(s)"
     try:
+        if large:
+            return run_embed_large(args, backend, spec, client)
         for source in sources:
             target = store_path_for(getattr(source, "path", source.name), args.store)
             job = embed_stack(source, spec if client is not None else backend, target,
