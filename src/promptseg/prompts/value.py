@@ -108,10 +108,13 @@ class Prompts:
 
     def same_as(self, other: "Prompts") -> bool:
         """Value equality (arrays compared element-wise; the image shape is not compared)."""
+        return (np.array_equal(self.points, other.points) and np.array_equal(self.labels, other.labels)
+                and self.same_but_clicks(other))
+
+    def same_but_clicks(self, other: "Prompts") -> bool:
+        """Whether the prompts other than clicks (box, paths, mask) are equal."""
         return (
-            np.array_equal(self.points, other.points)
-            and np.array_equal(self.labels, other.labels)
-            and _same(self.box, other.box)
+            _same(self.box, other.box)
             and _same_paths(self.polygons, other.polygons)
             and np.array_equal(self.polygon_labels, other.polygon_labels)
             and _same_paths(self.scribbles, other.scribbles)

@@ -32,7 +32,7 @@ class _Ahead:
     """One click answered before it was made: ``prediction`` for ``points``/``labels`` fed ``previous``."""
 
     embedding: ImageEmbedding
-    base: Prompts
+    base: Prompts  # its clicks are not compared: the prompts other than clicks
     points: np.ndarray  # (k, 2): the clicks so far and the one looked ahead
     labels: np.ndarray  # (k,)
     previous: Prediction | None
@@ -45,7 +45,7 @@ class _Ahead:
             and previous is self.previous
             and np.array_equal(points, self.points)
             and np.array_equal(labels, self.labels)
-            and base.same_as(self.base)
+            and base.same_but_clicks(self.base)
         )
 
 
@@ -58,7 +58,7 @@ class PredictionChain:
 
     def reset(self) -> None:
         self._embedding: ImageEmbedding | None = None
-        self._base: Prompts | None = None  # the prompts other than clicks
+        self._base: Prompts | None = None  # the prompts other than clicks are its (clicks ignored)
         self._points = np.zeros((0, 2))
         self._labels = np.zeros(0, dtype=np.int64)
         self._preds: list[Prediction] = []  # _preds[k - 1] answers the first k clicks (or the base alone)
@@ -67,8 +67,8 @@ class PredictionChain:
         """The mask for ``prompts`` (None when there are none)."""
         if prompts.is_empty:
             return None
-        base = prompts.without_clicks()
-        if embedding is not self._embedding or self._base is None or not base.same_as(self._base):
+        base = prompts
+        if embedding is not self._embedding or self._base is None or not base.same_but_clicks(self._base):
             self.reset()
             self._embedding, self._base = embedding, base
         n = len(prompts.points)
@@ -88,7 +88,7 @@ class PredictionChain:
             if ahead is not None and ahead.answers(embedding, base, points, labels, previous):
                 previous, self._ahead = ahead.prediction, None
             else:
-                clicks = prompts if k == n else base.with_points(points, labels)
+                clicks = prompts if k == n else prompts.with_points(points, labels)
                 previous = backend.predict(embedding, clicks, previous=previous)
             self._preds.append(previous)
         self._points, self._labels = prompts.points, prompts.labels
@@ -110,7 +110,7 @@ class PredictionChain:
             The answer kept (one at a time), or None when the chain cannot
             tell the click's ``previous``.
         """
-        base = prompts.without_clicks()
+        base = prompts
         n = len(prompts.points) - 1
         if n < 0:
             return None
@@ -119,7 +119,7 @@ class PredictionChain:
             known = (
                 embedding is self._embedding
                 and self._base is not None
-                and base.same_as(self._base)
+                and base.same_but_clicks(self._base)
                 and len(self._preds) == n
                 and np.array_equal(self._points, prompts.points[:n])
                 and np.array_equal(self._labels, prompts.labels[:n])

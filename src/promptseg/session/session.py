@@ -201,7 +201,7 @@ class AnnotationSession:
         if emb is None or not len(prompts.points):
             return False
         try:
-            Prompts(prompts.points[-1:], prompts.labels[-1:], image_shape=emb.image_shape)
+            prompts = prompts.on_image(emb.image_shape)  # checked once here: the backend is given them so
         except PromptError:
             return False
         return self._chain.look_ahead(self.backend, emb, prompts) is not None
