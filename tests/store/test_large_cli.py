@@ -63,3 +63,22 @@ def test_embed_an_ome_zarr_level_then_segment_without_encoding(ome_path, tmp_pat
                                 tile_store=tmp_path / "image.ome.zarr.tiles.zarr")
     session.click(DISCS[0][:2])
     assert session.tiles.loaded == [0] and not session.tiles.encoded
+
+
+def test_segment_all_on_an_ome_zarr_writes_each_object_once_tile_by_tile(ome_path, tmp_path, capsys):
+    out = tmp_path / "all.zarr"
+    assert main(["segment-all", str(ome_path), "--level", "1", "--out", str(out)]) == 0
+    assert "4 objects" in capsys.readouterr().out
+    labels = SparseLabels.open(out)
+    ids = [labels.label_at(r, c) for r, c, _ in DISCS]
+    assert sorted(ids) == [1, 2, 3, 4]  # every disc found once, whichever tile owns it
+    assert labels.stored_chunks() <= 8 and (tmp_path / "all.zarr.promptseg.json").exists()
+    region = tmp_path / "region.zarr"
+    r, c, _ = DISCS[0]
+    assert main(["segment-all", str(ome_path), "--level", "1", "--out", str(region),
+                 "--region", f"{r - 50},{c - 50},{r + 50},{c + 50}"]) == 0
+    printed = capsys.readouterr().out
+    assert int(printed.split(" tiles of level")[0].rsplit(" ", 1)[1]) < 9  # of the 9 tiles of level 1
+    assert SparseLabels.open(region).label_at(r, c) == 1
+    assert main(["segment-all", str(ome_path), "--out", str(tmp_path / "all.tif")]) == 2
+    assert "sparse zarr labels" in capsys.readouterr().err

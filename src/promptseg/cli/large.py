@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -117,4 +118,58 @@ def run_embed_large(args: argparse.Namespace, backend, spec, client) -> int:
     done = 0 if last is None else last.done
     print(f"{path.name}: {done} tiles of level {args.level} in {time.perf_counter() - start:.1f} s -> {target} "
           f"(annotate with: promptseg annotate {path} --level {args.level} --tile-store {target})")
+    return 0
+
+
+def add_segment_all_large_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--level", type=int, default=0,
+                        help="for an OME-Zarr image: the resolution level segmented tile by tile (0: full resolution)")
+    parser.add_argument("--region", type=_region, default=None, metavar="R0,C0,R1,C1",
+                        help="for an OME-Zarr image: only the tiles meeting this full-resolution box")
+
+
+def _region(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+        raise argparse.ArgumentTypeError(f"--region takes R0,C0,R1,C1 with R0 < R1 and C0 < C1, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def run_segment_all_large(args: argparse.Namespace) -> int:
+    """``promptseg segment-all SLIDE.ome.zarr --out L.zarr``: tile by tile into sparse labels, with a sidecar."""
+    from ..auto.large import segment_all_large
+    from ..backends import load_backend
+    from ..session.provenance import backend_options, provenance, write_sidecar
+    from ..store.multiscale import open_multiscale
+    from ..store.sparse_labels import SparseLabels
+
+    if args.out.suffix.lower() != ".zarr":
+        raise PromptsegError(f"{args.image} is an OME-Zarr image: write its labels as sparse zarr labels "
+                             f"(--out {args.out.with_suffix('.zarr')}).")
+    if args.store is not None or args.slice is not None:
+        raise PromptsegError("--store and --slice are not used for OME-Zarr images; leave them out.")
+    image = open_multiscale(args.image, name=args.image.name)
+    image.check_level(args.level)
+    backend = load_backend(args.backend, device=args.device)
+    options = {} if args.points_per_side is None else {"points_per_side": args.points_per_side}
+    labels = SparseLabels.create(image.shape, args.out)
+    start = time.perf_counter()
+    job = segment_all_large(backend, image, labels, level=args.level, region=args.region, **options)
+    last = None
+    try:
+        while True:
+            last = next(job)
+            print(f"\r{args.image.name}: tile {last.done} of {last.total}, {last.objects} objects", end="",
+                  file=sys.stderr)
+    except StopIteration as stop:
+        count = stop.value
+    print(file=sys.stderr)
+    opts = backend_options(backend, level=args.level, region=args.region, pass_options=options or None)
+    write_sidecar(args.out, {**provenance((), backend, image.shape, options=opts), "segment_all_objects": count})
+    tiles = 0 if last is None else last.total
+    print(f"{args.out}: {count} objects from {tiles} tiles of level {args.level} ({time.perf_counter() - start:.1f} s, "
+          f"backend {backend.name}; {labels.stored_chunks()} label chunks written)")
     return 0

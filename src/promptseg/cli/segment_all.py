@@ -13,6 +13,10 @@ from ..errors import PromptsegError
 __all__ = ["add_segment_all_parser"]
 
 
+from ..store.multiscale import is_ome_zarr
+from .large import add_segment_all_large_options, run_segment_all_large
+
+
 def add_segment_all_parser(sub) -> None:
     p = sub.add_parser(
         "segment-all",
@@ -30,6 +34,7 @@ def add_segment_all_parser(sub) -> None:
     p.add_argument("--slice", type=int, metavar="Z", help="for a stack: segment only this slice")
     p.add_argument("--points-per-side", type=int, help="SAM-family: grid points per side (default 32)")
     p.add_argument("--device", default=None, help="torch device for SAM-family backends")
+    add_segment_all_large_options(p)
     p.set_defaults(func=run_segment_all)
 
 
@@ -92,6 +97,8 @@ def run_segment_all(args: argparse.Namespace) -> int:
     from ..io import read_image
     from ..auto.segment_all import segment_all
 
+    if is_ome_zarr(args.image):  # larger than memory: tile by tile into sparse zarr labels
+        return run_segment_all_large(args)
     inputs = _inputs(args.image)
     folder = args.image.is_dir()
     if folder and args.out.suffix:

@@ -154,6 +154,34 @@ class SparseLabels:
                 parts.append((rows, cols, idx, old))
         return LabelPaint(tuple(parts), int(label))
 
+    def paint_ids(self, ids: np.ndarray, origin: Sequence[int], factor: Sequence[float]) -> int:
+        """Write a level-frame label image ``ids`` (0: nothing) at full resolution, on background pixels only.
+
+        For passes that make many objects at once ("segment all" tile by
+        tile); no undo record.  Returns the pixels written.
+        """
+        h, w = ids.shape
+        fr, fc = (float(f) for f in factor)
+        o_r, o_c = int(origin[0]), int(origin[1])
+        rows = slice(int(o_r * fr), min(int(np.ceil((o_r + h) * fr)), self.shape[0]))
+        cols = slice(int(o_c * fc), min(int(np.ceil((o_c + w) * fc)), self.shape[1]))
+        ch, cw = self.chunks
+        written = 0
+        for r0 in range(rows.start - rows.start % ch, rows.stop, ch):
+            for c0 in range(cols.start - cols.start % cw, cols.stop, cw):
+                rs = slice(max(r0, rows.start), min(r0 + ch, rows.stop))
+                cs = slice(max(c0, cols.start), min(c0 + cw, cols.stop))
+                sub = _resample(ids, rs, cs, (o_r, o_c), (fr, fc))
+                if not sub.any():
+                    continue
+                block = np.asarray(self.array[rs, cs])
+                take = (sub > 0) & (block == 0)
+                if take.any():
+                    block[take] = sub[take]
+                    self.array[rs, cs] = block
+                    written += int(take.sum())
+        return written
+
     def erase(self, label: int, rows: slice, cols: slice) -> LabelPaint:
         """Set the pixels of ``label`` inside ``[rows, cols]`` to 0 (chunk by chunk); returns the change."""
         ch, cw = self.chunks
@@ -178,15 +206,16 @@ class SparseLabels:
             self.array[rows, cols] = block
 
 
-def _resample(mask: np.ndarray, rows: slice, cols: slice, origin: tuple[int, int],
+def _resample(values: np.ndarray, rows: slice, cols: slice, origin: tuple[int, int],
               factor: tuple[float, float]) -> np.ndarray:
-    """``mask`` (level frame, offset ``origin``) sampled at the full-resolution pixels ``[rows, cols]`` (nearest)."""
+    """``values`` (level frame, offset ``origin``) sampled at the full-resolution pixels ``[rows, cols]`` (nearest);
+    0 (False) where the full-resolution pixel lies outside ``values``."""
     li = np.floor((np.arange(rows.start, rows.stop) + 0.5) / factor[0]).astype(np.int64) - origin[0]
     lj = np.floor((np.arange(cols.start, cols.stop) + 0.5) / factor[1]).astype(np.int64) - origin[1]
-    ok_i = (li >= 0) & (li < mask.shape[0])
-    ok_j = (lj >= 0) & (lj < mask.shape[1])
-    out = mask[np.ix_(np.clip(li, 0, mask.shape[0] - 1), np.clip(lj, 0, mask.shape[1] - 1))]
-    return out & ok_i[:, None] & ok_j[None, :]
+    ok_i = (li >= 0) & (li < values.shape[0])
+    ok_j = (lj >= 0) & (lj < values.shape[1])
+    out = values[np.ix_(np.clip(li, 0, values.shape[0] - 1), np.clip(lj, 0, values.shape[1] - 1))]
+    return np.where(ok_i[:, None] & ok_j[None, :], out, 0).astype(values.dtype, copy=False)
 
 
 def _chunk_keys(array: Any) -> list[tuple[int, int]]:
