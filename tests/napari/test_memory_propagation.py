@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from canvas_events import click
 from qtpy.QtCore import Qt
-from sam2_fixture import tiny_tracker_model
+from sam2_fixture import drifting_disc_stack, tiny_tracker_model
 
 from promptseg.backends.sam2 import Sam2Backend
 from promptseg.session.memory_propagation import MemoryPropagation
@@ -19,18 +19,8 @@ def backend():
     return Sam2Backend(tiny_tracker_model(), name="tiny-tracker", checkpoint_hash="test")
 
 
-def _stack(slices: int = 6, shape=(40, 50)) -> np.ndarray:
-    """A bright disk drifting to the right through noisy slices."""
-    rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[: shape[0], : shape[1]]
-    out = rng.integers(0, 60, (slices, *shape)).astype(np.uint8)
-    for z in range(slices):
-        out[z][(rows - 20) ** 2 + (cols - 15 - 3 * z) ** 2 < 64] = 220
-    return out
-
-
 def _open(annotator, backend, qtbot, z: int):
-    viewer, widget = annotator(_stack(), backend)
+    viewer, widget = annotator(drifting_disc_stack(), backend)
     viewer.dims.set_point(0, z)
     qtbot.waitUntil(lambda: widget.session.embedding((z,)) is not None and not widget.encoder.busy, timeout=30000)
     return viewer, widget

@@ -6,31 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from sam2_fixture import drifting_disc_stack, tiny_tracker_model
+
 from promptseg import StackTracker
 from promptseg.errors import ImageError, PromptError
 from promptseg.imaging import to_uint8_rgb
-from promptseg.model.sam2.build import build_sam2
-from promptseg.model.sam2.config import Sam2Config
 from promptseg.model.sam2.track_step import NO_OBJECT_LOGIT
 from promptseg.model.sam2.tracker_engine import TrackerEngine
 from promptseg.session.frame_source import StackFrames
 
-#: A SAM 2.1 with a 256-pixel input (16 x 16 memory grid): every step takes milliseconds.
-TINY = Sam2Config(
-    embed_dim=8,
-    num_heads=1,
-    stages=(1, 1, 1, 1),
-    global_att_blocks=(2,),
-    window_spec=(4, 4, 4, 4),
-    image_size=256,
-    memory_attention_layers=1,
-    memory_attention_ffn_dim=32,
-)
-
-
 def _tiny_model(seed: int = 0):
-    torch.manual_seed(seed)
-    return build_sam2(TINY)
+    """A SAM 2.1 with a 256-pixel input (16 x 16 memory grid): every step takes milliseconds."""
+    return tiny_tracker_model(seed)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +27,7 @@ def model():
 
 def _stack(slices: int = 6, shape=(40, 50)) -> np.ndarray:
     """A bright disk drifting to the right through noisy slices, uint8."""
-    rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[: shape[0], : shape[1]]
-    out = rng.integers(0, 60, (slices, *shape)).astype(np.uint8)
-    for z in range(slices):
-        out[z][(rows - 20) ** 2 + (cols - 15 - 3 * z) ** 2 < 64] = 220
-    return out
+    return drifting_disc_stack(slices, shape)
 
 
 class CountingStack:

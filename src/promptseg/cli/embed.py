@@ -91,7 +91,7 @@ def _load(name: str, device: str | None):
 
 def run_embed(args: argparse.Namespace) -> int:
     """Run ``promptseg embed`` for parsed arguments; returns the exit status."""
-    from ..store.embed import BackendSpec, embed_stack, start_client
+    from ..store.embed import BackendSpec, close_client, embed_stack, start_client
     from ..store.paths import store_path_for
     from ..store.sources import expand_inputs
     from ..store.multiscale import is_ome_zarr
@@ -117,10 +117,7 @@ def run_embed(args: argparse.Namespace) -> int:
             _drive(job, source.name, target, where, args.progress)
     finally:
         if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            close_client(client)
     return 0
 
 

@@ -59,7 +59,7 @@ def run_propagate(args: argparse.Namespace) -> int:
     from ..model.sam2.sam2_model import Sam2Model
     from ..session.annotations import load_annotations
     from ..session.track_job import objects_from_annotations, track_labels, track_on_dask
-    from ..store.embed import BackendSpec, embed_stack, start_client
+    from ..store.embed import BackendSpec, close_client, embed_stack, start_client
     from .embed import _load, contrast_limits_option
     from .segment_all import write_labels
 
@@ -104,10 +104,7 @@ def run_propagate(args: argparse.Namespace) -> int:
                                   progress=functools.partial(_progress, "slices"))
     finally:
         if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            close_client(client)
     sys.stderr.write("\n")
     out = write_labels(args.out, labels)
     print(f"{out}: {len(objects)} objects tracked through {labels.shape[0]} slices "

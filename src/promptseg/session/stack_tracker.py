@@ -172,7 +172,7 @@ class StackTracker:
         xy = self._to_model(to_xy(prompts.points)) if len(prompts.points) else None
         box_xy = self._to_model(box_to_xyxy(prompts.box).reshape(2, 2)).reshape(4) if prompts.box is not None else None
         results = self.engine.add_prompts(
-            z, obj_id, xy, prompts.labels if xy is not None else None, box_xy, clear=clear
+            z, obj_id, xy, np.array(prompts.labels) if xy is not None else None, box_xy, clear=clear
         )
         return self._predictions(results)
 

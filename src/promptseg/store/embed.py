@@ -221,6 +221,14 @@ def start_client(*, workers: int = 1, scheduler: str | None = None, processes: b
     return Client(cluster)
 
 
+def close_client(client) -> None:
+    """Close a client from :func:`start_client`, and its local cluster when it made one."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def _embed_distributed(src, backend, store, todo, skipped, tiling, limits, dtype, *, workers, scheduler, client,
                        repaired=0):
     from distributed import as_completed
