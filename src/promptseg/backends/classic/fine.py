@@ -48,7 +48,7 @@ from .graph import min_cut
 from .parts import EIGHT, seeded_parts
 from .settings import ClassicSettings
 
-__all__ = ["FineModel", "takes_region", "edit", "EDIT_SIGMA"]
+__all__ = ["FineModel", "takes_region", "edit", "distance_to", "EDIT_SIGMA"]
 
 #: Gaussian width of the copy the edits read levels from (pixels).
 EDIT_SIGMA = 0.7
@@ -138,7 +138,7 @@ def edit(lab: np.ndarray, noise: float, model: FineModel, mask: np.ndarray, clic
     r, c, label = click
     if mask[r, c] == bool(label):
         return mask
-    d = _distance_to(mask, r, c, bool(label))
+    d = distance_to(mask, r, c, bool(label))
     if label == 1 and d > settings.fine_new_part:
         part = _new_part(lab, model, (r, c))
         return None if part is None else seeded_parts(mask | part, positives)
@@ -213,7 +213,7 @@ def _cut(free: np.ndarray, fixed: np.ndarray, unary: np.ndarray, weight: float, 
                    hard_bg=hard if label == 0 else None)
 
 
-def _distance_to(mask: np.ndarray, r: int, c: int, value: bool) -> float:
+def distance_to(mask: np.ndarray, r: int, c: int, value: bool) -> float:
     """Distance from (r, c) to the nearest pixel of ``mask == value`` (the frame's size when there is none)."""
     h, w = mask.shape
     for reach in (8, 32, 128, max(h, w)):

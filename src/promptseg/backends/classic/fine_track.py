@@ -6,6 +6,10 @@ function of the clicks alone: when the previous answer was made for all
 clicks but the last, only the last click's edit runs; otherwise (no previous
 answer, an undo, another object) the first click's region is found again and
 every later click's edit replayed.
+
+Objects that the superpixel cut answers at the first click with a weak
+outline (no edge says where they end) are followed the same way: each later
+click edits the answer near itself (:mod:`.local_edit`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy as np
 
 from .encoder import ClassicFeatures
 from .fine import FineModel, edit, takes_region
-from .fine_region import distinct_region
+from .fine_region import distinct_region, outline_strength
+from .local_edit import merge_cut
 from .settings import ClassicSettings
 
 __all__ = ["FineTrack", "click_key", "follow"]
@@ -42,12 +47,18 @@ class FineTrack:
         answer), if there was one.
     score : float
         How distinct the first region was (0 .. 1).
+    cut_edits : bool
+        The superpixel cut answered the first click with a weak outline:
+        later clicks edit its answer locally (:mod:`.local_edit`); ``model``
+        is then a neutral placeholder and ``mask`` the edited answer (None
+        after the first click, whose answer is the cut's own).
     """
 
     clicks: tuple[Click, ...]
     model: FineModel | None = None
     mask: np.ndarray | None = None
     score: float = 0.0
+    cut_edits: bool = False
 
 
 def click_key(features: ClassicFeatures, points: np.ndarray, labels: np.ndarray) -> tuple[Click, ...]:
@@ -80,6 +91,9 @@ def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrac
     lab = _colour(features)
     positives = np.array([(r, c) for r, c, lab_ in key if lab_ == 1], np.intp)
     if previous is not None and previous.clicks and previous.clicks == key[:-1]:
+        if previous.cut_edits:
+            before = previous.mask if previous.mask is not None else coarse(np.arange(len(key) - 1), None)
+            return _cut_step(before, key, len(key) - 1, positives, coarse, settings, previous.score)
         if previous.model is None:
             return FineTrack(clicks=key)
         mask = _step(lab, features.colour_noise, previous.model, previous.mask, key, len(key) - 1, positives, coarse,
@@ -93,7 +107,16 @@ def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrac
     region = distinct_region(lab, key[first][:2], noise=features.colour_noise, lines=settings.fine_structures,
                              max_area=largest)
     if not takes_region(region, cut, features.work.gradient, settings):
-        return FineTrack(clicks=key)
+        if not settings.cut_edit or not _weak_outline(cut, features.work.gradient, settings.cut_edit_below):
+            return FineTrack(clicks=key)
+        if len(key) == first + 1:
+            return FineTrack(clicks=key, cut_edits=True)
+        track = FineTrack(clicks=key[: first + 1], cut_edits=True)
+        mask = coarse(np.arange(first + 1), None)
+        for k in range(first + 1, len(key)):
+            track = _cut_step(mask, key[: k + 1], k, positives[: _positives_until(key, k)], coarse, settings, 0.0)
+            mask = track.mask
+        return track
     model, mask = FineModel.of(region), region.mask
     for k in range(len(key)):
         if k != first:
@@ -119,6 +142,24 @@ def _step(lab: np.ndarray, noise: float, model: FineModel, mask: np.ndarray, key
         if cut.sum() <= settings.fine_hybrid * max(int(mask.sum()), 1) and cut[positives[:, 0], positives[:, 1]].all():
             return cut
     return edit(lab, noise, model, mask, key[k], positives, settings)
+
+
+def _cut_step(mask: np.ndarray, key: tuple[Click, ...], k: int, positives: np.ndarray, coarse: Callable,
+              settings: ClassicSettings, score: float) -> FineTrack:
+    """The track after click k of an object the superpixel cut answers: the click edits locally (:mod:`.local_edit`)."""
+    cut = coarse(np.arange(k + 1), mask)
+    label = key[k][2]
+    opposite = np.array([(r, c) for r, c, lab in key[:k] if lab != label], np.intp).reshape(-1, 2)
+    out = merge_cut(mask, cut, key[k], positives, opposite, settings)
+    return FineTrack(clicks=key, model=_NEUTRAL, mask=out, score=score, cut_edits=True)
+
+
+_NEUTRAL = FineModel(colour=np.zeros(1, np.float32), background=np.zeros(1, np.float32), level=0.5)
+
+
+def _weak_outline(mask: np.ndarray, gradient: np.ndarray, below: float) -> bool:
+    """Whether the outline of ``mask`` is less than ``below`` times sharper than the image's median gradient."""
+    return outline_strength(mask, gradient) < below * max(float(np.median(gradient)), 1e-6)
 
 
 def _positives_until(key: tuple[Click, ...], k: int) -> int:

@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 5
+SETTINGS_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,19 @@ class ClassicSettings:
         After the first click of a fine-mode object, the superpixel cut's
         answer is taken when it is at most this many times the fine
         answer's area (and holds the positive clicks); 0 edits always.
+    cut_edit : bool
+        Correction clicks on an object the superpixel cut answers, whose
+        first answer has a weak outline, edit that answer locally (see
+        :mod:`~promptseg.backends.classic.local_edit`).
+    cut_edit_below : float
+        The first answer's outline is weak when its mean gradient is below
+        this many times the image's median gradient.
+    cut_window, cut_margin : float
+        A click ``d`` pixels off the answer takes the new cut's labels
+        within ``cut_window * d + cut_margin`` pixels of it.
+    cut_band, cut_band_radius : float
+        ... and gives its label to the pixels on its wrong side within
+        ``cut_band * d`` of the outline and ``cut_band_radius * d`` of it.
     """
 
     max_pixels: int = 400_000
@@ -129,6 +142,12 @@ class ClassicSettings:
     fine_smoothness: float = 0.5
     fine_bias: float = 0.25
     fine_hybrid: float = 2.0
+    cut_edit: bool = True
+    cut_edit_below: float = 2.0
+    cut_window: float = 0.7
+    cut_margin: float = 6.0
+    cut_band: float = 2.0
+    cut_band_radius: float = 3.0
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""
