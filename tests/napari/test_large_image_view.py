@@ -85,3 +85,20 @@ def test_an_ome_zarr_folder_opens_lazily_with_labels_on_disk_kept_between_sessio
     assert view.session.labels.label_at(700, 900) == 1
     again = open_large(make_napari_viewer(), tmp_path / "img.ome.zarr", DiskBackend(), labels=labels, tile=512, halo=64)
     assert again.session.labels.label_at(700, 900) == 1 and again.session.next_label == 2
+
+
+def test_a_shift_click_picks_up_a_committed_object_which_keeps_its_id(large_view, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, view, _ = large_view
+    click(viewer, qtbot, 2000, 2000)
+    view.commit()
+    assert view.session.labels.label_at(2000, 2000) == 1
+    click(viewer, qtbot, 2000, 2000, modifiers=(keys.SHIFT,))
+    assert view.last_error is None and view.preview.visible
+    assert view.session.labels.label_at(2000, 2000) == 0  # out of the labels while it is edited
+    click(viewer, qtbot, 2000, 2016)  # grow it
+    qtbot.keyClick(viewer.window._qt_viewer.canvas.native, Qt.Key_Return)
+    qtbot.wait(10)
+    assert view.session.labels.label_at(2000, 2000) == 1 and view.session.labels.label_at(2000, 2016) == 1
+    assert view.session.next_label == 2

@@ -3,7 +3,8 @@
 :class:`LargeImageView` connects a napari Image layer — multiscale (a list of
 levels, as napari's OME-Zarr readers open it) or a single dask/zarr array —
 to a :class:`~promptseg.session.large.LargeImageSession`: a click on the
-canvas (Ctrl/Alt-click: negative) answers the current object on the tiles
+canvas (Ctrl/Alt-click: negative; Shift-click on a committed object picks it
+up to correct it) answers the current object on the tiles
 around it (encoded then, only those), the answer is shown as a preview
 layer placed over its window, Enter commits it into sparse zarr labels,
 Escape clears it.  The objects are shown by a multiscale Labels layer whose
@@ -79,8 +80,11 @@ class LargeImageView:
         if event.type != "mouse_release" or np.abs(np.asarray(event.position) - start).max() > 2:
             return
         row, col = self.layer.world_to_data(start)[-2:]
-        label = 0 if modifier_names(event) & NEGATIVE_MODIFIERS else 1
-        self.click((float(row), float(col)), label)
+        held = modifier_names(event)
+        if "Shift" in held:
+            self.pick_up((float(row), float(col)))
+            return
+        self.click((float(row), float(col)), 0 if held & NEGATIVE_MODIFIERS else 1)
 
     # ---------------------------------------------------------- actions
     def click(self, point: tuple[float, float], label: int = 1) -> None:
@@ -91,6 +95,17 @@ class LargeImageView:
             self._report(exc)
             return
         self.last_error = None
+        self._show()
+
+    def pick_up(self, point: tuple[float, float]) -> None:
+        """Make the committed object under full-resolution ``point`` the current one (Shift-click), to correct it."""
+        try:
+            self.session.pick_up(point)
+        except PromptsegError as exc:
+            self._report(exc)
+            return
+        self.last_error = None
+        self.objects.refresh()
         self._show()
 
     def commit(self) -> None:
