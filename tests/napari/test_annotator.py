@@ -47,7 +47,7 @@ def test_box_polygon_scribble_prompts(annotator, image_2d) -> None:
     viewer, widget = annotator(image_2d, backend)
     shapes = widget.layers.shapes
     shapes.add(np.array([[10, 10], [10, 20], [20, 20], [20, 10]]), shape_type="rectangle")
-    assert backend.calls[-1]["box"] == (10.0, 10.0, 20.0, 20.0)
+    assert tuple(backend.calls[-1]["box"]) == (10.0, 10.0, 20.0, 20.0)
     expected = np.zeros((64, 64), bool)
     expected[10:21, 10:21] = True
     np.testing.assert_array_equal(_preview(widget), expected)
@@ -58,7 +58,7 @@ def test_box_polygon_scribble_prompts(annotator, image_2d) -> None:
     shapes.add(path, shape_type="path")
     mask = backend.calls[-1]["mask"]
     np.testing.assert_array_equal(mask, polygon_mask(poly, (64, 64)) | scribble_mask(path, (64, 64), SCRIBBLE_WIDTH))
-    assert backend.calls[-1]["box"] == (10.0, 10.0, 20.0, 20.0)
+    assert tuple(backend.calls[-1]["box"]) == (10.0, 10.0, 20.0, 20.0)
 
 
 def test_painting_in_the_preview_is_a_mask_prompt(annotator, image_2d, qtbot) -> None:
@@ -71,7 +71,7 @@ def test_painting_in_the_preview_is_a_mask_prompt(annotator, image_2d, qtbot) ->
     qtbot.waitUntil(lambda: backend.calls[-1]["mask"] is not None, timeout=5000)
     painted = backend.calls[-1]["mask"]
     assert painted is not None and painted[50, 50] and painted[30, 30]
-    assert _preview(widget)[50, 50] and widget.session.draft.prompts.painted is not None
+    assert _preview(widget)[50, 50] and widget.session.draft.prompts.mask is not None
 
 
 def test_commits_get_ids_1_2_3_without_overwriting(annotator, image_2d) -> None:
