@@ -89,39 +89,28 @@ class LargeImageView:
     # ---------------------------------------------------------- actions
     def click(self, point: tuple[float, float], label: int = 1) -> None:
         """Add a click at full-resolution (row, col) and show the answer; errors go to :attr:`last_error`."""
-        try:
-            self.session.click(point, label)
-        except PromptsegError as exc:
-            self._report(exc)
-            return
-        self.last_error = None
-        self._show()
+        self._run(self.session.click, point, label)
 
     def pick_up(self, point: tuple[float, float]) -> None:
         """Make the committed object under full-resolution ``point`` the current one (Shift-click), to correct it."""
-        try:
-            self.session.pick_up(point)
-        except PromptsegError as exc:
-            self._report(exc)
-            return
-        self.last_error = None
-        self.objects.refresh()
-        self._show()
+        self._run(self.session.pick_up, point)
 
     def commit(self) -> None:
         """Write the current object into the labels (Enter)."""
+        self._run(self.session.commit)
+
+    def clear(self) -> None:
+        """Forget the current object's prompts (Escape)."""
+        self._run(self.session.clear)
+
+    def _run(self, action: Any, *args: Any) -> None:
+        """Do ``action`` on the session, then show the labels and the current object; an error is reported instead."""
         try:
-            self.session.commit()
+            action(*args)
         except PromptsegError as exc:
             self._report(exc)
             return
         self.last_error = None
-        self.objects.refresh()
-        self._show()
-
-    def clear(self) -> None:
-        """Forget the current object's prompts (Escape)."""
-        self.session.clear()
         self.objects.refresh()
         self._show()
 
