@@ -35,6 +35,7 @@ def _write(writer, key, box, value) -> int:
 
 def test_region_reaches_the_display_without_a_refresh(labels_3d, monkeypatch) -> None:
     viewer, layer = labels_3d
+    monkeypatch.setattr(labels_region, "SLICE_FRACTION", 1)  # through data_setitem
     writer = RegionWriter(layer)
     refreshed = []
     monkeypatch.setattr(layer, "refresh", lambda *a, **k: refreshed.append(1))
@@ -55,7 +56,9 @@ def test_region_reaches_the_display_without_a_refresh(labels_3d, monkeypatch) ->
     assert _write(writer, (2,), box, 0) == 0  # nothing changes: nothing written
 
 
-def test_no_private_napari_attribute_is_used(make_napari_viewer_proxy) -> None:
+@pytest.mark.parametrize("fraction", [1, 10**9], ids=["data_setitem", "refreshed"])
+def test_no_private_napari_attribute_is_used(make_napari_viewer_proxy, monkeypatch, fraction) -> None:
+    monkeypatch.setattr(labels_region, "SLICE_FRACTION", fraction)
     viewer = make_napari_viewer_proxy(show=True)  # what a plugin's dock widget gets
     viewer.add_labels(np.zeros((4, 48, 64), np.uint8), name="lab")
     layer = viewer.layers["lab"]  # a proxy that warns on private attributes
@@ -67,16 +70,23 @@ def test_no_private_napari_attribute_is_used(make_napari_viewer_proxy) -> None:
             writer.drop_history()
 
 
-def test_a_large_change_refreshes_the_layer_instead(labels_3d, monkeypatch) -> None:
+@pytest.mark.parametrize("fraction", [1, 10**9], ids=["data_setitem", "refreshed"])
+def test_both_ways_draw_what_napari_draws(labels_3d, monkeypatch, fraction) -> None:
     viewer, layer = labels_3d
     writer = RegionWriter(layer)
-    monkeypatch.setattr(labels_region, "REFRESH_PIXELS", 100)
-    box = (slice(0, 20), slice(0, 20))
+    monkeypatch.setattr(labels_region, "SLICE_FRACTION", fraction)
+    refreshed, refresh = [], layer.refresh
+    monkeypatch.setattr(layer, "refresh", lambda *a, **k: (refreshed.append(1), refresh(*a, **k)))
+    empty = _canvas(viewer)
+    box = (slice(3, 23), slice(30, 50))
     assert _write(writer, (2,), box, 4) == 400
-    assert writer.history_bytes == 0  # not through data_setitem: no undo history
-    drawn = _displayed(layer)
+    assert len(refreshed) == (fraction > 1) and (writer.history_bytes > 0) == (fraction == 1)
+    drawn, shown = _displayed(layer), _canvas(viewer)
+    assert (shown != empty).any()
+    monkeypatch.undo()
     layer.refresh()
     np.testing.assert_array_equal(_displayed(layer), drawn)
+    np.testing.assert_array_equal(_canvas(viewer), shown)
     assert (layer.data[2][box] == 4).all() and layer.data.sum() == 4 * 400
 
 
@@ -101,6 +111,7 @@ def test_3d_display_shows_the_write(labels_3d) -> None:
 
 def test_undo_history_is_dropped_past_its_budget(labels_3d, monkeypatch) -> None:
     viewer, layer = labels_3d
+    monkeypatch.setattr(labels_region, "SLICE_FRACTION", 1)  # every write through data_setitem
     layer.mode = "paint"
     writer = RegionWriter(layer)
     box = (slice(0, 10), slice(0, 10))
