@@ -35,7 +35,7 @@ def test_widget_is_contributed() -> None:
 
 @pytest.mark.gui
 def test_open_annotator_docks_the_widget(make_napari_viewer, tmp_path, qtbot) -> None:
-    from promptseg._napari.cli import open_annotator
+    from promptseg._napari.launch import open_annotator
 
     path = tmp_path / "img.tif"
     tifffile.imwrite(path, (np.arange(64 * 64).reshape(64, 64) % 250).astype(np.uint8))

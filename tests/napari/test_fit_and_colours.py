@@ -32,7 +32,7 @@ def _fits(viewer, layer, qtbot) -> None:
 
 
 def test_opening_the_annotator_fits_the_image_to_the_canvas(make_napari_viewer, tmp_path, qtbot) -> None:
-    from promptseg._napari.cli import open_annotator
+    from promptseg._napari.launch import open_annotator
 
     path = tmp_path / "wide.tif"
     tifffile.imwrite(path, np.random.default_rng(0).integers(0, 255, (100, 600), dtype=np.uint8))

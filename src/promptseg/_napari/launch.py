@@ -1,7 +1,8 @@
-"""``promptseg annotate``: open napari with images and the annotator docked.
+"""Open napari with images and the annotator docked: what ``promptseg annotate`` runs.
 
-Registered by :func:`promptseg.cli.build_parser`, which imports this module
-lazily so that the other sub-commands never import napari.
+The sub-command's options are parsed by :mod:`promptseg.cli.annotate`, which
+imports this module only when the command runs (the other sub-commands never
+import napari).
 """
 
 from __future__ import annotations
@@ -9,29 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any, Sequence
-
-
-def add_annotate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``annotate`` sub-command to ``subparsers``."""
-    p = subparsers.add_parser(
-        "annotate",
-        help="open napari with the PromptSeg annotator (click an object, see its mask, C commits it)",
-        description="Open IMAGE(s) in napari with the PromptSeg annotator docked. "
-        "Without an image, open File > Open Sample > PromptSeg to try it.",
-    )
-    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="image files (TIFF, PNG, ...) or folders napari can read")
-    p.add_argument("--backend", default=None, metavar="NAME_OR_PATH",
-                   help="classic (default), a registry name (see `promptseg models`) or a checkpoint file")
-    p.add_argument("--sample", choices=("nuclei_2d", "nuclei_3d"), default=None, help="open a synthetic sample image")
-    p.add_argument("--labels", type=Path, default=None, metavar="LABELS.zarr",
-                   help="for an OME-Zarr image: sparse zarr labels to write into (opened with their objects when "
-                        "they exist); default in memory")
-    p.add_argument("--level", type=int, default=0,
-                   help="for an OME-Zarr image: the resolution level clicks are answered at (0: full resolution)")
-    p.add_argument("--tile-store", type=Path, default=None, metavar="TILES.zarr",
-                   help="for an OME-Zarr image: tile embeddings kept on disk (as `promptseg embed` writes them)")
-    p.set_defaults(func=run_annotate)
-    return p
 
 
 def open_annotator(
@@ -63,6 +41,7 @@ def open_annotator(
 
 
 def run_annotate(args: argparse.Namespace) -> int:
+    """Open the images of ``promptseg annotate`` (an OME-Zarr image lazily) and run napari until it is closed."""
     import napari
 
     from ..store.multiscale import is_zarr_folder

@@ -147,6 +147,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .segment_all import add_segment_all_parser
+    from .annotate import add_annotate_parser
     from .evaluate import add_evaluate_parser
     from .find_similar import add_find_similar_parser
     from .propagate import add_propagate_parser
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_embed_parser(sub)
     add_find_similar_parser(sub)
     add_propagate_parser(sub)
-    __import__("promptseg._napari.cli", fromlist=["cli"]).add_annotate_parser(sub)  # napari loads only when run
+    add_annotate_parser(sub)  # napari loads only when the command runs
     return parser
 
 
