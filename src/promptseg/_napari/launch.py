@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from napari import Viewer
+
+    from .annotator import AnnotatorWidget
 
 
 def open_annotator(
-    images: Sequence[str | Path] = (), *, backend: str | None = None, viewer: Any = None, sample: str | None = None
-) -> tuple[Any, Any]:
+    images: Sequence[str | Path] = (), *, backend: str | None = None, viewer: Viewer | None = None,
+    sample: str | None = None,
+) -> tuple[Viewer, AnnotatorWidget]:
     """Open ``images`` in ``viewer`` (default a new napari viewer) and dock the annotator.
 
     Returns

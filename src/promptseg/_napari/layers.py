@@ -13,16 +13,19 @@ are image pixel coordinates: a row of Points data is ``(*slice_key, row, col)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
-from napari.layers import Image, Labels, Points, Shapes
+from napari.layers import Image, Labels, Layer, Points, Shapes
 
 from ..prompts import Prompts
 from ..session import SliceKey
 from .colours import object_colormap, preview_colormap
 from .labels_region import RegionWriter
+
+if TYPE_CHECKING:
+    from napari import Viewer
 
 POSITIVE_COLOR = np.array([0.1, 0.9, 0.2, 1.0])
 NEGATIVE_COLOR = np.array([1.0, 0.1, 0.8, 1.0])
@@ -44,7 +47,7 @@ def _ellipse_polygon(corners: np.ndarray, n: int = 32) -> np.ndarray:
 class PromptLayers:
     """Creates (once) or finds the owned layers of ``image`` and converts prompts to and from them."""
 
-    def __init__(self, viewer: Any, image: Image, label_shape: tuple[int, ...]) -> None:
+    def __init__(self, viewer: Viewer, image: Image, label_shape: tuple[int, ...]) -> None:
         self.viewer = viewer
         self.image = image
         self.label_shape = label_shape
@@ -63,7 +66,7 @@ class PromptLayers:
     def _geometry(self) -> dict[str, Any]:
         return {"scale": self.image.scale, "translate": self.image.translate}
 
-    def _find_or_add(self, role: str, make) -> Any:
+    def _find_or_add(self, role: str, make: Callable[[str], Layer]) -> Layer:
         for layer in self.viewer.layers:
             meta = layer.metadata
             if meta.get(ROLE_KEY) == role and meta.get("promptseg_image") == self.image.unique_id:
