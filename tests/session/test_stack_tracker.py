@@ -209,3 +209,14 @@ def test_a_frame_source_is_used_as_it_is(model):
     for a, b in zip(ours, expected):
         np.testing.assert_array_equal(a, b)
     assert sorted(set(source.calls)) == [0, 1, 2]
+
+
+def test_tracked_slices_keep_only_the_chosen_mask(model):
+    """Each tracked slice keeps one 256 x 256-class logits map, not a view holding all three candidates."""
+    tracker = StackTracker(model, _stack())
+    tracker.add_prompts(0, 1, points=[(20, 15)], labels=[1])
+    list(tracker.propagate())
+    outputs = list(tracker.engine.tracks[1].tracked.values()) + list(tracker.engine.tracks[1].conditioning.values())
+    assert len(outputs) == 6
+    for out in outputs:
+        assert out.low_res.untyped_storage().nbytes() == out.low_res.numel() * out.low_res.element_size()

@@ -86,7 +86,7 @@ def decode(
     weight = present.float()
     pointer = weight * model.obj_ptr_proj(token) + (1 - weight) * model.no_obj_ptr
     return FrameOutput(
-        low_res=masks[:, best : best + 1],
+        low_res=masks[:, best : best + 1].clone(),  # not a view: the other candidates would stay alive per frame
         object_score=out.object_score_logits,
         pointer=pointer,
         iou=float(out.iou[0, best]),
