@@ -65,3 +65,27 @@ class MLP(nn.Module):
             if i < last:
                 x = self.activation(x)
         return x
+
+
+class LinMLP(nn.Module):
+    """Linear -> activation -> Linear, with SAM 1's key names ``lin1`` / ``lin2``.
+
+    Parameters
+    ----------
+    dim, hidden : int
+        Input and output width, and the width between the two layers.
+    activation : callable
+        Applied between the layers: :func:`gelu` in the ViT encoder's blocks,
+        ReLU in the two-way transformer's.  Maps a (..., hidden) tensor to
+        one of the same shape.
+    """
+
+    def __init__(self, dim: int, hidden: int, activation) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(dim, hidden)
+        self.lin2 = nn.Linear(hidden, dim)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., dim) -> (..., dim)."""
+        return self.lin2(self.activation(self.lin1(x)))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d, gelu
+from .common import LayerNorm2d, LinMLP, gelu
 
 
 class ImageEncoderViT(nn.Module):
@@ -94,18 +94,6 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)
 
 
-class MLPBlock(nn.Module):
-    """Linear -> GELU -> Linear (``lin1`` / ``lin2``)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.lin1 = nn.Linear(dim, hidden)
-        self.lin2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(gelu(self.lin1(x)))
-
-
 class Block(nn.Module):
     """Pre-norm transformer block with windowed (window_size > 0) or global attention."""
 
@@ -125,7 +113,7 @@ class Block(nn.Module):
         side = window_size if window_size > 0 else grid
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, use_rel_pos=use_rel_pos, input_size=(side, side))
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLPBlock(dim, int(dim * mlp_ratio))
+        self.mlp = LinMLP(dim, int(dim * mlp_ratio), gelu)
         self.window_size = window_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

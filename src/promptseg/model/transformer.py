@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import MLP
+from .common import MLP, LinMLP
 
 
 class TokenAttention(nn.Module):
@@ -46,21 +46,9 @@ class TokenAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
 
 
-class TokenMLP(nn.Module):
-    """Linear -> ReLU -> Linear (``lin1`` / ``lin2``)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.lin1 = nn.Linear(dim, hidden)
-        self.lin2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(F.relu(self.lin1(x)))
-
-
 def _mlp_weights(mlp: nn.Module) -> tuple[torch.Tensor, ...]:
     """(W1, b1, W2, b2) of a block's two-layer ReLU MLP, in either key layout."""
-    first, second = (mlp.lin1, mlp.lin2) if isinstance(mlp, TokenMLP) else (mlp.layers[0], mlp.layers[1])
+    first, second = (mlp.lin1, mlp.lin2) if isinstance(mlp, LinMLP) else (mlp.layers[0], mlp.layers[1])
     return first.weight.detach(), first.bias.detach(), second.weight.detach(), second.bias.detach()
 
 
@@ -88,7 +76,7 @@ class TwoWayAttentionBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         if mlp_keys not in ("lin", "layers"):
             raise ValueError(f"mlp_keys must be 'lin' or 'layers', got {mlp_keys!r}")
-        self.mlp = TokenMLP(dim, mlp_dim) if mlp_keys == "lin" else MLP(dim, mlp_dim, dim, 2)
+        self.mlp = LinMLP(dim, mlp_dim, F.relu) if mlp_keys == "lin" else MLP(dim, mlp_dim, dim, 2)
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)
         self.cross_attn_image_to_token = TokenAttention(dim, num_heads, downsample_rate)

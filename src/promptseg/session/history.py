@@ -103,17 +103,18 @@ class History:
         self._redo.clear()
 
     def pop_undo(self) -> Step | None:
-        if not self._undo:
-            return None
-        step = self._undo.pop()
-        self._redo.append(step)
-        return step
+        return self._move_last(self._undo, self._redo)
 
     def pop_redo(self) -> Step | None:
-        if not self._redo:
+        return self._move_last(self._redo, self._undo)
+
+    @staticmethod
+    def _move_last(source: list[Step], target: list[Step]) -> Step | None:
+        """Move the newest step of ``source`` onto ``target`` and return it (None when ``source`` is empty)."""
+        if not source:
             return None
-        step = self._redo.pop()
-        self._undo.append(step)
+        step = source.pop()
+        target.append(step)
         return step
 
     @property
