@@ -21,13 +21,47 @@ def dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
     return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
+def config_keywords(config: Any, names: tuple[str, ...], **renamed: str) -> dict[str, Any]:
+    """Constructor keywords read from a config: ``name=config.name`` for each of ``names``,
+    and ``keyword=config.<field>`` for each ``keyword=field`` of ``renamed``."""
+    out = {name: getattr(config, name) for name in names}
+    out.update({keyword: getattr(config, field) for keyword, field in renamed.items()})
+    return out
+
+
 @dataclass(frozen=True)
-class SamConfig:
+class HeadsConfig:
+    """Prompt encoder and mask decoder numbers, the same fields in SAM 1 and SAM 2.1.
+
+    Attributes
+    ----------
+    mask_in_chans : int
+        Channels of the prompt encoder's mask downscaling (16).
+    decoder_depth, decoder_mlp_dim, decoder_num_heads : int
+        Layers, MLP width and attention heads of the two-way transformer (2, 2048, 8).
+    num_multimask_outputs : int
+        Multimask candidates; the decoder has one more mask token (3).
+    iou_head_depth, iou_head_hidden_dim : int
+        Layers and width of the IoU prediction head (3, 256).
+    """
+
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_mlp_dim: int = 2048
+    decoder_num_heads: int = 8
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3
+    iou_head_hidden_dim: int = 256
+
+
+@dataclass(frozen=True)
+class SamConfig(HeadsConfig):
     """Architecture of one SAM-family model.
 
     ``encoder`` is ``"vit"`` (SAM's plain ViT with windowed/global attention)
     or ``"tiny_vit"`` (MobileSAM's TinyViT).  Fields of the other encoder are
-    ignored.
+    ignored.  The prompt encoder and mask decoder fields are those of
+    :class:`HeadsConfig`.
     """
 
     encoder: str = "vit"
@@ -50,16 +84,9 @@ class SamConfig:
     mbconv_expand_ratio: float = 4.0
     local_conv_size: int = 3
     num_classes: int = 1000
-    # shared neck / prompt encoder / mask decoder
+    # shared neck / prompt encoder
     out_chans: int = 256
     prompt_embed_dim: int = 256
-    mask_in_chans: int = 16
-    decoder_depth: int = 2
-    decoder_mlp_dim: int = 2048
-    decoder_num_heads: int = 8
-    num_multimask_outputs: int = 3
-    iou_head_depth: int = 3
-    iou_head_hidden_dim: int = 256
 
     @property
     def embedding_size(self) -> int:

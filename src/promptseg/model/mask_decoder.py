@@ -72,19 +72,44 @@ class MaskDecoder(nn.Module):
         masks : (B, M, 256, 256) low-resolution logits
         iou_pred : (B, M)
         """
+        hs, image_map = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings,
+                                             dense_prompt_embeddings)
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])
+        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
+        masks = self.masks_from_tokens(mask_tokens_out, self.output_upscaling(image_map))
+        sl = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, sl], iou_pred[:, sl]
+
+    def run_transformer(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two-way transformer on the output tokens, the prompt tokens and the image.
+
+        Parameters are those of :meth:`forward`.
+
+        Returns
+        -------
+        hs : (B, T + N, C)
+            Output tokens (the T of :meth:`output_tokens` first), then the prompt tokens.
+        image_map : (B, C, h, w)
+            The image tokens after the transformer, back on their grid.
+        """
         batch = sparse_prompt_embeddings.shape[0]
         tokens = torch.cat([self.output_tokens(batch), sparse_prompt_embeddings], dim=1)
         src = image_embeddings.expand(batch, -1, -1, -1) + dense_prompt_embeddings
         pos = image_pe.expand(batch, -1, -1, -1)
         b, c, h, w = src.shape
         hs, keys = self.transformer(src, pos, tokens)
-        iou_pred = self.iou_prediction_head(hs[:, 0, :])
-        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
-        upscaled = self.output_upscaling(keys.transpose(1, 2).reshape(b, c, h, w))
+        return hs, keys.transpose(1, 2).reshape(b, c, h, w)
+
+    def masks_from_tokens(self, mask_tokens_out: torch.Tensor, upscaled: torch.Tensor) -> torch.Tensor:
+        """Mask logits (B, M, H, W): each mask token's hypernetwork output dotted with the upscaled (B, C', H, W) map."""
         hyper = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )
         b, c2, h2, w2 = upscaled.shape
-        masks = (hyper @ upscaled.view(b, c2, h2 * w2)).view(b, -1, h2, w2)
-        sl = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, sl], iou_pred[:, sl]
+        return (hyper @ upscaled.reshape(b, c2, h2 * w2)).view(b, -1, h2, w2)

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+from .. import build as sam1_build
+from ..config import config_keywords
 from ..prompt_encoder import PromptEncoder
-from ..transformer import TwoWayTransformer
 from .config import SAM2_ARCHITECTURES, Sam2Config
 from .fpn_neck import FpnNeck
 from .hiera import Hiera
@@ -15,6 +16,11 @@ from .mask_decoder import Sam2MaskDecoder
 from .memory_attention import MemoryAttention
 from .memory_encoder import MemoryEncoder
 from .sam2_model import Sam2Model
+
+
+#: Hiera's keywords, config fields of the same names.
+HIERA_FIELDS = ("embed_dim", "num_heads", "stages", "global_att_blocks", "window_spec",
+                "window_pos_embed_bkg_spatial_size", "q_pool", "q_stride", "dim_mul", "head_mul", "mlp_ratio")
 
 
 def _config(config: Sam2Config | str) -> Sam2Config:
@@ -28,19 +34,7 @@ def _config(config: Sam2Config | str) -> Sam2Config:
 def build_image_encoder(config: Sam2Config | str) -> Sam2ImageEncoder:
     """Hiera trunk + FPN neck (``image_encoder.`` keys)."""
     config = _config(config)
-    trunk = Hiera(
-        embed_dim=config.embed_dim,
-        num_heads=config.num_heads,
-        stages=config.stages,
-        global_att_blocks=config.global_att_blocks,
-        window_spec=config.window_spec,
-        window_pos_embed_bkg_spatial_size=config.window_pos_embed_bkg_spatial_size,
-        q_pool=config.q_pool,
-        q_stride=config.q_stride,
-        dim_mul=config.dim_mul,
-        head_mul=config.head_mul,
-        mlp_ratio=config.mlp_ratio,
-    )
+    trunk = Hiera(**config_keywords(config, HIERA_FIELDS))
     neck = FpnNeck(config.d_model, list(config.stage_dims[::-1]), config.fpn_top_down_levels)
     return Sam2ImageEncoder(trunk, neck, scalp=config.scalp)
 
@@ -48,28 +42,15 @@ def build_image_encoder(config: Sam2Config | str) -> Sam2ImageEncoder:
 def build_prompt_encoder(config: Sam2Config | str) -> PromptEncoder:
     """SAM's prompt encoder (``sam_prompt_encoder.`` keys)."""
     config = _config(config)
-    grid, size = config.embedding_size, config.image_size
-    return PromptEncoder(config.d_model, (grid, grid), (size, size), config.mask_in_chans)
+    return sam1_build.build_prompt_encoder(config, config.d_model, config.embedding_size, config.image_size)
 
 
 def build_mask_decoder(config: Sam2Config | str) -> Sam2MaskDecoder:
     """SAM 2.1's mask decoder (``sam_mask_decoder.`` keys)."""
     config = _config(config)
-    transformer = TwoWayTransformer(
-        depth=config.decoder_depth,
-        embedding_dim=config.d_model,
-        num_heads=config.decoder_num_heads,
-        mlp_dim=config.decoder_mlp_dim,
-        mlp_keys="layers",
-    )
-    return Sam2MaskDecoder(
-        transformer_dim=config.d_model,
-        transformer=transformer,
-        num_multimask_outputs=config.num_multimask_outputs,
-        iou_head_depth=config.iou_head_depth,
-        iou_head_hidden_dim=config.iou_head_hidden_dim,
-        stability_delta=config.stability_delta,
-        stability_thresh=config.stability_thresh,
+    return sam1_build.build_mask_decoder(
+        config, config.d_model, mlp_keys="layers", decoder_class=Sam2MaskDecoder,
+        **config_keywords(config, ("stability_delta", "stability_thresh")),
     )
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..config import dataclass_from_dict
+from ..config import HeadsConfig, dataclass_from_dict
 
 
 @dataclass(frozen=True)
-class Sam2Config:
+class Sam2Config(HeadsConfig):
     """Architecture of one SAM 2.1 model.
 
     Attributes
@@ -45,7 +45,8 @@ class Sam2Config:
     image_size, backbone_stride : int
         Side of the square input (1024) and stride of the image embedding (16).
     mask_in_chans ... iou_head_hidden_dim : int
-        Prompt encoder and mask decoder numbers, as in SAM 1.
+        Prompt encoder and mask decoder numbers, as in SAM 1
+        (:class:`~promptseg.model.config.HeadsConfig`).
     stability_delta, stability_thresh : float
         Single-mask answers fall back to the best multimask candidate when the
         stability score of mask 0 (area above +delta over area above -delta,
@@ -74,13 +75,6 @@ class Sam2Config:
     scalp: int = 1
     image_size: int = 1024
     backbone_stride: int = 16
-    mask_in_chans: int = 16
-    decoder_depth: int = 2
-    decoder_mlp_dim: int = 2048
-    decoder_num_heads: int = 8
-    num_multimask_outputs: int = 3
-    iou_head_depth: int = 3
-    iou_head_hidden_dim: int = 256
     stability_delta: float = 0.05
     stability_thresh: float = 0.98
     mem_dim: int = 64

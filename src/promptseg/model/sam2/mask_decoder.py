@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..common import MLP
 from ..mask_decoder import MaskDecoder
-from ..transformer import TwoWayTransformer
 
 
 @dataclass
@@ -63,34 +63,19 @@ class Sam2MaskDecoder(MaskDecoder):
 
     Parameters
     ----------
-    transformer_dim : int
-        Token width C (256).
-    transformer : TwoWayTransformer
-        Built with ``mlp_keys="layers"``.
-    num_multimask_outputs, iou_head_depth, iou_head_hidden_dim : int
-        As in SAM (3, 3, 256).
+    **sam_decoder
+        :class:`~promptseg.model.mask_decoder.MaskDecoder`'s keywords, as in
+        SAM: ``transformer_dim`` (token width C, 256), ``transformer`` (a
+        :class:`~promptseg.model.transformer.TwoWayTransformer` built with ``mlp_keys="layers"``),
+        ``num_multimask_outputs``, ``iou_head_depth``, ``iou_head_hidden_dim``
+        (3, 3, 256).
     stability_delta, stability_thresh : float
         Fallback settings (0.05, 0.98).
     """
 
-    def __init__(
-        self,
-        *,
-        transformer_dim: int,
-        transformer: TwoWayTransformer,
-        num_multimask_outputs: int = 3,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
-        stability_delta: float = 0.05,
-        stability_thresh: float = 0.98,
-    ) -> None:
-        super().__init__(
-            transformer_dim=transformer_dim,
-            transformer=transformer,
-            num_multimask_outputs=num_multimask_outputs,
-            iou_head_depth=iou_head_depth,
-            iou_head_hidden_dim=iou_head_hidden_dim,
-        )
+    def __init__(self, *, stability_delta: float = 0.05, stability_thresh: float = 0.98, **sam_decoder: Any) -> None:
+        super().__init__(**sam_decoder)
+        transformer_dim = self.transformer_dim
         self.obj_score_token = nn.Embedding(1, transformer_dim)
         self.conv_s0 = nn.Conv2d(transformer_dim, transformer_dim // 8, kernel_size=1)
         self.conv_s1 = nn.Conv2d(transformer_dim, transformer_dim // 4, kernel_size=1)
@@ -132,21 +117,15 @@ class Sam2MaskDecoder(MaskDecoder):
         -------
         DecoderOutput
         """
-        batch = sparse_prompt_embeddings.shape[0]
-        tokens = torch.cat([self.output_tokens(batch), sparse_prompt_embeddings], dim=1)
-        src = image_embeddings.expand(batch, -1, -1, -1) + dense_prompt_embeddings
-        pos = image_pe.expand(batch, -1, -1, -1)
-        b, c, h, w = src.shape
-        hs, keys = self.transformer(src, pos, tokens)
+        hs, image_map = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings,
+                                             dense_prompt_embeddings)
         iou = torch.sigmoid(self.iou_prediction_head(hs[:, 1]))
         mask_tokens_out = hs[:, 2 : 2 + self.num_mask_tokens]
         feat_s0, feat_s1 = high_res_features
         dc1, ln1, act1, dc2, act2 = self.output_upscaling
-        upscaled = act1(ln1(dc1(keys.transpose(1, 2).reshape(b, c, h, w)) + feat_s1))
+        upscaled = act1(ln1(dc1(image_map) + feat_s1))
         upscaled = act2(dc2(upscaled) + feat_s0)
-        hyper = torch.stack([mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], 1)
-        b, c2, h2, w2 = upscaled.shape
-        masks = (hyper @ upscaled.reshape(b, c2, h2 * w2)).view(b, -1, h2, w2)
+        masks = self.masks_from_tokens(mask_tokens_out, upscaled)
         object_score_logits = self.pred_obj_score_head(hs[:, 0])
         if multimask_output:
             masks, iou, sam_tokens = masks[:, 1:], iou[:, 1:], mask_tokens_out[:, 1:]
