@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError
 from .config import ARCHITECTURES, SamConfig
-from .download import content_hash, fetch_checkpoint
-from .registry import CheckpointInfo, get_info, is_registry_name, registry_names
+from .download import content_hash, locate_checkpoint
+from .registry import CheckpointInfo
 from .sam2.config import Sam2Config
 
 __all__ = ["LoadedCheckpoint", "infer_config", "load_sam", "load_strict", "read_state_dict", "unwrap_state_dict"]
@@ -391,24 +391,6 @@ def _check_finite(state: Mapping[str, Tensor], source: str) -> None:
         )
 
 
-def registry_entry(name_or_path: str | os.PathLike | CheckpointInfo) -> CheckpointInfo | None:
-    """The registry entry ``name_or_path`` names (itself if it is one), or None for a path."""
-    if isinstance(name_or_path, CheckpointInfo):
-        return name_or_path
-    return get_info(name_or_path) if is_registry_name(name_or_path) else None
-
-
-def existing_file(name_or_path: str | os.PathLike) -> Path:
-    """``name_or_path`` as an existing file; else a CheckpointError listing the registry names."""
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(
-            f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
-            f"({', '.join(registry_names())})"
-        )
-    return path
-
-
 def _not_sam1(what: str, architecture: str) -> CheckpointError:
     return CheckpointError(
         f"{what} is a SAM 2.1 model ({architecture}), not a SAM 1 / MobileSAM one: load it with "
@@ -460,26 +442,21 @@ def load_sam(
     """
     from .build import build_sam
 
-    registry_name = None
-    info = registry_entry(name_or_path)
-    if info is not None:
-        if info.family != "sam":
-            raise _not_sam1(f"{info.name!r}", info.architecture)
-        path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
-        state = read_state_dict(path)
-        config, registry_name, name = ARCHITECTURES[info.architecture], info.name, info.name
+    file = locate_checkpoint(name_or_path, family="sam", other_family=lambda info: _not_sam1(
+        f"{info.name!r}", info.architecture), cache_dir=cache_dir, progress=progress)
+    path = file.path
+    state = read_state_dict(path)
+    if file.info is not None:
+        config = ARCHITECTURES[file.info.architecture]
     else:
-        path = existing_file(name_or_path)
-        state = read_state_dict(path)
         _refuse_sam2(state, path)
         try:
             config = infer_config(state)
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
-        name = path.name
     model = build_sam(config)
     architecture = _published_name(config)
     expected = f"the {architecture} architecture" if architecture else f"the {config.encoder} architecture of its shapes"
     load_strict(model, state, source=f"checkpoint {path}", expected=expected)
     model.eval()
-    return model, LoadedCheckpoint(name, path, config, content_hash(path), architecture, registry_name)
+    return model, LoadedCheckpoint(file.name, path, config, content_hash(path), architecture, file.registry_name)

@@ -25,15 +25,21 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from ..errors import CheckpointError, DownloadError
-from .registry import CACHE_ENV_VAR, CheckpointInfo, _human_size, cached_path, get_info
+from .registry import (CACHE_ENV_VAR, CheckpointInfo, _human_size, cached_path, get_info, is_registry_name,
+                       registry_names)
 
-__all__ = ["CONTENT_HASH_ALGORITHM", "content_hash", "fetch_checkpoint", "file_hash", "verify_checkpoint"]
+__all__ = [
+    "CONTENT_HASH_ALGORITHM", "CheckpointFile", "content_hash", "existing_file", "fetch_checkpoint", "file_hash",
+    "locate_checkpoint", "registry_entry", "verify_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -268,3 +274,56 @@ def fetch_checkpoint(
     lines += notes
     lines.append(_manual_instructions(info, target))
     raise DownloadError("\n".join(lines))
+
+
+def registry_entry(name_or_path: str | os.PathLike | CheckpointInfo) -> CheckpointInfo | None:
+    """The registry entry ``name_or_path`` names (itself if it is one), or None for a path."""
+    if isinstance(name_or_path, CheckpointInfo):
+        return name_or_path
+    return get_info(name_or_path) if is_registry_name(name_or_path) else None
+
+
+def existing_file(name_or_path: str | os.PathLike) -> Path:
+    """``name_or_path`` as an existing file; else a CheckpointError listing the registry names."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(
+            f"{os.fspath(name_or_path)!r} is neither a checkpoint file nor a registry name "
+            f"({', '.join(registry_names())})"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """Where a loader's weights are: the file, the name they are known by, and their registry entry if any."""
+
+    path: Path
+    name: str
+    info: CheckpointInfo | None
+
+    @property
+    def registry_name(self) -> str | None:
+        return None if self.info is None else self.info.name
+
+
+def locate_checkpoint(
+    name_or_path: str | os.PathLike | CheckpointInfo,
+    *,
+    family: str,
+    other_family: Callable[[CheckpointInfo], CheckpointError],
+    cache_dir: str | os.PathLike | None,
+    progress: Any,
+) -> CheckpointFile:
+    """The checkpoint file a loader of ``family`` reads: a registry name's (fetched on first use) or a path.
+
+    Raises ``other_family(info)`` for a registry entry of another family, and
+    :class:`CheckpointError` for a path that is no file.
+    """
+    info = registry_entry(name_or_path)
+    if info is None:
+        path = existing_file(name_or_path)
+        return CheckpointFile(path, path.name, None)
+    if info.family != family:
+        raise other_family(info)
+    return CheckpointFile(fetch_checkpoint(info, cache_dir=cache_dir, progress=progress), info.name, info)

@@ -19,8 +19,49 @@ from PIL import Image
 from .sam import PIXEL_MEAN, PIXEL_STD
 
 
+class InputFrame:
+    """The original frame <-> model input frame of one image: what every SAM-family geometry answers.
+
+    A subclass is a frozen dataclass with ``original_size`` (H, W) of the
+    user's image and an ``input_size`` (h, w) of the resized image in the
+    model input; it says how the image is resized and normalised
+    (:meth:`preprocess`) and how logits come back (:meth:`upsample_logits`).
+    """
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """Encoder input from an 8-bit image.
+
+        Parameters
+        ----------
+        rgb : np.ndarray, shape (H, W, 3), uint8
+            The image in the original frame.
+
+        Returns
+        -------
+        torch.Tensor, shape (1, 3, L, L), float32
+            The normalised model input (L = ``target_length``).
+        """
+        raise NotImplementedError
+
+    def coords_to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Scale (..., 2) (x, y) original-pixel coordinates into the resized input frame.
+
+        Boxes as (..., 2, 2) corner pairs (XYXY reshaped) use the same call.
+        """
+        h, w = self.original_size
+        nh, nw = self.input_size
+        out = np.asarray(xy, dtype=np.float64).copy()
+        out[..., 0] *= nw / w
+        out[..., 1] *= nh / h
+        return out
+
+    def upsample_logits(self, low_res: torch.Tensor) -> torch.Tensor:
+        """Low-resolution logits (B, M, 4h, 4w) back to the original frame, (B, M, H, W)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class ImageGeometry:
+class ImageGeometry(InputFrame):
     """Sizes of one image in the original and the model frames.
 
     Attributes
@@ -44,19 +85,8 @@ class ImageGeometry:
         return cls((h, w), (int(h * scale + 0.5), int(w * scale + 0.5)), target_length)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """Encoder input from an 8-bit image.
-
-        Parameters
-        ----------
-        rgb : np.ndarray, shape (H, W, 3), uint8
-            The image in the original frame.
-
-        Returns
-        -------
-        torch.Tensor, shape (1, 3, L, L), float32
-            Resized to ``input_size``, normalised with SAM's pixel statistics,
-            zero-padded at the bottom and right to L = ``target_length``.
-        """
+        """(1, 3, L, L) input: ``rgb`` resized to ``input_size``, normalised with SAM's pixel
+        statistics, zero-padded at the bottom and right to L = ``target_length``."""
         h, w = self.input_size
         if (h, w) != tuple(rgb.shape[:2]):
             rgb = np.array(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
@@ -66,15 +96,6 @@ class ImageGeometry:
         x = (x - mean) / std
         size = self.target_length
         return F.pad(x, (0, size - w, 0, size - h)).unsqueeze(0)
-
-    def coords_to_input(self, xy: np.ndarray) -> np.ndarray:
-        """Scale (..., 2) (x, y) original-pixel coordinates into the resized input frame."""
-        h, w = self.original_size
-        nh, nw = self.input_size
-        out = np.asarray(xy, dtype=np.float64).copy()
-        out[..., 0] *= nw / w
-        out[..., 1] *= nh / h
-        return out
 
     def upsample_logits(self, low_res: torch.Tensor) -> torch.Tensor:
         """Low-resolution logits back to the original frame.

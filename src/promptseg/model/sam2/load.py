@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from ...errors import CheckpointError
-from ..checkpoint import LoadedCheckpoint, existing_file, load_strict, read_state_dict, registry_entry
-from ..download import content_hash, fetch_checkpoint
+from ..checkpoint import LoadedCheckpoint, load_strict, read_state_dict
+from ..download import content_hash, existing_file, locate_checkpoint, registry_entry
 from ..registry import CheckpointInfo
 from .build import build_sam2
 from .config import SAM2_ARCHITECTURES, SAM2_CHECKPOINT_NAMES
@@ -74,29 +74,26 @@ def load_sam2(
     DownloadError
         A registry checkpoint could not be downloaded.
     """
-    registry_name = None
-    info = registry_entry(name_or_path)
-    if info is not None:
-        if info.family != "sam2.1":
-            raise CheckpointError(
-                f"{info.name!r} is a SAM 1-family model ({info.architecture}); load it with "
-                f"promptseg.model.checkpoint.load_sam. SAM 2.1 models: {', '.join(SAM2_CHECKPOINT_NAMES.values())}."
-            )
-        path = fetch_checkpoint(info, cache_dir=cache_dir, progress=progress)
-        registry_name, name = info.name, info.name
-    else:
-        path = existing_file(name_or_path)
-        name = path.name
-    source = f"checkpoint {path}"
-    state = read_state_dict(path)
+    file = locate_checkpoint(name_or_path, family="sam2.1", other_family=_not_sam2, cache_dir=cache_dir,
+                             progress=progress)
+    source = f"checkpoint {file.path}"
+    state = read_state_dict(file.path)
     architecture = identify_sam2(state, source=source)
-    if registry_name is not None and architecture != info.architecture:
+    if file.info is not None and architecture != file.info.architecture:
         raise CheckpointError(
-            f"{source} was fetched for {registry_name!r} ({info.architecture}) but its keys are those of "
+            f"{source} was fetched for {file.name!r} ({file.info.architecture}) but its keys are those of "
             f"{architecture}; delete the file and download it again."
         )
     config = SAM2_ARCHITECTURES[architecture]
     model = build_sam2(config)
     load_strict(model, state, source=source, expected=f"the SAM 2.1 {architecture} architecture")
     model.eval()
-    return model, LoadedCheckpoint(name, path, config, content_hash(path), architecture, registry_name)
+    return model, LoadedCheckpoint(file.name, file.path, config, content_hash(file.path), architecture,
+                                   file.registry_name)
+
+
+def _not_sam2(info: CheckpointInfo) -> CheckpointError:
+    return CheckpointError(
+        f"{info.name!r} is a SAM 1-family model ({info.architecture}); load it with "
+        f"promptseg.model.checkpoint.load_sam. SAM 2.1 models: {', '.join(SAM2_CHECKPOINT_NAMES.values())}."
+    )

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..transforms import InputFrame
 from .sam2_model import PIXEL_MEAN, PIXEL_STD
 
 
 @dataclass(frozen=True)
-class Sam2Geometry:
+class Sam2Geometry(InputFrame):
     """Sizes of one image in the original and the model frames.
 
     Attributes
@@ -46,19 +47,8 @@ class Sam2Geometry:
         return (self.target_length, self.target_length)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """Encoder input from an 8-bit image.
-
-        Parameters
-        ----------
-        rgb : np.ndarray, shape (H, W, 3), uint8
-            The image in the original frame.
-
-        Returns
-        -------
-        torch.Tensor, shape (1, 3, S, S), float32
-            ``rgb / 255`` resized to S x S (bilinear, antialiased), minus
-            the ImageNet mean, over the ImageNet std.
-        """
+        """(1, 3, S, S) input: ``rgb / 255`` resized to S x S (bilinear, antialiased), minus
+        the ImageNet mean, over the ImageNet std."""
         x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(torch.float32).div_(255.0)
         size = (self.target_length, self.target_length)
         if tuple(x.shape[1:]) != size:
@@ -66,17 +56,6 @@ class Sam2Geometry:
         mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
         std = torch.tensor(PIXEL_STD).view(3, 1, 1)
         return x.sub_(mean).div_(std).unsqueeze(0)
-
-    def coords_to_input(self, xy: np.ndarray) -> np.ndarray:
-        """Scale (..., 2) (x, y) original-pixel coordinates into the S x S input frame.
-
-        Boxes as (..., 2, 2) corner pairs (XYXY reshaped) use the same call.
-        """
-        h, w = self.original_size
-        out = np.asarray(xy, dtype=np.float64).copy()
-        out[..., 0] *= self.target_length / w
-        out[..., 1] *= self.target_length / h
-        return out
 
     def upsample_logits(self, low_res: torch.Tensor) -> torch.Tensor:
         """Low-resolution logits (B, M, 4h, 4w) -> (B, M, H, W) at the original size (bilinear, align_corners=False)."""
