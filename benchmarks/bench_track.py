@@ -215,7 +215,7 @@ def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
     return {"passes": passes, "pass_matmul_gflops": rates, "peak_rss_mb": peak_rss_mb(), "matmul_gflops": rate}
 
 
-def run_rss(weights: Path, slices: int) -> dict:
+def run_rss(weights: Path, slices: int, every: int = 10) -> dict:
     """Ours on a (slices, 512, 512) stack with 3 objects clicked on slice 0, tracked to the end."""
     from promptseg import StackTracker
     from promptseg.model.runtime import tune_allocator
@@ -230,10 +230,23 @@ def run_rss(weights: Path, slices: int) -> dict:
     for obj, ((r, c), _, _) in enumerate(discs, start=1):
         tracker.add_prompts(0, obj, points=[(r, c)], labels=[1])
     t = time.perf_counter()
-    for _ in tracker.propagate():
-        pass
+    for done, _ in enumerate(tracker.propagate(), start=1):
+        if done % every == 0 or done == slices:
+            # progress on stderr (passed through by the driver): a run stopped early still says something
+            print(f"rss progress: {done}/{slices} slices, RSS now {current_rss_mb():.0f} MB, peak {peak_rss_mb():.0f} MB, "
+                  f"{(time.perf_counter() - t) / done:.2f} s per slice, {time.strftime('%H:%M:%S')}",
+                  file=sys.stderr, flush=True)
     return {"slices": slices, "peak_rss_mb": peak_rss_mb(), "after_load_mb": start_rss,
             "s_per_slice": (time.perf_counter() - t) / slices}
+
+
+def current_rss_mb() -> float:
+    """Resident set size now (Linux /proc; NaN elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 # ---------------------------------------------------------------------- driver
@@ -242,9 +255,11 @@ def _worker(args_list: list[str], impl: str, reference: str | None, threads: int
     if impl == "official":
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [reference, str(HERE.parent), env.get("PYTHONPATH")]))
     cmd = [sys.executable, str(HERE), "--threads", str(threads), "--worker", impl, *args_list]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # the RSS runs are long: their progress lines (stderr) go straight through
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if impl == "rss" else subprocess.PIPE,
+                         text=True, env=env)
     if out.returncode != 0:
-        print(f"{impl} {args_list[:1]} failed:\n{out.stderr[-3000:]}")
+        print(f"{impl} {args_list[:1]} failed" + (f":\n{out.stderr[-3000:]}" if out.stderr else " (its stderr is above)"))
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -268,7 +283,8 @@ def _result_shapes(frames: int) -> list[tuple[int, ...]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["hiera_t", "hiera_b+"], choices=list(CONFIG))
+    parser.add_argument("--models", nargs="*", default=["hiera_t", "hiera_b+"], choices=list(CONFIG),
+                        help="models of the side-by-side runs (none: only the --rss-slices runs)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=1, help="alternating ours/official runs per model")
     parser.add_argument("--reference", default="/tmp/ref_sam2", help="folder holding the official sam2 install")
