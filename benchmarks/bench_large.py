@@ -115,7 +115,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_worker(path: Path, size: int, backend_name: str, extra_clicks: int, level: int) -> dict:
+def rss_now_mb() -> float:
+    """Resident set size now (Linux /proc; 0 elsewhere)."""
+    try:
+        line = next(t for t in Path("/proc/self/status").read_text().splitlines() if t.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0.0
+    return int(line.split()[1]) / 1024.0
+
+
+def run_worker(path: Path, size: int, backend_name: str, extra_clicks: int, level: int,
+               trace: bool = False) -> dict:
     from promptseg.session.large import LargeImageSession
     from promptseg.store.multiscale import open_multiscale
 
@@ -142,6 +152,9 @@ def run_worker(path: Path, size: int, backend_name: str, extra_clicks: int, leve
         obj = session.commit(overwrite=False)
         commits.append(time.perf_counter() - t)
         areas.append(obj.area)
+        if trace:
+            print(f"region {len(first)}: first {first[-1]:.2f} s, tiles encoded {len(session.tiles.encoded)}, "
+                  f"RSS now {rss_now_mb():.0f} MB, peak {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
     labels = session.labels
     n_chunks = int(np.prod([-(-s // c) for s, c in zip(labels.shape, labels.chunks)]))
     return {
@@ -176,10 +189,11 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=0)
     parser.add_argument("--path", type=Path, default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help="print RSS after each region (to stderr)")
     args = parser.parse_args()
     path = args.path or Path(f"/tmp/promptseg_bench_large_{args.size}.ome.zarr")
     if args.worker:
-        print(json.dumps(run_worker(path, args.size, args.worker, args.extra_clicks, args.level)))
+        print(json.dumps(run_worker(path, args.size, args.worker, args.extra_clicks, args.level, args.trace)))
         return
     if not (path / "zarr.json").exists() or "bench_large" not in json.loads((path / "zarr.json").read_text()).get(
             "attributes", {}):
@@ -191,10 +205,10 @@ def main() -> None:
           f"{disk / 2 ** 20:.0f} MiB on disk), 5 levels; {N_REGIONS} regions, 1 + {args.extra_clicks} clicks each")
     for name in args.backends.split(","):
         cmd = [sys.executable, __file__, "--size", str(args.size), "--path", str(path), "--worker", name,
-               "--extra-clicks", str(args.extra_clicks), "--level", str(args.level)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
+               "--extra-clicks", str(args.extra_clicks), "--level", str(args.level)] + ["--trace"] * args.trace
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if args.trace else subprocess.PIPE, text=True)
         if out.returncode:
-            print(f"\n{name}: worker failed:\n{out.stderr[-3000:]}")
+            print(f"\n{name}: worker failed:\n{(out.stderr or '')[-3000:]}")
             continue
         report(json.loads(out.stdout.strip().splitlines()[-1]))
 

@@ -46,6 +46,7 @@ from .find_similar import FindSimilarPanel
 from .host import Annotator, Event
 from .image_settings import ImageSettings
 from .keys import bind_shortcuts, unbind_shortcuts
+from .large_dock import LargeDock
 from .layers import PromptLayers
 from .panel import Panel
 from .propagate_panel import PropagatePanel
@@ -97,6 +98,7 @@ class AnnotatorWidget(QWidget):
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
         self.click_ahead = ClickAhead(self.current, self)
+        self.large = LargeDock(self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
                                 on_failed=self._load_failed)
         self.store_panel = self.add_panel("Embedding store", lambda host: StorePanel(host, self.stores))
@@ -229,14 +231,15 @@ class AnnotatorWidget(QWidget):
 
     def set_image_layer(self, layer: Image) -> None:
         """Annotate ``layer`` (its owned layers are created on first use and reused after)."""
-        if layer.multiscale:
-            show_warning(f"PromptSeg: '{layer.name}' is multiscale; open one resolution level as a plain image.")
-            return
         c = self.current
         self.encoder.cancel()
         self._disconnect_layers()
         c.session, c.layers = None, None  # no events reach the old session while layers are added
         c.image_layer = layer
+        if self.large.take(layer):  # multiscale or too large to hold: annotated lazily (large_dock.py)
+            self._refresh_image_combo()
+            self.image_changed.emit()
+            return
         self.stores.discover(layer)
         new = id(layer) not in self._sessions
         if new:
@@ -410,6 +413,8 @@ class AnnotatorWidget(QWidget):
             self._feedback_timer.start()
 
     def _refresh_status(self) -> None:
+        if self.large.describe(self.menu.loading):
+            return
         s, key = self.session, self.current.key
         failure = None if s is None or key is None else self.encoder.failure(s, key)
         self.status.describe(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)

@@ -12,13 +12,14 @@ levels are strided, lazy views of the sparse labels: napari reads only the
 chunks on screen.  Coordinates are full-resolution (row, col) pixels (the
 layer's data frame).
 
-This is separate from the annotator dock (which still refuses multiscale
-layers); the encoding runs in the GUI thread.
+The annotator dock uses one when a large layer is picked in its image menu
+(:mod:`.large_dock`); :func:`open_large` makes one without the dock.  The
+encoding runs in the GUI thread.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from typing import Any, Callable, Generator, Mapping
 
 import numpy as np
 
@@ -50,11 +51,13 @@ class LargeImageView:
     """
 
     def __init__(self, viewer: Any, layer: Any, backend: Backend, *, labels: SparseLabels | None = None,
-                 **session_options: Any) -> None:
+                 keys: Mapping[str, Callable[[], Any]] | None = None, positive: Callable[[], bool] | None = None,
+                 on_change: Callable[[], None] | None = None, **session_options: Any) -> None:
         levels = list(layer.data) if layer.multiscale else [layer.data]
         image = MultiscaleImage(levels, rgb=bool(layer.rgb), name=layer.name)
         labels = labels if labels is not None else SparseLabels.create(image.shape)
         self.viewer, self.layer = viewer, layer
+        self._options = session_options
         self.session = LargeImageSession(image, backend, labels=labels, **session_options)
         self.objects = viewer.add_labels(_label_levels(labels, image), name=f"{layer.name} objects",
                                          multiscale=image.n_levels > 1, opacity=0.5)
@@ -63,10 +66,48 @@ class LargeImageView:
         self.points = viewer.add_points(np.zeros((0, 2)), ndim=2, name=f"{layer.name} clicks", size=12,
                                         face_color="yellow")
         self.last_error: str | None = None
-        viewer.mouse_drag_callbacks.append(self._on_mouse)
-        for target in (self.objects, self.preview, self.points, layer):
-            target.bind_key("Enter", lambda _layer: self.commit(), overwrite=True)
-            target.bind_key("Escape", lambda _layer: self.clear(), overwrite=True)
+        self._keys = {"Enter": self.commit, "Escape": self.clear, **(keys or {})}
+        self._positive = positive or (lambda: True)
+        self._on_change = on_change or (lambda: None)
+        self.attached = False
+        self.attach()
+
+    @property
+    def owned(self) -> tuple[Any, ...]:
+        """The layers this view added (objects, preview, clicks)."""
+        return self.objects, self.preview, self.points
+
+    def attach(self) -> None:
+        """Take canvas clicks and keys (done on creation; again after :meth:`detach`)."""
+        if self.attached:
+            return
+        self.viewer.mouse_drag_callbacks.append(self._on_mouse)
+        for target in (*self.owned, self.layer):
+            for key, action in self._keys.items():
+                target.bind_key(key, _caller(action), overwrite=True)
+        self.attached = True
+
+    def detach(self) -> None:
+        """Stop taking clicks and keys (another image is annotated); the labels and the current object stay."""
+        if not self.attached:
+            return
+        if self._on_mouse in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.remove(self._on_mouse)
+        for target in (*self.owned, self.layer):
+            for key in self._keys:
+                target.bind_key(key, None)
+        self.attached = False
+
+    def set_backend(self, backend: Backend) -> None:
+        """Annotate with ``backend`` from now on: a new session on the same labels (the objects and their
+        records kept; the current object's prompts and the encoded tiles are dropped)."""
+        old = self.session
+        if backend is old.inner:
+            return
+        new = LargeImageSession(old.image, backend, labels=old.labels, **self._options)
+        new.committed, new.commit_times = list(old.committed), dict(old.commit_times)
+        self.session = new
+        self._show()
 
     # ----------------------------------------------------------- events
     def _on_mouse(self, viewer: Any, event: Any) -> Generator[None, None, None]:
@@ -84,7 +125,7 @@ class LargeImageView:
         if "Shift" in held:
             self.pick_up((float(row), float(col)))
             return
-        self.click((float(row), float(col)), 0 if held & NEGATIVE_MODIFIERS else 1)
+        self.click((float(row), float(col)), 0 if held & NEGATIVE_MODIFIERS or not self._positive() else 1)
 
     # ---------------------------------------------------------- actions
     def click(self, point: tuple[float, float], label: int = 1) -> None:
@@ -103,6 +144,14 @@ class LargeImageView:
         """Forget the current object's prompts (Escape)."""
         self._run(self.session.clear)
 
+    def undo(self) -> None:
+        """Take back the current object's last prompt, else the last commit."""
+        self._run(self.session.undo)
+
+    def redo(self) -> None:
+        """Redo a prompt change of the current object that was undone."""
+        self._run(self.session.redo)
+
     def _run(self, action: Any, *args: Any) -> None:
         """Do ``action`` on the session, then show the labels and the current object; an error is reported instead."""
         try:
@@ -119,6 +168,21 @@ class LargeImageView:
 
         self.last_error = str(exc)
         show_warning(f"PromptSeg: {exc}")
+        self._on_change()
+
+    def describe(self) -> str:
+        """One line for a status: the image, the working level, the tiles encoded, the current object."""
+        s = self.session
+        level = f"level {s.level} of {s.image.n_levels}" if s.image.n_levels > 1 else "one level"
+        h, w = s.image.shape
+        text = (f"{s.image.name}: {h} x {w} px, annotated lazily at {level} with {s.inner.name} "
+                f"({len(s.tiles.encoded)} of {s.tiles.tiling.n_tiles} tiles encoded); {len(s.committed)} objects "
+                f"committed.")
+        if self.last_error is not None:
+            return f"{text} Not done: {self.last_error}"
+        if s.prediction is not None:
+            return f"{text} Current object: {s.prediction.mask.sum()} px at this level; Enter or C commits it."
+        return f"{text} Click on an object (Shift-click a committed one to correct it)."
 
     def _show(self) -> None:
         s = self.session
@@ -127,12 +191,21 @@ class LargeImageView:
         self.points.data = clicks
         if pred is None:
             self.preview.visible = False
+            self._on_change()
             return
         f = np.asarray(s.factor)
         self.preview.data = pred.mask.astype(np.uint8)
         self.preview.scale = tuple(f)
         self.preview.translate = tuple((np.asarray(s.window.origin) + 0.5) * f - 0.5)
         self.preview.visible = True
+        self._on_change()
+
+
+def _caller(action: Callable[[], Any]) -> Callable[[Any], None]:
+    def call(_target: Any) -> None:
+        action()
+
+    return call
 
 
 def _label_levels(labels: SparseLabels, image: MultiscaleImage) -> list[Any] | Any:

@@ -100,6 +100,7 @@ class LargeImageSession:
         self._paints: list[tuple[LabelPaint, ...]] = []
         self._picked: int | None = None
         self._next_label = self.labels.max_label() + 1
+        self._undone_commit = False
 
     # ----------------------------------------------------------- frames
     def to_window(self, points: Any) -> np.ndarray:
@@ -120,6 +121,7 @@ class LargeImageSession:
         session = AnnotationSession(stack, self.backend, objects=self._window_labels(window))
         session.cache.put(session.embedding_key(()), self.tiles.embedding(window))
         self.window, self.session = window, session
+        self._undone_commit = False
 
     def _window_labels(self, window: Window) -> np.ndarray:
         """The labels under ``window`` sampled at its level's pixel centres (only stored chunks are read)."""
@@ -200,6 +202,34 @@ class LargeImageSession:
             return True
         return False if self.session is None else self.session.clear()
 
+    def undo(self) -> int | None:
+        """Take back the current object's last prompt change; with none left, the last commit (:meth:`undo_commit`).
+
+        Returns the id of a commit taken back, else None.  A picked-up object
+        whose prompts are all undone goes back into the labels as it was.
+        """
+        if self.session is not None and not self.session.draft.is_empty:
+            self.session.undo()
+            if self._picked is not None and self.session.draft.is_empty:
+                self.clear()
+            return None
+        return self.undo_commit()
+
+    def redo(self) -> bool:
+        """Redo an undone prompt change of the current object; False when there is none.
+
+        Raises
+        ------
+        PromptsegError
+            When the last undo took back a commit (it cannot be redone: click the object again).
+        """
+        if self.session is None:
+            if self._undone_commit:
+                raise PromptsegError("a commit that was undone cannot be redone on a large image; "
+                                     "click the object again and commit it.")
+            return False
+        return self.session.redo() is not None
+
     # ----------------------------------------------------------- objects
     def commit(self, *, overwrite: bool = False, label: int | None = None) -> CommittedObject:
         """Write the current answer into the labels (a new id, or the picked-up object's id; ``label`` when replaying).
@@ -240,6 +270,7 @@ class LargeImageSession:
         if not self._paints or self._picked is not None:
             return None
         paints = self._paints.pop()
+        self._undone_commit = True
         for p in reversed(paints):
             self.labels.undo(p)
         label = next((p.label for p in paints if p.label), None)

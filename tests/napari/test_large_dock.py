@@ -1,0 +1,135 @@
+"""The annotator dock annotates a multiscale (or large lazy) layer picked in its image menu lazily (issue 22)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from canvas_events import choose, click
+from disk_backend import RADIUS, DiskBackend
+from vispy.util import keys
+
+SIZE = 4096
+
+
+def _pyramid(da):
+    return [da.zeros((SIZE // 2 ** i, SIZE // 2 ** i), dtype="uint16", chunks=512) + 100 for i in range(3)]
+
+
+@pytest.fixture
+def dock(annotator, image_2d):
+    """A dock annotating a small image, a multiscale 4096^2 layer beside it (not picked yet)."""
+    da = pytest.importorskip("dask.array")
+    backend = DiskBackend()
+    viewer, widget = annotator(image_2d, backend)
+    widget.large.view_options.update(level=1, tile=512, halo=64, contrast_limits=(0, 1000))
+    viewer.add_image(_pyramid(da), multiscale=True, contrast_limits=(0, 1000), name="slide")
+    return viewer, widget, backend
+
+
+def _key(viewer, qtbot, key, modifier=None):
+    from qtpy.QtCore import Qt
+
+    qtbot.keyClick(viewer.window._qt_viewer.canvas.native, key, modifier or Qt.NoModifier)
+    qtbot.wait(10)
+
+
+def test_a_multiscale_layer_picked_in_the_dock_is_annotated_lazily_with_the_dock_commands(dock, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, widget, backend = dock
+    small = widget.session
+    choose(qtbot, widget.panel.image_combo, "slide")
+    assert widget.image_layer.name == "slide" and widget.session is None  # no full-size session or labels
+    view = widget.large.view
+    assert view is not None and view.objects.multiscale
+    encoded_before = len(backend.encoded)
+    click(viewer, qtbot, 1000, 3000)
+    assert view.last_error is None and view.preview.visible
+    new = backend.encoded[encoded_before:]
+    assert 1 <= len(new) <= 2 and all(shape == (512, 512) for shape in new)  # tiles at level 1, of 49
+    assert "slide: 4096 x 4096 px" in widget.panel.status.text() and "Enter or C commits" in widget.panel.status.text()
+    _key(viewer, qtbot, Qt.Key_C)  # the dock's shortcut commits
+    labels = view.session.labels
+    assert labels.label_at(1000, 3000) == 1 and labels.label_at(1000, 3000 + 4 * RADIUS + 4) == 0
+    assert "1 objects committed" in widget.panel.status.text()
+    click(viewer, qtbot, 2000, 1000)
+    qtbot.mouseClick(widget.panel.undo, Qt.LeftButton)  # takes back the click
+    assert view.session.prompts.is_empty and labels.label_at(1000, 3000) == 1
+    qtbot.mouseClick(widget.panel.undo, Qt.LeftButton)  # then the commit
+    assert labels.label_at(1000, 3000) == 0
+    qtbot.mouseClick(widget.panel.redo, Qt.LeftButton)  # cannot be redone: said so, nothing lost or broken
+    assert "cannot be redone" in widget.panel.status.text()
+    # the polarity toggle (N) makes plain clicks negative, as on ordinary images
+    click(viewer, qtbot, 2000, 2000)
+    _key(viewer, qtbot, Qt.Key_N)
+    click(viewer, qtbot, 2000, 2000)
+    assert list(view.session.prompts.labels) == [1, 0]
+    _key(viewer, qtbot, Qt.Key_N)
+    qtbot.mouseClick(widget.panel.clear, Qt.LeftButton)
+    assert view.session.prompts.is_empty
+    # back to the small image: its own session, and canvas clicks no longer reach the large view
+    choose(qtbot, widget.panel.image_combo, "img")
+    assert widget.session is small and widget.large.view is None and not view.attached
+    click(viewer, qtbot, 20, 20)
+    assert len(view.points.data) == 0
+
+
+def test_the_dock_exports_and_imports_a_large_images_objects(dock, qtbot, tmp_path):
+    viewer, widget, _ = dock
+    choose(qtbot, widget.panel.image_combo, "slide")
+    view = widget.large.view
+    for point in ((500, 500), (3000, 1200)):
+        click(viewer, qtbot, *point)
+        click(viewer, qtbot, point[0], point[1] + 8, modifiers=(keys.CONTROL,))
+        widget.large.commit()
+    out = widget.large.export(tmp_path / "slide.json")
+    data = json.loads(out.read_text())
+    assert len(data["objects"]) == 2 and data["model"]["backend_id"] == "disks:1"
+    before = np.asarray(view.session.labels.read(slice(0, SIZE), slice(0, SIZE), step=8))
+    view.session.labels.erase(1, slice(0, SIZE), slice(0, SIZE))
+    view.session.labels.erase(2, slice(0, SIZE), slice(0, SIZE))
+    assert widget.large.import_(out) == []
+    after = np.asarray(view.session.labels.read(slice(0, SIZE), slice(0, SIZE), step=8))
+    np.testing.assert_array_equal(after, before)
+
+
+def test_a_large_lazy_single_level_layer_goes_the_lazy_way(annotator, image_2d, qtbot, monkeypatch):
+    """Above the size threshold a dask layer gets no full-size labels; a small one stays ordinary."""
+    da = pytest.importorskip("dask.array")
+    from promptseg._napari import large_dock
+
+    monkeypatch.setattr(large_dock, "LARGE_LAZY_PIXELS", 1500 * 1500)
+    viewer, widget = annotator(image_2d, DiskBackend())
+    widget.large.view_options.update(tile=512, halo=64, contrast_limits=(0, 1000))
+    viewer.add_image(da.zeros((2048, 2048), dtype="uint16", chunks=512) + 100, contrast_limits=(0, 1000),
+                     name="lazy")
+    choose(qtbot, widget.panel.image_combo, "lazy")
+    assert widget.session is None and widget.large.view is not None and not widget.large.view.objects.multiscale
+    click(viewer, qtbot, 700, 900)
+    widget.large.commit()
+    assert widget.large.view.session.labels.label_at(700, 900) == 1
+
+
+def test_is_large_reads_only_shapes():
+    da = pytest.importorskip("dask.array")
+    from promptseg._napari.large_dock import is_large
+
+    big = da.zeros((40_000, 40_000), dtype="uint16", chunks=1024)
+    assert is_large(SimpleNamespace(multiscale=False, rgb=False, data=big))
+    assert not is_large(SimpleNamespace(multiscale=False, rgb=False, data=np.zeros((3, 512, 512), np.uint8)))
+    assert not is_large(SimpleNamespace(multiscale=False, rgb=True, data=big[:4000, :4000, None].repeat(3, 2)))
+    assert is_large(SimpleNamespace(multiscale=True, rgb=False, data=[np.zeros((64, 64))]))
+
+
+def test_a_large_stack_is_refused_with_what_to_do(annotator, image_2d, qtbot):
+    da = pytest.importorskip("dask.array")
+
+    viewer, widget = annotator(image_2d, DiskBackend())
+    stack = [da.zeros((3, 1024 // 2 ** i, 1024 // 2 ** i), dtype="uint16", chunks=(1, 256, 256)) for i in range(2)]
+    viewer.add_image(stack, multiscale=True, contrast_limits=(0, 1000), name="stack")
+    choose(qtbot, widget.panel.image_combo, "stack")
+    assert widget.large.view is None
+    assert "one 2D plane at a time" in widget.panel.status.text()
