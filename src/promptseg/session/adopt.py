@@ -19,6 +19,7 @@ from ..backends.base import Prediction
 from ..errors import PromptsegError
 from ..prompts import Prompts
 from .history import CommittedObject, Draft, LabelEdit, Step
+from .object_edits import write_objects
 from .session import AnnotationSession
 
 __all__ = ["adopt_labels", "pick_up"]
@@ -27,7 +28,7 @@ ADOPTED = "adopted"
 
 
 def adopt_labels(session: AnnotationSession, labels: np.ndarray | None = None) -> list[CommittedObject]:
-    """Make every object of ``labels`` a committed object of ``session``, ids kept; one undoable step per object.
+    """Make every object of ``labels`` a committed object of ``session``, ids kept, in one undoable step.
 
     Parameters
     ----------
@@ -41,33 +42,8 @@ def adopt_labels(session: AnnotationSession, labels: np.ndarray | None = None) -
     PromptsegError
         Labels of another shape, not integers, or negative; nothing is changed.
     """
-    objects = session.objects
-    source = np.asarray(objects if labels is None else labels)
-    if source.shape != tuple(objects.shape):
-        raise PromptsegError(f"the labels have shape {source.shape}, the image {tuple(objects.shape)}; "
-                             "adopt labels made for this image.")
-    if not np.issubdtype(source.dtype, np.integer):
-        raise PromptsegError(f"labels must be integers (one id per object, 0 background), got {source.dtype}.")
-    flat = source.reshape(-1)
-    where = np.flatnonzero(flat)
-    if where.size and flat[where].min() < 0:
-        raise PromptsegError("labels hold negative ids; object ids must be positive (0 is background).")
-    order = where[np.argsort(flat[where], kind="stable")]  # pixels grouped by id
-    ids, starts = np.unique(flat[order], return_index=True)
-    made = []
-    for label, part in zip(ids.tolist(), np.split(order, starts[1:])):
-        index = np.unravel_index(part, source.shape)
-        edit = None
-        if labels is not None:
-            free = np.asarray(objects[index]) == 0
-            index = tuple(i[free] for i in index)
-            edit = LabelEdit(index, np.array(objects[index]), int(label))
-        key = tuple(int(i[0]) for i in index[:-2]) if index[0].size else ()
-        obj = CommittedObject(label=int(label), slice_key=key, prompts=Prompts(), backend_name=ADOPTED,
-                              backend_id=ADOPTED, checkpoint_hash=None, score=float("nan"), area=int(index[-1].size))
-        session.apply_step(Step("commit", session.draft, session.draft, edit, obj))
-        made.append(obj)
-    return made
+    source = session.objects if labels is None else labels
+    return write_objects(session, source, keep_ids=True, backend_name=ADOPTED, in_place=labels is None)
 
 
 def pick_up(session: AnnotationSession, slice_key: Sequence[int], point: Sequence[float]) -> tuple[int, Prediction | None]:

@@ -73,13 +73,25 @@ class LabelEdit:
 
 @dataclass(frozen=True, eq=False)
 class Step:
-    """One undoable action."""
+    """One undoable action.
+
+    ``obj`` is the object a commit made; ``added`` more objects the same step
+    made (Segment all, adopted labels) and ``removed`` the records it drops
+    (a deleted object, one merged into another): undo does the reverse.
+    """
 
     kind: StepKind
     before: Draft
     after: Draft
     edit: LabelEdit | None = None
     obj: CommittedObject | None = None
+    added: tuple[CommittedObject, ...] = ()
+    removed: tuple[CommittedObject, ...] = ()
+
+    @property
+    def objects_added(self) -> tuple[CommittedObject, ...]:
+        """``obj`` (when set) and ``added``."""
+        return ((self.obj,) if self.obj is not None else ()) + tuple(self.added)
 
 
 class History:

@@ -287,14 +287,17 @@ class AnnotationSession:
     def _apply(self, step: Step, *, forward: bool) -> None:
         if step.edit is not None:
             self.objects[step.edit.index] = step.edit.new if forward else step.edit.old
-        if step.obj is not None:
-            if forward:
-                self.committed.append(step.obj)
-                self._next_label = max(self._next_label, step.obj.label + 1)
-            else:
-                self.committed = [o for o in self.committed if o is not step.obj]
-                if step.obj.label == self._next_label - 1:
-                    self._next_label = step.obj.label
+        added, removed = step.objects_added, tuple(step.removed)
+        if forward:
+            gone = {id(o) for o in removed}
+            self.committed = [o for o in self.committed if id(o) not in gone] + list(added)
+            self._next_label = max([self._next_label] + [o.label + 1 for o in added])
+        else:
+            gone = {id(o) for o in added}
+            self.committed = [o for o in self.committed if id(o) not in gone] + list(removed)
+            labels = [o.label for o in added]
+            if labels and max(labels) == self._next_label - 1:
+                self._next_label = min(labels)
         self.draft = step.after if forward else step.before
         self.refresh()
 
