@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,44 @@ def is_zarr_input(path: Path) -> bool:
     from ..store.multiscale import is_zarr_folder
 
     return is_zarr_folder(path)
+
+
+def read_stack(path: Path) -> Any:
+    """The (Z, H, W[, C]) stack of ``promptseg propagate``: a zarr folder lazily, any other file read whole.
+
+    A zarr array, or an OME-Zarr image's full-resolution level, is returned
+    unread (each slice is read when the tracker needs it); leading axes of
+    length 1 (OME's t and c) are left out.
+    """
+    if not is_zarr_input(path):
+        from ..io import read_image
+
+        return read_image(path)
+    from ..store.multiscale import open_multiscale
+
+    data = open_multiscale(path).levels[0]
+    drop = 0
+    shape = tuple(int(s) for s in data.shape)
+    while shape[drop] == 1 and (len(shape) - drop > 4 or (len(shape) - drop == 4 and shape[-1] not in (1, 3, 4))):
+        drop += 1
+    return _LeadingDropped(data, drop) if drop else data
+
+
+class _LeadingDropped:
+    """``data`` without its first ``drop`` axes (each of length 1), indexed without reading more than asked."""
+
+    def __init__(self, data: Any, drop: int) -> None:
+        self.data, self.drop = data, drop
+        self.shape = tuple(int(s) for s in data.shape[drop:])
+        self.dtype = data.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        index = index if isinstance(index, tuple) else (index,)
+        return np.asarray(self.data[(0,) * self.drop + index])
 
 
 def add_large_options(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,8 @@ def add_propagate_parser(sub) -> argparse.ArgumentParser:
 
     p = sub.add_parser("propagate", help="track prompted objects through a stack with SAM 2.1 memory (no GUI)",
                        description=DESCRIPTION)
-    p.add_argument("stack", type=Path, help="(Z, H, W[, C]) stack file (TIFF, ...)")
+    p.add_argument("stack", type=Path, help="(Z, H, W[, C]) stack: a file (TIFF, ...) or a zarr folder (an array or "
+                                            "OME-Zarr image, read one slice at a time)")
     p.add_argument("--backend", required=True, help="a SAM 2.1 registry name (e.g. sam2.1_hiera_tiny) or checkpoint")
     p.add_argument("--prompts", type=Path, required=True, help="prompts JSON exported by the annotator")
     p.add_argument("--out", type=Path, required=True, help="label stack to write (.tif: uint32; .png: uint16)")
@@ -55,12 +56,12 @@ def _progress(what: str, done: int, total: int) -> None:
 
 def run_propagate(args: argparse.Namespace) -> int:
     """Run ``promptseg propagate`` for parsed arguments; returns the exit status."""
-    from ..io import read_image
     from ..model.sam2.sam2_model import Sam2Model
     from ..session.annotations import load_annotations
     from ..session.track_job import objects_from_annotations, track_labels, track_on_dask
     from ..store.embed import BackendSpec, close_client, embed_stack, start_client
     from .embed import _load, contrast_limits_option
+    from .large import read_stack
     from .segment_all import write_labels
 
     limits = contrast_limits_option(args.contrast_limits)
@@ -70,7 +71,7 @@ def run_propagate(args: argparse.Namespace) -> int:
                              "add --store DIR (it is computed first if needed, or run `promptseg embed`).")
     if args.out.suffix.lower() not in (".tif", ".tiff", ".png"):
         raise PromptsegError(f"--out {args.out}: write labels as .tif/.tiff or .png.")
-    stack = read_image(args.stack)
+    stack = read_stack(args.stack)  # a zarr folder (OME-Zarr or array) is read slice by slice
     if stack.ndim not in (3, 4) or (stack.ndim == 4 and stack.shape[-1] not in (1, 3, 4)):
         raise PromptsegError(f"{args.stack} has shape {stack.shape}; propagate needs a (Z, H, W[, C]) stack.")
     annotations = load_annotations(args.prompts)
