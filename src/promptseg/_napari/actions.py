@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QFileDialog
 from ..errors import PromptsegError
 from ..session import Step, load_annotations, replay_iter, save_annotations
 from .current import CurrentImage
+from .object_clicks import ObjectClicks
 from .panel import Panel
 from .status import StatusLine
 
@@ -27,10 +28,12 @@ class AnnotatorActions:
         The status line, told what a command did.
     """
 
-    def __init__(self, current: CurrentImage, panel: Panel, status: StatusLine) -> None:
+    def __init__(self, current: CurrentImage, panel: Panel, status: StatusLine,
+                 objects: ObjectClicks | None = None) -> None:
         self.current = current
         self.panel = panel
         self.status = status
+        self.objects = objects  # a picked-up object is committed under its id, cleared by restoring it
 
     def toggle_polarity(self) -> None:
         """Switch new clicks between positive and negative (key N)."""
@@ -50,10 +53,13 @@ class AnnotatorActions:
             return None
         key = s.draft.slice_key
         try:
-            obj = s.commit(overwrite=self.panel.overwrite.isChecked())
+            label = None if self.objects is None else self.objects.label_for_commit(s)
+            obj = s.commit(overwrite=self.panel.overwrite.isChecked(), label=label)
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
             return None
+        if self.objects is not None:
+            self.objects.forget(s)
         c.write_prompts([key])
         c.layers.refresh_objects()
         c.show()
@@ -66,7 +72,10 @@ class AnnotatorActions:
         if s is None:
             return
         key = s.draft.slice_key
-        if s.clear():
+        if self.objects is not None and self.objects.put_back(s):
+            c.layers.refresh_objects()
+            c.write_prompts([key])
+        elif s.clear():
             c.write_prompts([key])
         c.show()
 

@@ -48,6 +48,8 @@ from .image_settings import ImageSettings
 from .keys import bind_shortcuts, unbind_shortcuts
 from .large_dock import LargeDock
 from .layers import PromptLayers
+from .object_clicks import ObjectClicks
+from .objects_panel import ObjectsPanel
 from .panel import Panel
 from .propagate_panel import PropagatePanel
 from .series_panel import SeriesPanel
@@ -87,9 +89,11 @@ class AnnotatorWidget(QWidget):
         self.current = CurrentImage(self.viewer, self.encoder, on_shown=self._shown, on_error=self.report_error)
         self.stores = ImageStores()
         self.settings = ImageSettings(self.current, self.stores, self.encoder)
-        self.actions = AnnotatorActions(self.current, self.panel, self.status)
+        self.object_clicks = ObjectClicks(self.current, self.status)  # Shift-click pick-up, D delete, M merge
+        self.actions = AnnotatorActions(self.current, self.panel, self.status, self.object_clicks)
         a = self.actions
         self.commit, self.clear, self.undo, self.redo = a.commit, a.clear, a.undo, a.redo
+        self.delete_object, self.merge_objects = self.object_clicks.delete_under_cursor, self.object_clicks.merge_under_cursor
         self.toggle_polarity, self.export_prompts, self.import_prompts = (a.toggle_polarity, a.export_prompts,
                                                                           a.import_prompts)
         self._contrast_timer = QTimer(self, singleShot=True, interval=400)
@@ -101,11 +105,13 @@ class AnnotatorWidget(QWidget):
         self.large = LargeDock(self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
                                 on_failed=self._load_failed)
+        self.objects_panel = self.add_panel("Objects", ObjectsPanel, expanded=True)
         self.store_panel = self.add_panel("Embedding store", lambda host: StorePanel(host, self.stores))
         self.propagate_panel = self.add_panel("3D propagation", PropagatePanel)
         self.series_panel = self.add_panel("Image series", SeriesPanel)
         self.find_similar_panel = self.add_panel("Find similar", FindSimilarPanel)
         self._connect_panel()
+        self.object_clicks.connect(self.viewer)
         self.viewer.dims.events.current_step.connect(self._on_dims)
         self.viewer.dims.events.ndisplay.connect(self._on_dims)
         self.viewer.layers.events.inserted.connect(self._refresh_image_combo)

@@ -16,6 +16,8 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Control-Z", "undo", "undo (prompt, commit or clear)"),
     ("Control-Shift-Z", "redo", "redo"),
     ("N", "toggle_polarity", "switch clicks between positive and negative"),
+    ("D", "delete_object", "delete the object under the pointer"),
+    ("M", "merge_objects", "merge: M over one object, then M over the other"),
 )
 
 
@@ -41,6 +43,7 @@ def shortcuts_html() -> str:
             key = key.replace(old, new)
         rows.append(f"<b>{key}</b> {text}")
     rows.append("<b>Ctrl/Alt-click</b> a negative click")
+    rows.append("<b>Shift-click</b> an object: pick it up to correct it (C puts it back, Shift+C restores it)")
     rows.append("Points layer: click; shapes layer: rectangle = box, polygon, path = scribble; "
                 "paint in the preview to correct the mask")
     return "<br>".join(rows)

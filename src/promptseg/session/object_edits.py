@@ -67,6 +67,12 @@ def write_objects(session, labels: np.ndarray, *, keep_ids: bool, backend_name: 
         where = where[np.asarray(session.objects).reshape(-1)[where] == 0]
     where = where[np.argsort(flat[where], kind="stable")]  # pixels grouped by id
     ids, starts, counts = np.unique(flat[where], return_index=True, return_counts=True)
+    if keep_ids and not in_place:
+        taken = np.intersect1d(ids, np.unique(np.asarray(session.objects)))
+        if taken.size:
+            listed = ", ".join(str(v) for v in taken[:5].tolist()) + (", ..." if taken.size > 5 else "")
+            raise PromptsegError(f"ids {listed} are already used by committed objects; adopt labels into an image "
+                                 "without objects (or delete those first) so that every id stays one object.")
     new_ids = ids.astype(np.int64) if keep_ids else session.next_label + np.arange(ids.size, dtype=np.int64)
     made = []
     for old, new, start, count in zip(ids.tolist(), new_ids.tolist(), starts.tolist(), counts.tolist()):
