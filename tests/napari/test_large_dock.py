@@ -133,3 +133,44 @@ def test_a_large_stack_is_refused_with_what_to_do(annotator, image_2d, qtbot):
     choose(qtbot, widget.panel.image_combo, "stack")
     assert widget.large.view is None
     assert "one 2D plane at a time" in widget.panel.status.text()
+
+
+def test_promptseg_annotate_on_an_ome_zarr_docks_the_annotator_on_it(make_napari_viewer, qtbot, tmp_path,
+                                                                     monkeypatch):
+    import napari
+    import zarr
+
+    from promptseg._napari import launch
+    from promptseg.cli import build_parser
+
+    group = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    datasets = []
+    for level in range(2):
+        n = 2048 // 2 ** level
+        arr = group.create_array(str(level), shape=(n, n), chunks=(256, 256), dtype="uint16", fill_value=100)
+        arr[n // 4: n // 2, n // 4: n // 2] = 900  # not constant: contrast limits exist
+        datasets.append({"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [2 ** level] * 2}]})
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": [{"name": "y"}, {"name": "x"}], "datasets": datasets}]}
+    viewer = make_napari_viewer(show=True)
+    opened = []
+
+    def open_annotator(images, *, backend=None, **kwargs):
+        out = launch_open(images, backend=None, viewer=viewer)
+        out[1].set_backend(DiskBackend())  # what --backend NAME loads, without a model file
+        opened.append(out[1])
+        return out
+
+    launch_open = launch.open_annotator
+    monkeypatch.setattr(launch, "open_annotator", open_annotator)
+    monkeypatch.setattr(napari, "run", lambda: None)
+    labels = tmp_path / "labels.zarr"
+    args = build_parser().parse_args(["annotate", str(tmp_path / "img.ome.zarr"), "--labels", str(labels)])
+    assert launch.run_annotate(args) == 0
+    widget = opened[0]
+    assert widget.image_layer.multiscale and widget.large.view is not None
+    widget.large.configure(tile=512, halo=64)  # later views only: this one uses the model's 1024-px tiles
+    click(viewer, qtbot, 700, 900)
+    widget.large.commit()
+    from promptseg.store.sparse_labels import SparseLabels
+
+    assert SparseLabels.open(labels).label_at(700, 900) == 1  # written to the folder as committed

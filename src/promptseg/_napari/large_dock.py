@@ -77,8 +77,9 @@ class LargeDock:
 
     def __init__(self, widget: AnnotatorWidget, **view_options: Any) -> None:
         self.widget = widget
-        self._first_labels = view_options.pop("labels", None)  # for the first large layer (promptseg annotate)
-        self.view_options = view_options
+        self.view_options: dict[str, Any] = {}
+        self._first_labels = None
+        self.configure(**view_options)
         self.layer: Image | None = None
         self.view: LargeImageView | None = None
         self.problem: str | None = None
@@ -91,6 +92,12 @@ class LargeDock:
         p.export.clicked.connect(lambda: self.export())
         p.import_.clicked.connect(lambda: self.import_())
         widget.viewer.layers.events.removed.connect(self._on_removed)
+
+    def configure(self, *, labels: Any = None, **view_options: Any) -> None:
+        """Options for the views made from now on; ``labels`` (SparseLabels) go to the next large layer picked."""
+        self.view_options.update(view_options)
+        if labels is not None:
+            self._first_labels = labels
 
     # ------------------------------------------------------------ routing
     def take(self, layer: Image) -> bool:
@@ -221,8 +228,15 @@ class LargeDock:
 
     def _keys(self) -> dict[str, Any]:
         """The dock's shortcuts (:data:`.keys.SHORTCUTS`), on the large image's layers, to these commands."""
-        mine = {"commit": self.commit, "clear": self.clear, "undo": self.undo, "redo": self.redo}
-        return {key: mine.get(method, getattr(self.widget, method)) for key, method, _ in SHORTCUTS}
+        mine = {"commit": self.commit, "clear": self.clear, "undo": self.undo, "redo": self.redo,
+                "toggle_polarity": lambda: self.widget.toggle_polarity()}
+        return {key: mine.get(method) or self._not_here(text) for key, method, text in SHORTCUTS}
+
+    def _not_here(self, what: str) -> Any:
+        def say() -> None:
+            self.widget.status.show(f"Not available on a large image yet: {what}. ({UNSUPPORTED}.)")
+
+        return say
 
     def _ask_path(self, title: str, *, save: bool) -> str:
         from qtpy.QtWidgets import QFileDialog

@@ -222,6 +222,23 @@ def _label_levels(labels: SparseLabels, image: MultiscaleImage) -> list[Any] | A
     return out
 
 
+def add_large_layer(viewer: Any, path: Any) -> tuple[Any, MultiscaleImage]:
+    """Add an OME-Zarr folder or zarr array to ``viewer`` as a lazy (multiscale when it has levels) image layer."""
+    image = open_multiscale(path)
+    layer = viewer.add_image(image.levels if image.n_levels > 1 else image.levels[0], multiscale=image.n_levels > 1,
+                             name=image.name, rgb=image.rgb, contrast_limits=image.contrast_limits())
+    return layer, image
+
+
+def open_labels(path: Any, shape: tuple[int, int]) -> SparseLabels | None:
+    """Sparse labels in the zarr folder ``path``: opened (objects kept) when it exists, else created; None: none."""
+    from pathlib import Path
+
+    if path is None:
+        return None
+    return SparseLabels.open(path) if Path(path).exists() else SparseLabels.create(shape, path)
+
+
 def open_large(viewer: Any, path: Any, backend: Backend, *, labels: Any = None, **session_options: Any) -> LargeImageView:
     """Open an OME-Zarr folder or zarr array lazily in ``viewer`` and annotate it with a :class:`LargeImageView`.
 
@@ -231,12 +248,5 @@ def open_large(viewer: Any, path: Any, backend: Backend, *, labels: Any = None, 
         A zarr label folder: opened (its objects kept, ids after them) when it
         exists, else created; default labels in memory.
     """
-    from pathlib import Path
-
-    image = open_multiscale(path)
-    layer = viewer.add_image(image.levels if image.n_levels > 1 else image.levels[0], multiscale=image.n_levels > 1,
-                             name=image.name, rgb=image.rgb, contrast_limits=image.contrast_limits())
-    store = None
-    if labels is not None:
-        store = SparseLabels.open(labels) if Path(labels).exists() else SparseLabels.create(image.shape, labels)
-    return LargeImageView(viewer, layer, backend, labels=store, **session_options)
+    layer, image = add_large_layer(viewer, path)
+    return LargeImageView(viewer, layer, backend, labels=open_labels(labels, image.shape), **session_options)

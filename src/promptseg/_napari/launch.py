@@ -50,15 +50,16 @@ def run_annotate(args: argparse.Namespace) -> int:
     """Open the images of ``promptseg annotate`` (an OME-Zarr image lazily) and run napari until it is closed."""
     import napari
 
-    from ..store.multiscale import is_zarr_folder
+    from ..store.multiscale import is_zarr_folder, open_multiscale
 
-    if len(args.images) == 1 and is_zarr_folder(args.images[0]):  # larger than memory: annotated lazily
-        from ..backends import load_backend
-        from .large_image import open_large
+    if len(args.images) == 1 and is_zarr_folder(args.images[0]):  # larger than memory: the dock annotates it lazily
+        from .large_image import add_large_layer, open_labels
 
-        viewer = napari.Viewer(title="PromptSeg annotator")
-        open_large(viewer, args.images[0], load_backend(args.backend or "classic"), labels=args.labels,
-                   level=args.level, tile_store=args.tile_store)
+        viewer, widget = open_annotator((), backend=args.backend)
+        image = open_multiscale(args.images[0])
+        widget.large.configure(labels=open_labels(args.labels, image.shape), level=args.level,
+                               tile_store=args.tile_store)
+        add_large_layer(viewer, image)  # picked by the dock, whose LargeDock takes it
         napari.run()
         return 0
     open_annotator(args.images, backend=args.backend, sample=args.sample)
