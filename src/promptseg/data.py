@@ -36,6 +36,29 @@ class SyntheticSample(NamedTuple):
     labels: np.ndarray
 
 
+#: The end of both generators' Parameters and their Returns section ({what}: image or stack).
+_NOISE_SEED_RETURNS = """noise : float
+        Scale of the shot and read noise; 0 gives a clean (still blurred) {what}.
+    seed : int
+        Seed of the random generator; the same seed gives the same sample.
+
+    Returns
+    -------
+    SyntheticSample
+        ``(image, labels)``: uint16 image and int32 labels, both of ``shape``."""
+
+
+def _document(what: str):
+    """Fill ``{noise_seed_returns}`` in a generator's docstring."""
+
+    def fill(func):
+        func.__doc__ = func.__doc__.replace("{noise_seed_returns}", _NOISE_SEED_RETURNS.format(what=what))
+        return func
+
+    return fill
+
+
+@_document("image")
 def synthetic_nuclei_2d(
     shape: Sequence[int] = (256, 256),
     *,
@@ -55,15 +78,7 @@ def synthetic_nuclei_2d(
         (nuclei never overlap).
     radius_range : (float, float)
         Range of the semi-axes of the elliptical nuclei, in pixels.
-    noise : float
-        Scale of the shot and read noise; 0 gives a clean (still blurred) image.
-    seed : int
-        Seed of the random generator; the same seed gives the same sample.
-
-    Returns
-    -------
-    SyntheticSample
-        ``(image, labels)``: uint16 image and int32 labels, both of ``shape``.
+    {noise_seed_returns}
 
     Examples
     --------
@@ -76,6 +91,7 @@ def synthetic_nuclei_2d(
     )
 
 
+@_document("stack")
 def synthetic_nuclei_3d(
     shape: Sequence[int] = (32, 256, 256),
     *,
@@ -99,15 +115,7 @@ def synthetic_nuclei_3d(
         Plane spacing divided by pixel size; the semi-axis along the planes is
         the in-plane radius divided by this. Show the stack with
         ``scale=(anisotropy, 1, 1)`` to see round nuclei.
-    noise : float
-        Scale of the shot and read noise; 0 gives a clean (still blurred) stack.
-    seed : int
-        Seed of the random generator; the same seed gives the same sample.
-
-    Returns
-    -------
-    SyntheticSample
-        ``(image, labels)``: uint16 image and int32 labels, both of ``shape``.
+    {noise_seed_returns}
 
     Examples
     --------

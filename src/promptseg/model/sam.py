@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from .common import register_pixel_statistics
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
 
@@ -26,8 +26,7 @@ class Sam(nn.Module):
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), persistent=False)
+        register_pixel_statistics(self, PIXEL_MEAN, PIXEL_STD)
 
     @property
     def img_size(self) -> int:

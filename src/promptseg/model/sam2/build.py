@@ -58,13 +58,8 @@ def build_memory_attention(config: Sam2Config | str) -> MemoryAttention:
     """The tracker's memory attention (``memory_attention.`` keys)."""
     config = _config(config)
     grid = (config.embedding_size, config.embedding_size)
-    return MemoryAttention(
-        config.d_model,
-        config.mem_dim,
-        config.memory_attention_layers,
-        config.memory_attention_ffn_dim,
-        grid=grid,
-    )
+    return MemoryAttention(config.d_model, config.mem_dim, config.memory_attention_layers,
+                           ffn_dim=config.memory_attention_ffn_dim, grid=grid)
 
 
 def build_memory_encoder(config: Sam2Config | str) -> MemoryEncoder:

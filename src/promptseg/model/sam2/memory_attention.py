@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -21,14 +23,11 @@ class MemoryAttention(nn.Module):
         Width of the memory tokens (64).
     num_layers : int
         Layers (4 in the published models).
-    ffn_dim : int
-        MLP hidden width (2048 in the published models).
-    num_heads : int
-        Attention heads (1 in the published models).
-    grid : (int, int)
-        (H, W) of the image-token grid (64 x 64).
-    rope_theta : float
-        Base of the rotary frequencies.
+    **layer
+        The other keywords of :class:`MemoryAttentionLayer`, the same for
+        every layer: ``ffn_dim`` (MLP hidden width, 2048 in the published
+        models), ``num_heads`` (1), ``grid`` ((H, W) of the image-token grid,
+        64 x 64) and ``rope_theta``.
 
     Notes
     -----
@@ -36,23 +35,9 @@ class MemoryAttention(nn.Module):
     SAM 2.1 checkpoint.
     """
 
-    def __init__(
-        self,
-        dim: int = 256,
-        memory_dim: int = 64,
-        num_layers: int = 4,
-        ffn_dim: int = 2048,
-        num_heads: int = 1,
-        *,
-        grid: tuple[int, int] = (64, 64),
-        rope_theta: float = 10000.0,
-    ) -> None:
+    def __init__(self, dim: int = 256, memory_dim: int = 64, num_layers: int = 4, **layer: Any) -> None:
         super().__init__()
-        self.grid = grid
-        self.layers = nn.ModuleList(
-            MemoryAttentionLayer(dim, memory_dim, ffn_dim, num_heads, grid=grid, rope_theta=rope_theta)
-            for _ in range(num_layers)
-        )
+        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, memory_dim, **layer) for _ in range(num_layers))
         self.norm = nn.LayerNorm(dim)
 
     def forward(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..common import MLP
-from ..fused_linear import linear
+from ..common import MLP, register_pixel_statistics
 from ..prompt_encoder import PromptEncoder
 from .image_encoder import Sam2ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
@@ -84,8 +83,7 @@ class Sam2Model(nn.Module):
         self.obj_ptr_tpos_proj = nn.Linear(dim, mem_dim)
         self.num_maskmem = num_maskmem
         self.mem_dim = mem_dim
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), persistent=False)
+        register_pixel_statistics(self, PIXEL_MEAN, PIXEL_STD)
 
     @property
     def image_size(self) -> int:
@@ -107,9 +105,9 @@ class Sam2Model(nn.Module):
             decoder's high-resolution features and the image features
             *without* ``no_mem_embed`` (the tracker adds memories instead).
         """
-        s0, s1, embed = self.image_encoder(x)
         dec = self.sam_mask_decoder
-        return [_pointwise(dec.conv_s0, s0), _pointwise(dec.conv_s1, s1), embed]
+        # the neck composes each 1x1 convolution with its level's lateral one
+        return self.image_encoder(x, heads={0: dec.conv_s0, 1: dec.conv_s1})
 
     def encode_image(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The image predictor's features of a single image.
@@ -129,9 +127,3 @@ class Sam2Model(nn.Module):
         s0, s1, embed = self.backbone(x)
         embed = embed + self.no_mem_embed.view(1, -1, 1, 1)
         return {"image_embed": embed, "high_res_feat_0": s0, "high_res_feat_1": s1}
-
-
-def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution as a product over the channels of the channels-last data of x (B, C, H, W)."""
-    weight = conv.weight.view(conv.out_channels, conv.in_channels)
-    return linear(x.permute(0, 2, 3, 1), weight, conv.bias).permute(0, 3, 1, 2)
