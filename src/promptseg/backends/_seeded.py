@@ -9,7 +9,6 @@ and bring the answer back to the image's size.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -17,7 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..imaging import to_uint8_rgb
-from .base import ImageEmbedding, Prediction, PromptBackend
+from .base import FeatureBackend, Prediction
 
 #: Radius, in working-copy pixels, of the seed disk painted at every click.
 SEED_RADIUS = 2
@@ -138,23 +137,35 @@ def empty_prediction(shape: tuple[int, int]) -> Prediction:
     return Prediction(mask=np.zeros(shape, dtype=bool), logits=np.full(shape, -1.0, dtype=np.float32), score=0.0)
 
 
-class SeededBackend(PromptBackend):
+class SeededBackend(FeatureBackend):
     """A baseline's ``encode``: the working copy (at most ``self.max_pixels`` pixels), and what :meth:`prepare` adds."""
 
     max_pixels: int
+    name: str
 
-    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
-        """Prepare the working copy of an (H, W) or (H, W, C) image.
+    def identity(self) -> dict[str, float | int]:
+        """The settings that change answers, by the names :attr:`backend_id` shows them under."""
+        raise NotImplementedError
 
-        Raises
-        ------
-        ImageError
-            Wrong dimensions, NaNs, constant images.
-        """
-        t0 = time.perf_counter()
+    def method_note(self) -> str:
+        """What the baseline runs per click, the first part of :attr:`evaluation_note`."""
+        raise NotImplementedError
+
+    @property
+    def backend_id(self) -> str:
+        items = (f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.identity().items())
+        return f"{self.name}({','.join(items)})"
+
+    @property
+    def evaluation_note(self) -> str:
+        """Shown under evaluation tables."""
+        return f"{self.method_note()} on a copy capped at {self.max_pixels / 1e6:.2f} MP"
+
+    def image_features(
+        self, image: np.ndarray, *, contrast_limits: Sequence[float] | None
+    ) -> tuple[tuple[int, int], Any]:
         copy = working_copy(image, contrast_limits=contrast_limits, max_pixels=self.max_pixels)
-        return ImageEmbedding(backend_id=self.backend_id, image_shape=copy.image_shape, features=self.prepare(copy),
-                              encode_seconds=time.perf_counter() - t0)
+        return copy.image_shape, self.prepare(copy)
 
     def prepare(self, copy: WorkingCopy) -> Any:
         """The embedding's ``features`` for a working copy (default: the copy itself)."""

@@ -8,6 +8,7 @@ evaluation and the embedding store only ever talk to this interface.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -228,3 +229,34 @@ def check_embedding(embedding: Any, backend_id: str) -> ImageEmbedding:
             "encode the image again with this backend."
         )
     return embedding
+
+
+class FeatureBackend(PromptBackend):
+    """A backend whose ``encode`` is its :meth:`image_features`, timed (classic, the seeded baselines)."""
+
+    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
+        """Do all image-dependent work for an (H, W) or (H, W, C) image.
+
+        Parameters
+        ----------
+        image : np.ndarray, shape (H, W) or (H, W, C), C in {1, 3, 4}
+            uint8, uint16 or float; non-uint8 data is scaled by
+            ``contrast_limits`` or robust percentiles.
+        contrast_limits : (low, high), optional
+            napari's display range for the layer.
+
+        Raises
+        ------
+        ImageError
+            Wrong dimensions, NaNs, constant images.
+        """
+        t0 = time.perf_counter()
+        image_shape, features = self.image_features(image, contrast_limits=contrast_limits)
+        return ImageEmbedding(backend_id=self.backend_id, image_shape=image_shape, features=features,
+                              encode_seconds=time.perf_counter() - t0)
+
+    def image_features(
+        self, image: np.ndarray, *, contrast_limits: Sequence[float] | None
+    ) -> tuple[tuple[int, int], Any]:
+        """``((H, W), features)``: the image's size and the embedding's backend-specific payload."""
+        raise NotImplementedError

@@ -71,14 +71,11 @@ class GrabCutBackend(SeededBackend):
         self._cv2 = _import_cv2()
         self.iterations, self.max_pixels, self.region_fraction = int(iterations), int(max_pixels), float(region_fraction)
 
-    @property
-    def backend_id(self) -> str:
-        return f"grabcut(iterations={self.iterations},max_pixels={self.max_pixels},region={self.region_fraction:g})"
+    def identity(self) -> dict[str, float | int]:
+        return {"iterations": self.iterations, "max_pixels": self.max_pixels, "region": self.region_fraction}
 
-    @property
-    def evaluation_note(self) -> str:
-        """Shown under evaluation tables."""
-        return f"OpenCV GrabCut ({self.iterations} iterations per click) on a copy capped at {self.max_pixels / 1e6:.2f} MP"
+    def method_note(self) -> str:
+        return f"OpenCV GrabCut ({self.iterations} iterations per click)"
 
     def answer(self, embedding: ImageEmbedding, prompts: Prompts, previous: Prediction | None) -> Prediction:
         """Segment from (row, col) clicks, a box, a mask prompt and the previous answer.

@@ -59,14 +59,11 @@ class RandomWalkerBackend(SeededBackend):
             )
         self.beta, self.max_pixels, self.tol = float(beta), int(max_pixels), float(tol)
 
-    @property
-    def backend_id(self) -> str:
-        return f"random_walker(beta={self.beta:g},max_pixels={self.max_pixels})"
+    def identity(self) -> dict[str, float | int]:
+        return {"beta": self.beta, "max_pixels": self.max_pixels}
 
-    @property
-    def evaluation_note(self) -> str:
-        """Shown under evaluation tables."""
-        return f"scikit-image random walker (beta={self.beta:g}) on a copy capped at {self.max_pixels / 1e6:.2f} MP"
+    def method_note(self) -> str:
+        return f"scikit-image random walker (beta={self.beta:g})"
 
     def prepare(self, copy: WorkingCopy) -> tuple[WorkingCopy, np.ndarray]:
         """The working copy and its (h, w, 3) float32 colours in [0, 1]."""

@@ -67,6 +67,8 @@ class SamBackend(PromptBackend):
     score_is_quality = True
     #: The per-click decoder built from the model (a subclass's model family brings its own).
     decoder_class = FastMaskDecoder
+    #: Model family, as in the checkpoint registry; the first part of :attr:`backend_id`.
+    family = "sam"
 
     def __init__(self, model: Sam, *, name: str, checkpoint_hash: str = "random", device: str | None = None,
                  architecture: str | None = None):
@@ -103,7 +105,7 @@ class SamBackend(PromptBackend):
 
     @property
     def backend_id(self) -> str:
-        return f"sam:{self.name}:{self.checkpoint_hash}"
+        return f"{self.family}:{self.name}:{self.checkpoint_hash}"
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()

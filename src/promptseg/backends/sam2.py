@@ -75,10 +75,6 @@ class Sam2Backend(SamBackend):
         return load_sam2(name_or_path, **options)
 
     @property
-    def backend_id(self) -> str:
-        return f"sam2.1:{self.name}:{self.checkpoint_hash}"
-
-    @property
     def _prompt_encoder(self):
         return self.model.sam_prompt_encoder
 

@@ -18,14 +18,13 @@ answer is always the connected part(s) holding the positive prompts
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ...prompts import Prompts
-from ..base import ImageEmbedding, Prediction, PromptBackend
+from ..base import FeatureBackend, ImageEmbedding, Prediction
 from .encoder import ClassicFeatures, encode_image
 from .fine_track import FineTrack, click_key, follow
 from .head import RegionPrompts, segment
@@ -52,7 +51,7 @@ class _State:
     track: FineTrack | None = None
 
 
-class ClassicBackend(PromptBackend):
+class ClassicBackend(FeatureBackend):
     """Interactive segmentation without learned weights: superpixel graph cut.
 
     Parameters
@@ -98,30 +97,12 @@ class ClassicBackend(PromptBackend):
         return (f"superpixel graph cut with geodesic click priors and colour models; graph on a copy capped at "
                 f"{s.max_pixels / 1e6:.2f} MP, superpixels of ~{s.superpixel_area:g} px{fine}")
 
-    def encode(self, image: np.ndarray, *, contrast_limits: Sequence[float] | None = None) -> ImageEmbedding:
-        """Do all image-dependent work for an (H, W) or (H, W, C) image.
-
-        Parameters
-        ----------
-        image : np.ndarray, shape (H, W) or (H, W, C), C in {1, 3, 4}
-            uint8, uint16 or float; non-uint8 data is scaled by
-            ``contrast_limits`` or robust percentiles.
-        contrast_limits : (low, high), optional
-            napari's display range for the layer.
-
-        Raises
-        ------
-        ImageError
-            Wrong dimensions, NaNs, constant images.
-        """
-        t0 = time.perf_counter()
+    def image_features(
+        self, image: np.ndarray, *, contrast_limits: Sequence[float] | None
+    ) -> tuple[tuple[int, int], ClassicFeatures]:
+        """Working copy, superpixels, graph weights and palette (:func:`.encoder.encode_image`)."""
         features = encode_image(image, contrast_limits=contrast_limits, settings=self.settings)
-        return ImageEmbedding(
-            backend_id=self.backend_id,
-            image_shape=features.work.image_shape,
-            features=features,
-            encode_seconds=time.perf_counter() - t0,
-        )
+        return features.work.image_shape, features
 
     #: Polygons and scribbles are read as such (seeds along scribbles, negative polygons as background).
     native_prompts = frozenset({"polygons", "scribbles"})
