@@ -31,11 +31,13 @@ class Sam2ImageEncoder(nn.Module):
         #: Sine encoding of a neck map's grid (the video tracker's ``vision_pos_enc``); no weights.
         self.position_encoding = PositionEmbeddingSine(neck.d_model)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, heads: dict[int, nn.Conv2d] | None = None) -> list[torch.Tensor]:
         """(B, 3, S, S) -> [(B, d, S/4, S/4), (B, d, S/8, S/8), (B, d, S/16, S/16)] (with ``scalp`` 1), finest first.
 
-        These are the neck outputs before the mask decoder's ``conv_s0`` /
-        ``conv_s1`` and before ``no_mem_embed``.
+        These are the neck outputs before ``no_mem_embed``, and before the
+        mask decoder's ``conv_s0`` / ``conv_s1`` unless they are given as
+        ``heads`` ({0: conv_s0, 1: conv_s1}, see :meth:`FpnNeck.forward`):
+        then levels 0 and 1 come through them.
         """
-        features = self.neck(self.trunk(x))
+        features = self.neck(self.trunk(x), heads)
         return features[: len(features) - self.scalp]
