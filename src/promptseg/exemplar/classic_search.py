@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 
 from ..backends.base import ImageEmbedding
 from ..errors import PromptsegError
+from .candidates import MIN_RADIUS, Candidates, depth_peaks, embedding_features, inner_depth, ranked_candidates
 
 __all__ = ["ClassicAppearance", "Candidates", "classic_candidates"]
 
@@ -26,32 +25,6 @@ __all__ = ["ClassicAppearance", "Candidates", "classic_candidates"]
 BANDWIDTH = 2.0
 #: Most samples kept per density (keeps the kernel sums to a few million terms).
 MAX_SAMPLES = 400
-#: Exemplars smaller than a disk of this radius (image pixels) are treated as that large when spacing seeds.
-MIN_RADIUS = 3.0
-#: Seeds lie at least this many exemplar radii apart ...
-SPACING = 0.5
-#: ... and at least this many exemplar radii deep inside the object-like region.
-MIN_DEPTH = 0.2
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Where to prompt the backend on one slice.
-
-    Attributes
-    ----------
-    seeds : np.ndarray, shape (N, 2), float64
-        (row, col) image pixels, strongest first.
-    strength : np.ndarray, shape (N,)
-        Peak height of the search map at each seed (larger is more object-like).
-    similarity : np.ndarray, shape (H, W), float32, or None
-        Per-pixel object likeness in [0, 1], image frame, when the search
-        produces one (scores proposals' appearance).
-    """
-
-    seeds: np.ndarray
-    strength: np.ndarray
-    similarity: np.ndarray | None = None
 
 
 def _descriptors(features) -> np.ndarray:
@@ -62,13 +35,8 @@ def _descriptors(features) -> np.ndarray:
 
 
 def _classic_features(embedding: ImageEmbedding):
-    features = embedding.features
-    if not (hasattr(features, "graph") and hasattr(features, "work")):
-        raise PromptsegError(
-            f"this embedding holds {type(features).__name__}, not classic superpixel features; "
-            "use the classic backend (untiled) for appearance search."
-        )
-    return features
+    return embedding_features(embedding, ("graph", "work"), "classic superpixel features",
+                              "use the classic backend (untiled) for appearance search.")
 
 
 def _sample(values: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -190,18 +158,12 @@ def classic_candidates(
     if excluded is not None and excluded.any():
         fg &= work.mask_to_work(excluded) < 0.5
     r = max(radius, MIN_RADIUS) / work.factor
-    depth = ndi.distance_transform_edt(np.pad(fg, 1))[1:-1, 1:-1]
-    depth = ndi.gaussian_filter(np.minimum(depth, r), max(r / 4.0, 0.5))
+    depth = inner_depth(fg, r, cap=True)
     depth[~fg] = 0.0
-    peaks = peak_local_max(depth, min_distance=max(1, int(round(SPACING * r))), threshold_abs=max(0.75, MIN_DEPTH * r),
-                           exclude_border=False)
+    peaks = depth_peaks(depth, r)
     seeds = (peaks.astype(np.float64) + 0.5) * work.factor - 0.5
-    h, w = embedding.image_shape
-    seeds = np.clip(seeds, 0, [h - 1, w - 1]) if len(seeds) else np.zeros((0, 2))
-    strength = depth[peaks[:, 0], peaks[:, 1]] / r if len(peaks) else np.zeros(0)
-    order = np.argsort(-strength, kind="stable")
-    similarity = work_to_image(prob, work)
-    return Candidates(seeds[order], strength[order], similarity)
+    strength = depth[peaks[:, 0], peaks[:, 1]] / r
+    return ranked_candidates(seeds, strength, embedding.image_shape, work_to_image(prob, work))
 
 
 def work_to_image(work_map: np.ndarray, work) -> np.ndarray:

@@ -17,19 +17,14 @@ from skimage.feature import peak_local_max
 
 from ..backends.base import ImageEmbedding
 from ..errors import PromptsegError
-from .classic_search import MIN_RADIUS, Candidates
+from .candidates import MIN_RADIUS, Candidates, embedding_features, ranked_candidates
 
 __all__ = ["DeepAppearance", "deep_candidates"]
 
 
 def _sam_features(embedding: ImageEmbedding):
-    features = embedding.features
-    if not (hasattr(features, "embedding") and hasattr(features, "geometry")):
-        raise PromptsegError(
-            f"this embedding holds {type(features).__name__}, not SAM encoder features; "
-            "use a SAM-family backend (untiled) or the classic backend."
-        )
-    return features
+    return embedding_features(embedding, ("embedding", "geometry"), "SAM encoder features",
+                              "use a SAM-family backend (untiled) or the classic backend.")
 
 
 def _cell_weights(features, mask: np.ndarray) -> torch.Tensor:
@@ -123,9 +118,6 @@ def deep_candidates(
     r_cells = max(radius, MIN_RADIUS) / float(to_image.mean()) / cell
     peaks = peak_local_max(sim, min_distance=max(1, int(round(0.6 * r_cells))), threshold_abs=floor,
                            exclude_border=False)
-    seeds = (peaks + 0.5) * cell * to_image[None, :] - 0.5 if len(peaks) else np.zeros((0, 2))
-    h, w = embedding.image_shape
-    seeds = np.clip(seeds, 0, [h - 1, w - 1]) if len(seeds) else seeds
-    strength = sim[peaks[:, 0], peaks[:, 1]] if len(peaks) else np.zeros(0)
-    order = np.argsort(-strength, kind="stable")
-    return Candidates(seeds[order].astype(np.float64), strength[order], appearance.similarity_image(embedding))
+    seeds = (peaks + 0.5) * cell * to_image[None, :] - 0.5
+    strength = sim[peaks[:, 0], peaks[:, 1]]
+    return ranked_candidates(seeds, strength, embedding.image_shape, appearance.similarity_image(embedding))

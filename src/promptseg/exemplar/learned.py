@@ -9,7 +9,8 @@ import numpy as np
 
 from ..backends.base import ImageEmbedding
 from ..errors import PromptsegError
-from .classic_search import Candidates, ClassicAppearance, classic_candidates
+from .candidates import Candidates
+from .classic_search import ClassicAppearance, classic_candidates
 from .deep_search import DeepAppearance, deep_candidates
 from .shape import ExemplarShape, check_masks
 

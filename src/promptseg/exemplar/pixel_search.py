@@ -24,12 +24,12 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from ..eval.metrics import iou
 from ..prompts import deepest_point
 from .boundary import BoundaryRule, learn_boundary
+from .candidates import depth_peaks, inner_depth
 
 __all__ = ["PixelRule", "learn_pixel_rule", "pixel_objects"]
 
@@ -38,10 +38,6 @@ ALPHAS = np.linspace(0.1, 0.9, 17)
 #: Least mean IoU with the exemplars for the threshold to be used at all (else the objects are not
 #: separable by lightness, e.g. defects on textured tiles, and its components would be false positives).
 MIN_FIT = 0.6
-#: Seeds of the watershed lie at least this many exemplar radii apart ...
-SPACING = 0.5
-#: ... and at least this many exemplar radii (and 0.75 pixel) deep inside the foreground.
-MIN_DEPTH = 0.2
 #: Objects dimmer than the exemplars are looked for at this fraction of the way from the background
 #: lightness to the exemplars' level, away from the objects found at that level (0: not at all).
 DIM_FRACTION = 0.5
@@ -206,10 +202,9 @@ def _split(lightness: np.ndarray, fg: np.ndarray, rule: PixelRule, radius: float
            excluded: np.ndarray | None) -> list[tuple[np.ndarray, tuple[float, float], float]]:
     """Watershed parts of ``fg`` of plausible size as (mask, seed, depth), boundaries moved by ``rule.boundary``."""
     r = max(float(radius), 1.0)
-    depth = ndi.gaussian_filter(ndi.distance_transform_edt(np.pad(fg, 1))[1:-1, 1:-1], max(r / 4.0, 0.5))
+    depth = inner_depth(fg, r, cap=False)
     regions, _ = ndi.label(fg)
-    peaks = peak_local_max(depth, min_distance=max(1, int(round(SPACING * r))), threshold_abs=max(0.75, MIN_DEPTH * r),
-                           labels=regions, exclude_border=False)
+    peaks = depth_peaks(depth, r, regions)  # the watershed's seeds
     if not len(peaks):
         return []
     markers = np.zeros(fg.shape, np.int32)
