@@ -19,14 +19,21 @@ from PIL import Image
 from .sam import PIXEL_MEAN, PIXEL_STD
 
 
+@dataclass(frozen=True)
 class InputFrame:
     """The original frame <-> model input frame of one image: what every SAM-family geometry answers.
 
-    A subclass is a frozen dataclass with ``original_size`` (H, W) of the
-    user's image and an ``input_size`` (h, w) of the resized image in the
-    model input; it says how the image is resized and normalised
+    A subclass adds an ``input_size`` (h, w), the resized image's size in
+    the model input, and says how the image is resized and normalised
     (:meth:`preprocess`) and how logits come back (:meth:`upsample_logits`).
+
+    Attributes
+    ----------
+    original_size : (int, int)
+        (H, W) of the user's image.
     """
+
+    original_size: tuple[int, int]
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """Encoder input from an 8-bit image.
@@ -62,19 +69,16 @@ class InputFrame:
 
 @dataclass(frozen=True)
 class ImageGeometry(InputFrame):
-    """Sizes of one image in the original and the model frames.
+    """SAM 1's frames: the longest side resized to ``target_length``, the rest zero-padded.
 
     Attributes
     ----------
-    original_size : (int, int)
-        (H, W) of the user's image.
     input_size : (int, int)
         (h, w) after resizing the longest side to ``target_length``.
     target_length : int
         Side of the square model input (1024).
     """
 
-    original_size: tuple[int, int]
     input_size: tuple[int, int]
     target_length: int = 1024
 

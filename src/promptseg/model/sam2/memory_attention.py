@@ -17,10 +17,8 @@ class MemoryAttention(nn.Module):
 
     Parameters
     ----------
-    dim : int
-        Width of the image tokens (256).
-    memory_dim : int
-        Width of the memory tokens (64).
+    dim, memory_dim : int
+        Widths of the image and memory tokens, as in :class:`MemoryAttentionLayer`.
     num_layers : int
         Layers (4 in the published models).
     **layer

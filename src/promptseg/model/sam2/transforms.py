@@ -24,17 +24,14 @@ from .sam2_model import PIXEL_MEAN, PIXEL_STD
 
 @dataclass(frozen=True)
 class Sam2Geometry(InputFrame):
-    """Sizes of one image in the original and the model frames.
+    """SAM 2's frames: the image resized to S x S whatever its aspect ratio.
 
     Attributes
     ----------
-    original_size : (int, int)
-        (H, W) of the user's image.
     target_length : int
         Side S of the square model input (1024).
     """
 
-    original_size: tuple[int, int]
     target_length: int = 1024
 
     @classmethod
