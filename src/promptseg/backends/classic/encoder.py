@@ -65,16 +65,18 @@ def encode_image(
 
     Parameters
     ----------
-    image : np.ndarray, shape (H, W) or (H, W, C)
-        Any image :func:`promptseg.imaging.to_uint8_rgb` accepts.
-    contrast_limits : (low, high), optional
-        Display range for non-uint8 data.
+    image, contrast_limits
+        The (H, W) or (H, W, C) image and the display range of non-uint8
+        data, as :func:`.features.prepare_image` takes them for the working copy.
     settings : ClassicSettings
+        ``max_pixels`` goes to the working copy; the others to the superpixels,
+        palette and graph weights.
 
     Raises
     ------
     ImageError
-        Wrong dimensions, NaNs, constant images.
+        What :func:`.features.prepare_image` refuses: wrong dimensions, NaNs,
+        constant images, images too large for one piece.
     """
     work = prepare_image(image, contrast_limits=contrast_limits, max_pixels=settings.max_pixels)
     h, w = work.shape
