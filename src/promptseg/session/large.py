@@ -116,6 +116,8 @@ class LargeImageSession:
         window = self.tiles.window(point, self.radius)
         if window == self.window:
             return
+        self.window, self.session = None, None  # the old window's answers and history go before the new one's
+        self.tiles.drop_prepared(window.tiles)
         stack = ImageStack(_WindowPixels(self.image, window), rgb=self.image.rgb,
                            contrast_limits=self.tiles.contrast_limits, key=("large", id(self), window.origin))
         session = AnnotationSession(stack, self.backend, objects=self._window_labels(window))

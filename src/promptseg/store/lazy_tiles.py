@@ -190,6 +190,14 @@ class LazyTiles:
             self._lru.popitem(last=False)
         return emb
 
+    def drop_prepared(self, keep: Sequence[int]) -> None:
+        """Free the backend's per-tile work (e.g. SAM's decoder preparation, ~20 MB a tile) of the cached tiles
+        not in ``keep``; their embeddings stay cached and the work is redone if a prompt comes back to them."""
+        keep = {int(i) for i in keep}
+        for index, emb in self._lru.items():
+            if index not in keep:
+                emb.cache.clear()
+
     def is_ready(self, index: int) -> bool:
         """Whether tile ``index`` is in memory (answering on it encodes nothing)."""
         return int(index) in self._lru

@@ -19,19 +19,54 @@ import numpy as np
 
 from ..errors import PromptsegError
 
-__all__ = ["LabelPaint", "SparseLabels"]
+__all__ = ["ChunkChange", "LabelPaint", "SparseLabels"]
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkChange:
+    """The pixels one paint changed in one chunk, kept small: 1 bit per pixel of the window plus the old values.
+
+    Attributes
+    ----------
+    rows, cols : slice
+        The full-resolution window (inside one chunk).
+    bits : np.ndarray
+        ``np.packbits`` of the (h, w) bool mask of changed pixels (C order).
+    count : int
+        Changed pixels.
+    old : np.ndarray or scalar
+        Their old ids in C order, or one id when they all had it (0 for
+        background: the usual case, which then costs nothing per pixel).
+    """
+
+    rows: slice
+    cols: slice
+    bits: np.ndarray
+    count: int
+    old: Any
+
+    @classmethod
+    def record(cls, rows: slice, cols: slice, changed: np.ndarray, old: np.ndarray) -> "ChunkChange":
+        """The change of the (h, w) bool ``changed`` pixels whose ids were ``old`` (``block[changed]``)."""
+        same = old.size and bool((old == old.flat[0]).all())
+        return cls(rows, cols, np.packbits(changed, axis=None), int(changed.sum()), old.flat[0] if same else old)
+
+    def mask(self) -> np.ndarray:
+        """The (h, w) bool mask of the changed pixels."""
+        h, w = self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
+        return np.unpackbits(self.bits, count=h * w).view(bool).reshape(h, w)
 
 
 @dataclass(frozen=True, eq=False)
 class LabelPaint:
-    """Pixels one paint changed, per chunk: (rows, cols) window, flat indices in it and their old values."""
+    """Pixels one paint (or erase) changed, chunk by chunk, with their old ids (for undo)."""
 
-    parts: tuple[tuple[slice, slice, np.ndarray, np.ndarray], ...]
+    parts: tuple[ChunkChange, ...]
     label: int
 
     @property
     def area(self) -> int:
-        return int(sum(idx.size for _, _, idx, _ in self.parts))
+        return int(sum(part.count for part in self.parts))
 
 
 class SparseLabels:
@@ -145,13 +180,12 @@ class SparseLabels:
                 block = np.asarray(self.array[rows, cols])
                 if not overwrite:
                     sub &= (block == 0) | ((block == only) if only else False)
-                idx = np.flatnonzero(sub & (block != label))
-                if idx.size == 0:
+                changed = sub & (block != label)
+                if not changed.any():
                     continue
-                old = block.reshape(-1)[idx].copy()
-                block.reshape(-1)[idx] = label
+                parts.append(ChunkChange.record(rows, cols, changed, block[changed]))
+                block[changed] = label
                 self.array[rows, cols] = block
-                parts.append((rows, cols, idx, old))
         return LabelPaint(tuple(parts), int(label))
 
     def paint_ids(self, ids: np.ndarray, origin: Sequence[int], factor: Sequence[float]) -> int:
@@ -191,19 +225,19 @@ class SparseLabels:
                 rs = slice(max(r0, rows.start), min(r0 + ch, rows.stop))
                 cs = slice(max(c0, cols.start), min(c0 + cw, cols.stop))
                 block = np.asarray(self.array[rs, cs])
-                idx = np.flatnonzero(block == label)
-                if idx.size:
-                    block.reshape(-1)[idx] = 0
+                changed = block == label
+                if changed.any():
+                    parts.append(ChunkChange.record(rs, cs, changed, block[changed]))
+                    block[changed] = 0
                     self.array[rs, cs] = block
-                    parts.append((rs, cs, idx, np.full(idx.size, label, block.dtype)))
         return LabelPaint(tuple(parts), 0)
 
     def undo(self, paint: LabelPaint) -> None:
         """Put back the old values of a :meth:`paint` or :meth:`erase`."""
-        for rows, cols, idx, old in reversed(paint.parts):
-            block = np.asarray(self.array[rows, cols])
-            block.reshape(-1)[idx] = old
-            self.array[rows, cols] = block
+        for part in reversed(paint.parts):
+            block = np.asarray(self.array[part.rows, part.cols])
+            block[part.mask()] = part.old
+            self.array[part.rows, part.cols] = block
 
 
 def _resample(values: np.ndarray, rows: slice, cols: slice, origin: tuple[int, int],
