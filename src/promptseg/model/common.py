@@ -20,15 +20,6 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def register_pixel_statistics(module: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-    """Give ``module`` the (C, 1, 1) buffers ``pixel_mean`` / ``pixel_std`` of its input normalisation.
-
-    Not persistent: they are no checkpoint keys, but follow ``module.to(device)``.
-    """
-    module.register_buffer("pixel_mean", torch.tensor(mean).view(-1, 1, 1), persistent=False)
-    module.register_buffer("pixel_std", torch.tensor(std).view(-1, 1, 1), persistent=False)
-
-
 class LayerNorm2d(nn.Module):
     """Layer normalisation over the channel axis of a (B, C, H, W) tensor."""
 

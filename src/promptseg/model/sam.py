@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import nn
 
-from .common import register_pixel_statistics
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
 
@@ -26,7 +25,6 @@ class Sam(nn.Module):
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
-        register_pixel_statistics(self, PIXEL_MEAN, PIXEL_STD)
 
     @property
     def img_size(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..common import MLP, register_pixel_statistics
+from ..common import MLP
 from ..prompt_encoder import PromptEncoder
 from .image_encoder import Sam2ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
@@ -83,7 +83,6 @@ class Sam2Model(nn.Module):
         self.obj_ptr_tpos_proj = nn.Linear(dim, mem_dim)
         self.num_maskmem = num_maskmem
         self.mem_dim = mem_dim
-        register_pixel_statistics(self, PIXEL_MEAN, PIXEL_STD)
 
     @property
     def image_size(self) -> int:
