@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PromptsegError
-
-__all__ = ["add_segment_all_parser"]
-
-
 from ..store.multiscale import is_ome_zarr
 from .large import add_segment_all_large_options, run_segment_all_large
+
+__all__ = ["add_segment_all_parser"]
 
 
 def add_segment_all_parser(sub) -> None:
