@@ -166,23 +166,23 @@ class LargeDock:
     # ------------------------------------------------------------ commands
     def commit(self) -> None:
         """Commit the current object (Commit button, C, Enter)."""
-        if self.ensure_view() is not None:
-            self.view.commit()
+        self._on_view("commit")
 
     def clear(self) -> None:
         """Clear the current object's prompts (Clear button, Shift-C, Escape)."""
-        if self.ensure_view() is not None:
-            self.view.clear()
+        self._on_view("clear")
 
     def undo(self) -> None:
         """The current object's last prompt, else the last commit (Undo button, Ctrl-Z)."""
-        if self.ensure_view() is not None:
-            self.view.undo()
+        self._on_view("undo")
 
     def redo(self) -> None:
         """Redo an undone prompt change (Redo button, Ctrl-Shift-Z)."""
+        self._on_view("redo")
+
+    def _on_view(self, action: str) -> None:
         if self.ensure_view() is not None:
-            self.view.redo()
+            getattr(self.view, action)()
 
     def export(self, path: str | Path | None = None) -> Path | None:
         """Write every committed object's full-resolution prompts, model and options (the provenance JSON)."""
