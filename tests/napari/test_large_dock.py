@@ -174,3 +174,24 @@ def test_promptseg_annotate_on_an_ome_zarr_docks_the_annotator_on_it(make_napari
     from promptseg.store.sparse_labels import SparseLabels
 
     assert SparseLabels.open(labels).label_at(700, 900) == 1  # written to the folder as committed
+
+
+def test_a_new_model_keeps_the_objects_a_picked_up_one_included(dock, qtbot):
+    viewer, widget, _ = dock
+    choose(qtbot, widget.panel.image_combo, "slide")
+    view = widget.large.view
+    click(viewer, qtbot, 1000, 1000)
+    widget.large.commit()
+    click(viewer, qtbot, 1000, 1000, modifiers=(keys.SHIFT,))  # picked up: out of the labels while edited
+    labels = view.session.labels
+    assert labels.label_at(1000, 1000) == 0
+    other = DiskBackend()
+    widget.set_backend(other)
+    assert view.session.inner is other and labels.label_at(1000, 1000) == 1  # put back, not lost
+    assert "with disks" in widget.panel.status.text()
+    click(viewer, qtbot, 3000, 3000)
+    widget.large.commit()
+    assert other.encoded and labels.label_at(3000, 3000) == 2
+    widget.large.undo()
+    widget.large.undo()  # the commit made with the first model is undone too
+    assert labels.label_at(3000, 3000) == 0 and labels.label_at(1000, 1000) == 0

@@ -99,14 +99,11 @@ class LargeImageView:
         self.attached = False
 
     def set_backend(self, backend: Backend) -> None:
-        """Annotate with ``backend`` from now on: a new session on the same labels (the objects and their
-        records kept; the current object's prompts and the encoded tiles are dropped)."""
+        """Annotate with ``backend`` from now on (:meth:`LargeImageSession.with_backend`)."""
         old = self.session
         if backend is old.inner:
             return
-        new = LargeImageSession(old.image, backend, labels=old.labels, **self._options)
-        new.committed, new.commit_times = list(old.committed), dict(old.commit_times)
-        self.session = new
+        self.session = old.with_backend(backend, **self._options)
         self._show()
 
     # ----------------------------------------------------------- events

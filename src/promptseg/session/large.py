@@ -102,6 +102,18 @@ class LargeImageSession:
         self._next_label = self.labels.max_label() + 1
         self._undone_commit = False
 
+    def with_backend(self, backend: Backend, **options: Any) -> "LargeImageSession":
+        """A session on the same image and labels with another backend (a picked-up object is put back first).
+
+        The committed objects, their records and the commits' undo carry
+        over; the current object's prompts and the encoded tiles do not.
+        ``options`` are the constructor's (level, tile, ...).
+        """
+        self.clear()
+        new = LargeImageSession(self.image, backend, labels=self.labels, **options)
+        new.committed, new.commit_times, new._paints = list(self.committed), dict(self.commit_times), self._paints
+        return new
+
     # ----------------------------------------------------------- frames
     def to_window(self, points: Any) -> np.ndarray:
         """(N, 2) full-resolution points in the current window's frame (its level, its origin)."""
