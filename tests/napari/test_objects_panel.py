@@ -161,3 +161,25 @@ def test_a_labels_layer_is_adopted_with_its_ids_in_one_undo_step(annotator, blob
     np.testing.assert_array_equal(np.asarray(objects.data), theirs)
     _key(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the adoption, in one step
     assert not np.asarray(objects.data).any() and widget.session.committed == []
+
+
+def test_segment_all_on_the_whole_stack_is_one_undo_step_and_cancel_writes_nothing(annotator, qtbot) -> None:
+    from qtpy.QtCore import Qt
+
+    from promptseg.data import synthetic_nuclei_3d
+
+    stack = synthetic_nuclei_3d((12, 96, 96), n_nuclei=8, seed=2)
+    viewer, widget = annotator(stack.image, load_backend("classic"))
+    panel, objects = widget.objects_panel, widget.layers.objects
+    choose(qtbot, panel.scope, "whole stack")
+    qtbot.mouseClick(panel.run, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=30000)
+    assert "nothing was written" in panel.status.text() and not np.asarray(objects.data).any()
+    _segment_all(widget, qtbot)
+    found = np.asarray(objects.data).copy()
+    with_nuclei = [z for z in range(12) if stack.labels[z].any()]
+    assert all(found[z].any() for z in with_nuclei)
+    assert "12 slices" in panel.status.text()
+    _key(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not np.asarray(objects.data).any() and widget.session.committed == []

@@ -22,11 +22,11 @@ the :class:`~.host.Annotator` interface (:meth:`AnnotatorWidget.add_panel`).
 
 from __future__ import annotations
 
-from typing import Callable, Generator
+from typing import Callable
 
 import numpy as np
 from napari import Viewer
-from napari.layers import Image, Points
+from napari.layers import Image
 from napari.utils.events import Event as NapariEvent
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
@@ -45,7 +45,8 @@ from .encoding import EncodeScheduler
 from .find_similar import FindSimilarPanel
 from .host import Annotator, Event
 from .image_settings import ImageSettings
-from .keys import bind_shortcuts, unbind_shortcuts
+from .keys import bind_shortcuts
+from .layer_events import LayerEvents
 from .large_dock import LargeDock
 from .layers import PromptLayers
 from .object_clicks import ObjectClicks
@@ -96,12 +97,11 @@ class AnnotatorWidget(QWidget):
         self.delete_object, self.merge_objects = self.object_clicks.delete_under_cursor, self.object_clicks.merge_under_cursor
         self.toggle_polarity, self.export_prompts, self.import_prompts = (a.toggle_polarity, a.export_prompts,
                                                                           a.import_prompts)
-        self._contrast_timer = QTimer(self, singleShot=True, interval=400)
-        self._contrast_timer.timeout.connect(self.image_settings_changed)  # re-encode once the slider rests
         # shortly after an answer is shown (the canvas drawn first), the backend prepares for the next click
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
         self.click_ahead = ClickAhead(self.current, self)
+        self.layer_events = LayerEvents(self)  # prompts drawn, contrast and pixels changed
         self.large = LargeDock(self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
                                 on_failed=self._load_failed)
@@ -288,36 +288,10 @@ class AnnotatorWidget(QWidget):
             QTimer.singleShot(0, self.fit_image)
 
     def _connect_layers(self) -> None:
-        lay, image = self.current.layers, self.current.image_layer
-        lay.points.events.data.connect(self._on_prompt_data, position="first")  # mask first, then napari redraws the point
-        lay.shapes.events.data.connect(self._on_prompt_data)
-        lay.preview.events.paint.connect(self._on_paint)
-        lay.points.mouse_drag_callbacks.append(self._on_click)
-        self.click_ahead.connect(lay.points)
-        image.events.contrast_limits.connect(self._on_contrast)
-        image.events.data.connect(self._on_image_data)
-        bind_shortcuts(self, [lay.points, lay.shapes, lay.preview, lay.objects])
+        self.layer_events.connect()
 
     def _disconnect_layers(self) -> None:
-        lay, image = self.current.layers, self.current.image_layer
-        if lay is None:
-            return
-        lay.points.events.data.disconnect(self._on_prompt_data)
-        lay.shapes.events.data.disconnect(self._on_prompt_data)
-        lay.preview.events.paint.disconnect(self._on_paint)
-        if self._on_click in lay.points.mouse_drag_callbacks:
-            lay.points.mouse_drag_callbacks.remove(self._on_click)
-        self.click_ahead.disconnect(lay.points)
-        image.events.contrast_limits.disconnect(self._on_contrast)
-        image.events.data.disconnect(self._on_image_data)
-        unbind_shortcuts([lay.points, lay.shapes, lay.preview, lay.objects])
-
-    def _on_contrast(self, event: NapariEvent | None = None) -> None:
-        self._contrast_timer.start()  # re-encode once the slider rests
-
-    def _on_image_data(self, event: NapariEvent | None = None) -> None:
-        if self.settings.image_data_changed():
-            self._redisplay()
+        self.layer_events.disconnect()
 
     # ------------------------------------------------------------ backend
     def _fill_backend_combo(self, backend: Backend | str | None) -> None:
@@ -377,40 +351,6 @@ class AnnotatorWidget(QWidget):
             return
         self.encoder.request(c.session, key)
         c.predict(c.read(key), record=False)
-
-    # ------------------------------------------------------------ prompts
-    def _on_click(self, layer: Points, event: NapariEvent) -> Generator[None, None, None]:
-        """Ctrl/Alt-click adds a negative point whatever the toggle says."""
-        if layer.mode == "add":
-            self.current.layers.set_click_positive(self.current.click_positive(event))
-        yield
-
-    def _on_prompt_data(self, event: NapariEvent) -> None:
-        c = self.current
-        if c.syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
-            return
-        c.layers.recolor_points()  # no-op unless a point got the wrong colour
-        c.layers.set_click_positive(c.positive)  # after a Ctrl/Alt-click; no-op otherwise
-        self._prompts_changed()
-
-    def _on_paint(self, event: NapariEvent) -> None:
-        # napari emits `paint` before it writes the pixels of a single paint() call: read them a moment later.
-        if not self.current.syncing and self.current.key is not None:
-            QTimer.singleShot(0, self._read_paint)
-
-    def _read_paint(self) -> None:
-        c = self.current
-        if c.key is None or c.layers is None:
-            return
-        c.layers.forget_preview_cache()
-        self._prompts_changed(painted=np.asarray(c.layers.preview.data[c.key]) > 0)
-
-    def _prompts_changed(self, painted: np.ndarray | None = None) -> None:
-        c = self.current
-        if not c.ready:
-            return
-        self.encoder.user_active()
-        c.predict(c.read(c.key, painted), record=True)
 
     def _shown(self) -> None:
         """After the preview was drawn: the status line, and the backend's feedback a moment later."""
