@@ -12,18 +12,26 @@ from ..fused_linear import linear
 def pool2x(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
     """Max-pool a channels-last (B, H, W, C) tensor (kernel = stride, no padding, floor); views welcome.
 
-    Written as element-wise maxima of strided slices, which is several
-    times faster on a CPU than a reduction over a 6-D view or a
-    channels-first ``max_pool2d``.
+    Written as element-wise maxima of strided slices, rows first, then
+    columns: (sh - 1) + (sw - 1) passes over shrinking data, each a
+    contiguous write, several times faster on a CPU than a reduction over a
+    6-D view or a channels-first ``max_pool2d``.  Returns a new contiguous
+    (B, H // sh, W // sw, C) tensor.
     """
     b, h, w, c = x.shape
     sh, sw = stride
     h2, w2 = h // sh, w // sw
-    out = None
-    for i in range(sh):
-        for j in range(sw):
-            part = x[:, i : h2 * sh : sh, j : w2 * sw : sw]
-            out = part.clone(memory_format=torch.contiguous_format) if out is None else torch.maximum(out, part, out=out)
+    rows = _max_of_slices([x[:, i : h2 * sh : sh] for i in range(sh)])
+    return _max_of_slices([rows[:, :, j : w2 * sw : sw] for j in range(sw)])
+
+
+def _max_of_slices(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Element-wise maximum of equally shaped tensors, as a new contiguous tensor."""
+    if len(parts) == 1:
+        return parts[0].clone(memory_format=torch.contiguous_format)
+    out = torch.maximum(parts[0], parts[1])
+    for part in parts[2:]:
+        torch.maximum(out, part, out=out)
     return out
 
 

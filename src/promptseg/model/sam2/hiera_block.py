@@ -39,6 +39,22 @@ def window_unpartition(windows: torch.Tensor, size: int, padded: tuple[int, int]
     return x[:, :h, :w] if (hp, wp) != (h, w) else x
 
 
+def add_unpartitioned(
+    grid: torch.Tensor, windows: torch.Tensor, size: int, padded: tuple[int, int], out: torch.Tensor
+) -> None:
+    """``out = grid + window_unpartition(windows)`` without forming the unpartitioned copy.
+
+    grid and out are (B, H, W, C) (views welcome); windows (B * nW, size, size, C).
+    """
+    b, h, w, c = grid.shape
+    if padded != (h, w):
+        torch.add(grid, window_unpartition(windows, size, padded, (h, w)), out=out)
+        return
+    nh, nw = h // size, w // size
+    window_order = windows.view(b, nh, nw, size, size, c).transpose(2, 3)
+    torch.add(grid.view(b, nh, size, nw, size, c), window_order, out=out.view(b, nh, size, nw, size, c))
+
+
 class HieraBlock(nn.Module):
     """Pre-norm block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``, channels last.
 
@@ -87,22 +103,23 @@ class HieraBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, dim) -> (B, H', W', dim_out), H' = H / stride with query pooling."""
-        size = self.window_size
-        if size == 0:
-            return self._stripe(x, None)
+        size = self.window_size or None
         b, h, w, _ = x.shape
         sh, sw = self.q_stride or (1, 1)
-        rows = size * max(1, STRIPE_TOKENS // (size * (w + -w % size)))
-        if rows >= h:
-            return self._stripe(x, size)
         out = x.new_empty(b, h // sh, w // sw, self.dim_out)
+        rows = h if size is None else size * max(1, STRIPE_TOKENS // (size * (w + -w % size)))
         for r0 in range(0, h, rows):
             stripe = x[:, r0 : r0 + rows]
-            out[:, r0 // sh : (r0 + stripe.shape[1]) // sh] = self._stripe(stripe, size)
+            self._stripe(stripe, size, out[:, r0 // sh : (r0 + stripe.shape[1]) // sh])
         return out
 
-    def _stripe(self, x: torch.Tensor, size: int | None) -> torch.Tensor:
-        """The block on (B, h, W, dim) rows holding whole windows (``size``) or on the whole grid (None)."""
+    def _stripe(self, x: torch.Tensor, size: int | None, out: torch.Tensor) -> None:
+        """The block on (B, h, W, dim) rows holding whole windows (``size``) or on the whole grid (None).
+
+        Writes the (B, h', W', dim_out) result into ``out`` (a slice of the
+        block's output): the residual sums are formed there, the attention's
+        windows added straight from their window order.
+        """
         shortcut = x
         x = F.layer_norm(x, (self.dim,), self.norm1.weight, self.norm1.bias, self.norm1.eps)
         if self.dim != self.dim_out:
@@ -110,7 +127,7 @@ class HieraBlock(nn.Module):
             if self.q_stride:
                 shortcut = pool2x(shortcut, self.q_stride)
         if size is None:
-            x = self.attn(x)
+            torch.add(shortcut, self.attn(x), out=out)
         else:
             hw = x.shape[1:3]
             x, padded = window_partition(x, size)
@@ -119,10 +136,9 @@ class HieraBlock(nn.Module):
                 size //= self.q_stride[0]
                 hw = shortcut.shape[1:3]
                 padded = (hw[0] + (-hw[0] % size), hw[1] + (-hw[1] % size))
-            x = window_unpartition(x, size, padded, hw)
-        x = x.add_(shortcut) if x.is_contiguous() else shortcut + x
-        y = F.layer_norm(x, (self.dim_out,), self.norm2.weight, self.norm2.bias, self.norm2.eps)
-        return x.add_(self._mlp(y))
+            add_unpartitioned(shortcut, x, size, padded, out)
+        y = F.layer_norm(out, (self.dim_out,), self.norm2.weight, self.norm2.bias, self.norm2.eps)
+        out.add_(self._mlp(y))
 
     def _mlp(self, y: torch.Tensor) -> torch.Tensor:
         """The block's MLP (``mlp.layers.0``, GELU, ``mlp.layers.1``) with the GELU fused into the first product."""
