@@ -94,6 +94,9 @@ def test_the_dock_exports_and_imports_a_large_images_objects(dock, qtbot, tmp_pa
     assert widget.large.import_(out) == []
     after = np.asarray(view.session.labels.read(slice(0, SIZE), slice(0, SIZE), step=8))
     np.testing.assert_array_equal(after, before)
+    viewer.layers.remove("slide")  # closing the image lets go of it: clicks no longer reach its view
+    assert widget.large.layer is None and widget.large.view is None and not view.attached
+    assert view._on_mouse not in viewer.mouse_drag_callbacks and "was closed" in widget.panel.status.text()
 
 
 def test_a_large_lazy_single_level_layer_goes_the_lazy_way(annotator, image_2d, qtbot, monkeypatch):
