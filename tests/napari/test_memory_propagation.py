@@ -77,3 +77,72 @@ def test_needs_clicks_or_a_box(annotator, backend, qtbot) -> None:
     panel = widget.propagate_panel
     qtbot.mouseClick(panel.run, Qt.LeftButton)
     assert panel.worker is None and not widget.layers.objects.data.any()
+
+
+def _tracked(panel, label: int, z: int) -> np.ndarray:
+    return panel._memory.tracker(()).answers(z)[label].mask
+
+
+def test_propagating_again_replaces_the_object(annotator, backend, qtbot) -> None:
+    viewer, widget = _open(annotator, backend, qtbot, 2)
+    panel = widget.propagate_panel
+    click(viewer, qtbot, 20, 21)
+    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
+    _press(qtbot, panel.run, panel)
+    objects = widget.layers.objects.data
+    # what a larger earlier answer (or the user's paint) left of object 1, and object 2 on slices 0-1
+    objects[:, 0:4, 0:6] = 1
+    objects[:2, 36:40, 0:6] = 2
+    widget.layers.objects.refresh()
+    before = objects.copy()
+    viewer.dims.set_point(0, 4)
+    qtbot.waitUntil(lambda: widget.session.embedding((4,)) is not None and not widget.encoder.busy, timeout=30000)
+    click(viewer, qtbot, 20, 27)  # the correction
+    qtbot.waitUntil(lambda: widget.session.draft.slice_key == (4,), timeout=20000)
+    panel.object.setValue(1)
+    _press(qtbot, panel.run, panel)
+    stale = 0
+    for z in range(6):  # object 1 is the tracked mask on every slice, nothing of the old one is left
+        expected = _tracked(panel, 1, z) & (before[z] != 2)
+        np.testing.assert_array_equal(objects[z] == 1, expected, err_msg=f"slice {z}")
+        np.testing.assert_array_equal(objects[z] == 2, before[z] == 2)  # the other object untouched
+        stale += int(((before[z] == 1) & ~expected).sum())
+    assert stale > 0  # there were old pixels to clear
+    assert "Object 1 on slices 0–5" in panel.status.text()
+    qtbot.mouseClick(widget.panel.undo, Qt.LeftButton)  # one step, restored exactly
+    np.testing.assert_array_equal(widget.layers.objects.data, before)
+
+
+def test_all_objects_on_the_slice_are_tracked(annotator, backend, qtbot) -> None:
+    stack = drifting_disc_stack()
+    rows, cols = np.mgrid[:40, :50]
+    stack[:, (rows - 8) ** 2 + (cols - 40) ** 2 < 16] = 200  # a second, still disc
+    viewer, widget = annotator(stack, backend)
+    viewer.dims.set_point(0, 2)
+    qtbot.waitUntil(lambda: widget.session.embedding((2,)) is not None and not widget.encoder.busy, timeout=30000)
+    panel = widget.propagate_panel
+    assert panel.all_objects.isChecked()
+    click(viewer, qtbot, 20, 21)
+    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
+    qtbot.mouseClick(widget.panel.commit, Qt.LeftButton)  # object 1, on slice 2 only
+    objects = widget.layers.objects.data
+    assert (objects[2] == 1).any() and not (objects[[0, 1, 3, 4, 5]] == 1).any()
+    committed = objects.copy()
+    click(viewer, qtbot, 8, 40)  # the current object (2), not committed
+    qtbot.waitUntil(lambda: widget.session.draft.slice_key == (2,) and widget.session.prediction is not None,
+                    timeout=20000)
+    _press(qtbot, panel.run, panel)
+    tracker = panel._memory.tracker(())
+    assert tracker.object_ids == [2, 1]  # the current object, then the committed one from its mask
+    assert all(2 in tracker.engine.tracks[i].conditioning for i in (1, 2))
+    assert tracker.engine.tracks[1].conditioning[2].iou == 1.0  # the committed mask is its answer there
+    given, kept = committed[2] == 1, _tracked(panel, 1, 2)  # the mask through the model's input size and back
+    assert (given & kept).sum() / (given | kept).sum() > 0.8
+    for z in range(6):  # both written, ids kept; the current object wins where they overlap
+        m1, m2 = _tracked(panel, 1, z), _tracked(panel, 2, z)
+        np.testing.assert_array_equal(objects[z], np.where(m2, 2, np.where(m1, 1, 0)), err_msg=f"slice {z}")
+    assert (objects[[0, 1, 3, 4, 5]] == 1).any()  # object 1 carried to other slices
+    assert "Objects 2, 1 on slices 0–5" in panel.status.text()
+    assert [o.label for o in widget.session.committed] == [1, 2]
+    qtbot.mouseClick(widget.panel.undo, Qt.LeftButton)
+    np.testing.assert_array_equal(widget.layers.objects.data, committed)

@@ -8,23 +8,28 @@ slices, one undoable step (Ctrl+Z removes it from every slice).  The start is
 the current object (its live mask) or a committed object on the displayed
 slice; the propagation axis is the image's last leading axis.
 
-With a SAM 2.1 model the same controls track the object with the model's
+With a SAM 2.1 model the same controls track objects with the model's
 memory (:class:`~promptseg.session.memory_propagation.MemoryPropagation`):
-the current object's clicks or box start it (a new id, or the id chosen in
+the current object's clicks or box start one (a new id, or the id chosen in
 the panel: then they are a correction of that object on this slice, kept
-as a conditioning slice when it is propagated again), it is tracked both
-ways from the displayed slice through the range, and the result is committed
-as one undoable step under that id (on a T axis: tracking, the id kept).
+as a conditioning slice when it is propagated again), and with "All objects
+on the slice" every committed object on that slice starts from its mask
+(a chosen id without clicks: that object alone).  They are tracked both ways
+from the slice through the range and committed as one undoable step that
+replaces each tracked object on every slice tracked (its old pixels there are
+cleared; other objects stay); on a T axis it is tracking, ids kept.
 """
 
 from __future__ import annotations
 
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+import numpy as np
+from qtpy.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
 from ..session.memory_propagation import MemoryPropagation, is_memory_backend
+from ..session.tracked_objects import TrackedObjects, commit_tracks
 from ..session.propagate import (
     PropagationResult, PropagationStep, commit_propagation, propagate, session_embeddings, start_from_session,
 )
@@ -54,6 +59,10 @@ class PropagatePanel(QWidget):
         self.object.setRange(0, 2**31 - 1)
         self.object.setSpecialValueText("current object")
         self.object.setToolTip("0 = the object being drawn; an id = that committed object, on the displayed slice")
+        self.all_objects = QCheckBox("All objects on the slice")
+        self.all_objects.setChecked(True)
+        self.all_objects.setToolTip("SAM 2.1: also track every committed object on the slice (from its mask), "
+                                    "ids kept; each tracked object is replaced on every slice tracked")
         self.run = QPushButton("Propagate")
         self.stop = QPushButton("Stop")
         self.stop.setEnabled(False)
@@ -71,6 +80,7 @@ class PropagatePanel(QWidget):
         form = QFormLayout()
         form.addRow("Slices", z_row)
         form.addRow("Object", self.object)
+        form.addRow("", self.all_objects)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run)
         buttons.addWidget(self.stop)
@@ -137,18 +147,30 @@ class PropagatePanel(QWidget):
         return worker
 
     def _memory_job(self, session: WidgetSession, label: int | None, z_range: tuple[int, int]):
-        """(slice key, SAM 2.1 tracking generator, id) from the current object's clicks or box."""
-        if session.draft.is_empty:
-            raise PromptsegError("nothing to propagate: click the object (or draw a box) on a slice first; to correct "
-                                 "a propagated object, click on the slice to fix and choose its id in Object.")
-        if self._memory is None or self._memory.session is not session:
-            self._memory = MemoryPropagation(session)
-        key = tuple(session.draft.slice_key)
-        label = session.next_label if label is None else label
+        """(slice key, SAM 2.1 tracking generator, id of the first object): the objects to start and where."""
+        draft = session.draft
+        key = tuple(draft.slice_key) if not draft.is_empty else tuple(self.annotator.displayed_slice())
+        plane = np.asarray(session.objects[key])
+        starts: dict = {}
+        if not draft.is_empty:  # the current object: new, or a correction of the chosen id
+            starts[session.next_label if label is None else label] = draft.prompts
+        elif label is not None:
+            if not (plane == label).any():
+                raise PromptsegError(f"object {label} is not on slice {key[-1]}; go to a slice where it is.")
+            starts[label] = plane == label
+        if self.all_objects.isChecked() and not (draft.is_empty and label is not None):
+            for other in np.unique(plane[plane > 0]).tolist():  # the committed objects there, from their masks
+                starts.setdefault(int(other), plane == other)
+        if not starts:
+            raise PromptsegError("nothing to propagate: click the object (or draw a box) on a slice first, or go to a "
+                                 "slice with committed objects; to correct a propagated object, click on the slice "
+                                 "to fix and choose its id in Object.")
         lo, hi = z_range
         if not lo <= key[-1] <= hi:
-            raise PromptsegError(f"the object is on slice {key[-1]}, outside the range {lo}–{hi}: widen the range.")
-        return key, self._memory.run(label, key, session.draft.prompts, z_range), label
+            raise PromptsegError(f"the objects are on slice {key[-1]}, outside the range {lo}–{hi}: widen the range.")
+        if self._memory is None or self._memory.session is not session:
+            self._memory = MemoryPropagation(session)
+        return key, self._memory.run(starts, key, z_range), next(iter(starts))
 
     def cancel(self) -> None:
         """Stop after the slice being predicted; nothing is written."""
@@ -174,15 +196,21 @@ class PropagatePanel(QWidget):
         a = self.annotator
         before = session.draft.slice_key
         try:
-            edit = commit_propagation(session, result, label=label, overwrite=a.overwrite,
-                                      prefix=prefix)
+            if isinstance(result, TrackedObjects):  # SAM 2.1: every tracked object replaced on the tracked slices
+                edit = commit_tracks(session, result, overwrite=a.overwrite)
+            else:
+                edit = commit_propagation(session, result, label=label, overwrite=a.overwrite, prefix=prefix)
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")
             return
         a.objects_changed(session, (before,))
         first, last = result.z_range
-        written = int(edit.new)
-        text = f"Object {written} on slices {first}–{last} ({edit.index[-1].size} px). Ctrl+Z removes it."
+        if isinstance(result, TrackedObjects):
+            ids = ", ".join(str(i) for i in result.labels)
+            text = (f"Object{'s' if len(result.labels) > 1 else ''} {ids} on slices {first}–{last} "
+                    f"({edit.index[-1].size} px changed). Ctrl+Z undoes it.")
+        else:
+            text = f"Object {int(edit.new)} on slices {first}–{last} ({edit.index[-1].size} px). Ctrl+Z removes it."
         self.status.setText(text)
         show_info(f"PromptSeg: {text}")
 

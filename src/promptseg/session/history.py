@@ -64,11 +64,11 @@ class CommittedObject:
 
 @dataclass(frozen=True, eq=False)
 class LabelEdit:
-    """Pixels written into the objects array: full nD indices, old values and the new value."""
+    """Pixels written into the objects array: full nD indices, old values and the new value (or one per pixel)."""
 
     index: tuple[np.ndarray, ...]
     old: np.ndarray
-    new: int
+    new: int | np.ndarray
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,23 +6,28 @@ per image and leading prefix, so that every object prompted for propagation
 (and every correction: the object's prompts on another slice, propagated
 again) stays a conditioning slice of that object.  Slices' features come
 from the session's embeddings (its cache or store), so nothing is encoded
-twice.  :meth:`MemoryPropagation.run` is a generator with one
-:class:`~promptseg.session.propagate.PropagationStep` per slice, returning a
-:class:`~promptseg.session.propagate.PropagationResult` for
-:func:`~promptseg.session.propagate.commit_propagation` (one undoable step).
+twice.  :meth:`MemoryPropagation.run` starts any number of objects (from
+clicks / a box, or from a committed object's mask) on one slice and is a
+generator with one :class:`~promptseg.session.propagate.PropagationStep` per
+slice, returning :class:`~promptseg.session.tracked_objects.TrackedObjects`
+for :func:`~promptseg.session.tracked_objects.commit_tracks`: one undoable
+step that replaces every tracked object's pixels on every slice tracked.
 """
 
 from __future__ import annotations
 
 from typing import Any, Generator
 
+import numpy as np
+
 from ..errors import PromptsegError
 from ..model.sam2.sam2_model import Sam2Model
 from ..prompts import Prompts
 from .embedded_frames import tracker_features
 from .frame_source import CachedFrames
-from .propagate import PropagationResult, PropagationStep, session_embeddings
+from .propagate import PropagationStep, session_embeddings
 from .stack_tracker import StackTracker
+from .tracked_objects import TrackedObjects
 
 __all__ = ["MemoryPropagation", "is_memory_backend"]
 
@@ -81,62 +86,74 @@ class MemoryPropagation:
             self._trackers[key] = StackTracker(backend.model, SessionFrames(self.session, tuple(prefix), backend.model))
         return self._trackers[key]
 
-    def run(self, label: int, slice_key: tuple[int, ...], prompts: Prompts,
-            z_range: tuple[int, int]) -> Generator[PropagationStep, None, PropagationResult]:
-        """Prompt object ``label`` on ``slice_key`` and track it through ``z_range`` (both ways from there).
+    def run(self, starts: dict[int, Prompts | np.ndarray], slice_key: tuple[int, ...],
+            z_range: tuple[int, int]) -> Generator[PropagationStep, None, TrackedObjects]:
+        """Prompt objects on ``slice_key`` and track them through ``z_range`` (both ways from there).
 
         Parameters
         ----------
-        label : int
-            The object's id (kept on every slice; an id prompted before keeps
-            its earlier prompted slices as conditioning slices).
+        starts : dict[int, Prompts or ndarray]
+            Object id -> its start on that slice: clicks and / or a box
+            (:class:`~promptseg.prompts.Prompts`; polygons, scribbles or
+            paint cannot start a track), or an (H, W) bool mask (e.g. the
+            committed object; the official ``add_new_mask``).  Ids prompted
+            before keep their earlier prompted slices as conditioning slices.
         slice_key : tuple of int
             ``prefix + (z,)``; z inside ``z_range``.
-        prompts : Prompts
-            Clicks and / or a box on that slice (polygons, scribbles or a
-            painted mask cannot start a track).
         z_range : (int, int)
             Inclusive slice range.
 
         Yields
         ------
         PropagationStep
-            Per tracked slice (score: the predicted IoU; ``accepted`` when the
-            object is there; an absent object is tracked on, it may reappear).
+            Per tracked slice (score: the lowest predicted IoU of the objects
+            present; ``accepted`` when any object is there; ``area`` all
+            objects' pixels; absent objects are tracked on, they may reappear).
 
         Returns
         -------
-        PropagationResult
-            Masks of the slices where the object is present (the prompted
-            slice always).
+        TrackedObjects
+            Every object's masks on the slices of ``z_range`` (see
+            :func:`commit_tracks`).
         """
         prefix, z = tuple(slice_key[:-1]), int(slice_key[-1])
         lo, hi = sorted(int(v) for v in z_range)
         if not lo <= z <= hi:
-            raise PromptsegError(f"the object is on slice {z}, outside the range {lo}–{hi}: widen the range.")
-        if prompts.has_paths or prompts.mask is not None or (len(prompts.points) == 0 and prompts.box is None):
-            raise PromptsegError("memory propagation starts from clicks or a box (not outlines, scribbles or paint).")
+            raise PromptsegError(f"the objects are on slice {z}, outside the range {lo}–{hi}: widen the range.")
+        if not starts:
+            raise PromptsegError("nothing to propagate: click an object (or draw a box) on a slice, or commit one.")
+        for label, start in starts.items():
+            if isinstance(start, Prompts) and (start.has_paths or start.mask is not None
+                                               or (len(start.points) == 0 and start.box is None)):
+                raise PromptsegError(f"object {label}: memory propagation starts from clicks, a box or a committed "
+                                     "object's mask (not outlines, scribbles or paint).")
         tracker = self.tracker(prefix)
-        points = prompts.points if len(prompts.points) else None
-        first = tracker.add_prompts(z, label, points=points, labels=prompts.labels if points is not None else None,
-                                    box=prompts.box, clear=True)[label]
-        result = PropagationResult(start=z, masks={z: first.mask}, scores={z: float(first.score)})
-        passes = ((False, hi - z), (True, z - lo))
+        labels = [int(label) for label in starts]
+        result = TrackedObjects(prefix=prefix, start=z, slices=[z], masks={label: {} for label in labels},
+                                scores={label: {} for label in labels})
+        for label, start in starts.items():
+            if isinstance(start, Prompts):
+                points = start.points if len(start.points) else None
+                answers = tracker.add_prompts(z, label, points=points, box=start.box, clear=True,
+                                              labels=start.labels if points is not None else None)
+            else:
+                answers = tracker.add_mask(z, label, start)
+        result.add(z, answers)
         done, total = 0, max(hi - lo, 1)
-        for reverse, count in passes:
+        for reverse, count in ((False, hi - z), (True, z - lo)):
             if count <= 0:
                 continue
-            for t, answers in tracker.propagate(start=z, reverse=reverse, max_slices=count):
+            for t, answers in tracker.propagate(start=z, reverse=reverse, max_slices=count, obj_ids=labels):
                 if t == z:
                     continue
-                answer = answers[label]
-                present = bool(answer.mask.any())
-                if present:
-                    result.masks[t] = answer.mask
-                    result.scores[t] = float(answer.score)
+                result.slices.append(t)
+                present = result.add(t, answers)
                 done += 1
+                scores = [float(answers[label].score) for label in present] or [0.0]
                 # an absent object is tracked on (it may come back): "vanished" here does not stop the pass
-                yield PropagationStep(z=t, direction=-1 if reverse else 1, accepted=present,
-                                      reason=None if present else "vanished", score=float(answer.score),
-                                      overlap=float("nan"), area=int(answer.mask.sum()), done=done, total=total)
+                yield PropagationStep(z=t, direction=-1 if reverse else 1, accepted=bool(present),
+                                      reason=None if present else "vanished", score=min(scores),
+                                      overlap=float("nan"), area=sum(int(a.mask.sum()) for a in answers.values()),
+                                      done=done, total=total)
+        result.slices.sort()
         return result

@@ -177,7 +177,8 @@ class StackTracker:
         return self._predictions(results)
 
     def propagate(
-        self, start: int | None = None, reverse: bool = False, *, max_slices: int | None = None
+        self, start: int | None = None, reverse: bool = False, *, max_slices: int | None = None,
+        obj_ids: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, dict[int, Prediction]]]:
         """Track every object slice by slice; a generator (close it to stop).
 
@@ -189,22 +190,70 @@ class StackTracker:
             Go towards slice 0.
         max_slices : int, optional
             Stop after ``start`` plus this many slices.
+        obj_ids : sequence of int, optional
+            Track only these objects (default every prompted one); the
+            others keep their memory as it is.
 
         Yields
         ------
         z : int
         predictions : dict[int, Prediction]
-            Every object's mask on slice ``z``.
+            Every tracked object's mask on slice ``z``.
 
         Raises
         ------
         PromptError
-            No object has been prompted.
+            No object has been prompted, or one of ``obj_ids`` has not.
         """
         if not self.engine.tracks:
             raise PromptError("no prompts yet: add points or a box on some slice before propagating")
-        for z, results in self.engine.propagate(start, reverse, max_slices):
+        unknown = [int(i) for i in obj_ids or () if int(i) not in self.engine.tracks]
+        if unknown:
+            raise PromptError(f"objects {unknown} have no prompts yet: prompt them on some slice first.")
+        for z, results in self.engine.propagate(start, reverse, max_slices, obj_ids):
             yield z, self._predictions(results)
+
+    def add_mask(self, z: int, obj_id: int, mask: np.ndarray) -> dict[int, Prediction]:
+        """Give one object's mask on slice ``z`` (e.g. a committed object) and get every object's answer there.
+
+        The official ``add_new_mask``: the mask, resized to the model input
+        (bilinear, antialiased, >= 0.5), is the object's answer on that slice
+        and a conditioning slice of it when propagation next starts; it
+        replaces the object's clicks and box there.
+
+        Parameters
+        ----------
+        z : int
+            Slice index.
+        obj_id : int
+            A new id starts a new object.
+        mask : (H, W) bool
+            On the slice, in its (row, col) frame.
+
+        Returns
+        -------
+        dict[int, Prediction]
+            As :meth:`add_prompts`.
+
+        Raises
+        ------
+        PromptError
+            The mask's shape is not the slice's.
+        IndexError
+            ``z`` is outside the stack.
+        """
+        mask = np.asarray(mask)
+        if mask.shape != tuple(self.slice_shape):
+            raise PromptError(f"the mask has shape {mask.shape}, the slices {tuple(self.slice_shape)}: "
+                              "give a mask of one slice.")
+        size = (self.model.image_size, self.model.image_size)
+        full = torch.from_numpy(mask.astype(np.float32))[None, None]
+        resized = F.interpolate(full, size=size, mode="bilinear", align_corners=False, antialias=True) >= 0.5
+        return self._predictions(self.engine.add_mask(z, obj_id, resized.float()))
+
+    def answers(self, z: int) -> dict[int, Prediction]:
+        """Every object's latest answer on slice ``z`` (prompted, given as a mask or tracked; empty where none)."""
+        return self._predictions(self.engine.results(self.engine._check_frame(z)))
 
     def reset(self) -> None:
         """Forget every object, prompt and tracked mask (encoded slices stay cached)."""

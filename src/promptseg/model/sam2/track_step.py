@@ -16,7 +16,7 @@ from .prompts import sparse_tokens
 from .sam2_model import Sam2Model
 from .tracker_state import FrameFeatures, FrameOutput, FramePrompts
 
-__all__ = ["decode", "encode_memory", "NO_OBJECT_LOGIT"]
+__all__ = ["decode", "decode_mask", "encode_memory", "NO_OBJECT_LOGIT"]
 
 #: Logit given to every pixel of an object judged absent.
 NO_OBJECT_LOGIT = -1024.0
@@ -92,6 +92,47 @@ def decode(
         iou=float(out.iou[0, best]),
         from_clicks=prompts is not None,
     )
+
+
+def decode_mask(model: Sam2Model, features: FrameFeatures, mask: torch.Tensor) -> FrameOutput:
+    """A mask given on a frame taken as the object's output there (the official ``add_new_mask``).
+
+    As the published SAM 2.1 settings do (``use_mask_input_as_output_without_sam``),
+    the mask itself is the answer: its low-resolution logits are ``20 m - 10``
+    downsampled (bilinear, antialiased); the SAM heads run once on the frame's
+    unconditioned embedding with the mask as dense prompt (through
+    ``mask_downsample``) only to give the object pointer; the object counts
+    as present when the mask has any pixel.
+
+    Parameters
+    ----------
+    model : Sam2Model
+    features : FrameFeatures
+        The frame's features (no memory, no ``no_mem_embed``).
+    mask : torch.Tensor, shape (1, 1, S, S), float 0 / 1
+        The mask on the S x S model input.
+
+    Returns
+    -------
+    FrameOutput
+        ``from_clicks`` True (its memory is encoded from the binarised mask),
+        ``iou`` 1.
+    """
+    mask = mask.float()
+    high = mask * _MEMORY_MASK_SCALE + _MEMORY_MASK_BIAS
+    size = (high.shape[-2] // 4, high.shape[-1] // 4)
+    low_res = F.interpolate(high, size=size, mode="bilinear", align_corners=False, antialias=True)
+    encoder = model.sam_prompt_encoder
+    dense = encoder.mask_downscaling(model.mask_downsample(mask))
+    out = model.sam_mask_decoder(
+        features.image, encoder.get_dense_pe(), _prompt_tokens(model, None), dense, False, features.high_res
+    )
+    decoded = (out.object_score_logits > 0).float()
+    pointer = decoded * model.obj_ptr_proj(out.sam_tokens[:, 0]) + (1 - decoded) * model.no_obj_ptr
+    appears = float(bool((mask > 0).any()))
+    pointer = appears * pointer + (1 - appears) * model.no_obj_ptr
+    score = torch.full((1, 1), _MEMORY_MASK_SCALE * appears + _MEMORY_MASK_BIAS)
+    return FrameOutput(low_res=low_res, object_score=score, pointer=pointer, iou=1.0, from_clicks=True)
 
 
 def encode_memory(model: Sam2Model, features: FrameFeatures, output: FrameOutput, fill_hole_area: int) -> torch.Tensor:

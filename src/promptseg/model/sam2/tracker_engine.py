@@ -20,7 +20,7 @@ import torch
 from .hole_filling import fill_small_holes
 from .memory_context import condition_on_memory
 from .sam2_model import Sam2Model
-from .track_step import NO_OBJECT_LOGIT, decode, encode_memory
+from .track_step import NO_OBJECT_LOGIT, decode, decode_mask, encode_memory
 from .tracker_state import FrameFeatures, FrameOutput, FramePrompts, ObjectTrack, TrackResult
 
 __all__ = ["TrackerEngine"]
@@ -142,6 +142,35 @@ class TrackerEngine:
         track.pending[frame] = decode(self.model, image, features, prompts, feedback)
         return self.results(frame)
 
+    @torch.inference_mode()
+    def add_mask(self, frame: int, obj_id: int, mask: torch.Tensor) -> dict[int, TrackResult]:
+        """Give one object's mask on one frame (the official ``add_new_mask``); answer every object there.
+
+        Parameters
+        ----------
+        frame : int
+        obj_id : int
+            A new id starts a new object.
+        mask : torch.Tensor, shape (S, S) or (1, 1, S, S)
+            0 / 1 on the S x S model input.  It replaces the object's clicks
+            and box on this frame and is its answer there (see
+            :func:`~.track_step.decode_mask`); the frame becomes a
+            conditioning frame when propagation next starts.
+
+        Returns
+        -------
+        dict[int, TrackResult]
+        """
+        frame = self._check_frame(frame)
+        size = self.model.image_size
+        mask = torch.as_tensor(mask).float().reshape(1, 1, *torch.as_tensor(mask).shape[-2:])
+        if tuple(mask.shape[-2:]) != (size, size):
+            raise ValueError(f"a mask is given on the {size} x {size} model input, got {tuple(mask.shape[-2:])}")
+        track = self.tracks.get(obj_id) or self._new_track(obj_id)
+        track.prompts.pop(frame, None)
+        track.pending[frame] = decode_mask(self.model, self.features(frame), mask)
+        return self.results(frame)
+
     def results(self, frame: int) -> dict[int, TrackResult]:
         """Every object's latest answer on ``frame`` (pending, conditioning or tracked)."""
         out = {}
@@ -153,7 +182,8 @@ class TrackerEngine:
     # -------------------------------------------------------------- propagation
     @torch.inference_mode()
     def propagate(
-        self, start: int | None = None, reverse: bool = False, max_frames: int | None = None
+        self, start: int | None = None, reverse: bool = False, max_frames: int | None = None,
+        obj_ids: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, dict[int, TrackResult]]]:
         """Track every object frame by frame; a generator.
 
@@ -167,6 +197,9 @@ class TrackerEngine:
             ``start`` is 0).
         max_frames : int, optional
             Stop after ``start`` plus this many frames.
+        obj_ids : sequence of int, optional
+            Track only these objects (default all); the others keep what
+            they have.
 
         Yields
         ------
@@ -190,13 +223,18 @@ class TrackerEngine:
             order = range(start, max(start - span, 0) - 1, -1) if start > 0 else range(0)
         else:
             order = range(start, min(start + span, self.num_frames - 1) + 1)
+        chosen = list(self.tracks) if obj_ids is None else [int(i) for i in obj_ids]
+        unknown = [i for i in chosen if i not in self.tracks]
+        if unknown:
+            raise ValueError(f"objects {unknown} have no prompts yet; prompted objects: {list(self.tracks)}")
         for frame in order:
-            yield frame, self._track_frame(frame, reverse)
+            yield frame, self._track_frame(frame, reverse, chosen)
 
-    def _track_frame(self, frame: int, reverse: bool) -> dict[int, TrackResult]:
+    def _track_frame(self, frame: int, reverse: bool, obj_ids: list[int]) -> dict[int, TrackResult]:
         features = None
         results = {}
-        for obj_id, track in self.tracks.items():
+        for obj_id in obj_ids:
+            track = self.tracks[obj_id]
             out = track.conditioning.get(frame)
             if out is None:
                 if features is None:
