@@ -183,3 +183,20 @@ def test_segment_all_on_the_whole_stack_is_one_undo_step_and_cancel_writes_nothi
     assert "12 slices" in panel.status.text()
     _key(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not np.asarray(objects.data).any() and widget.session.committed == []
+
+
+def test_objects_are_not_added_while_an_object_is_picked_up(annotator, blobs, qtbot) -> None:
+    from qtpy.QtCore import Qt
+
+    viewer, widget = annotator(blobs.image, load_backend("classic"))
+    _segment_all(widget, qtbot)
+    objects = widget.layers.objects
+    start = np.asarray(objects.data).copy()
+    label = int(start[_centroid(blobs.labels, 4)])
+    click(viewer, qtbot, *_centroid(start, label), modifiers=(keys.SHIFT,))
+    lifted = np.asarray(objects.data).copy()
+    qtbot.mouseClick(widget.objects_panel.run, Qt.MouseButton.LeftButton)  # would fill the picked-up object's place
+    assert widget.objects_panel.worker is None and "current object first" in widget.objects_panel.status.text()
+    np.testing.assert_array_equal(np.asarray(objects.data), lifted)
+    _key(viewer, qtbot, Qt.Key.Key_C)
+    np.testing.assert_array_equal(np.asarray(objects.data), start)  # back under its id, unchanged

@@ -45,13 +45,17 @@ class AnnotatorActions:
 
     def commit(self) -> int | None:
         """Save the current object under a new id (key C); returns the id, None if nothing was committed."""
-        c, s = self.current, self.current.session
+        s = self.current.session
         if s is None:
             return None
         if s.predicting:
             show_warning("PromptSeg: the mask is still being computed; commit again when it appears.")
             return None
         key = s.draft.slice_key
+        kept = None if self.objects is None else self.objects.put_back(s, unchanged_only=True)
+        if kept is not None:  # picked up and committed without a correction: its pixels as they were
+            self._show_objects(key)
+            return kept
         try:
             label = None if self.objects is None else self.objects.label_for_commit(s)
             obj = s.commit(overwrite=self.panel.overwrite.isChecked(), label=label)
@@ -60,11 +64,16 @@ class AnnotatorActions:
             return None
         if self.objects is not None:
             self.objects.forget(s)
+        self._show_objects(key)
+        self.status.show(f"Committed object {obj.label} ({obj.area} px). Click on the next object.")
+        return obj.label
+
+    def _show_objects(self, key) -> None:
+        """Redraw the objects layer, the prompts on slice ``key`` and the preview after a commit."""
+        c = self.current
         c.write_prompts([key])
         c.layers.refresh_objects()
         c.show()
-        self.status.show(f"Committed object {obj.label} ({obj.area} px). Click on the next object.")
-        return obj.label
 
     def clear(self) -> None:
         """Forget the current object's prompts (Shift+C); undoable."""
@@ -72,10 +81,10 @@ class AnnotatorActions:
         if s is None:
             return
         key = s.draft.slice_key
-        if self.objects is not None and self.objects.put_back(s):
-            c.layers.refresh_objects()
-            c.write_prompts([key])
-        elif s.clear():
+        if self.objects is not None and self.objects.put_back(s) is not None:
+            self._show_objects(key)
+            return
+        if s.clear():
             c.write_prompts([key])
         c.show()
 

@@ -117,15 +117,23 @@ class ObjectClicks:
         picked = self._live(session)
         return None if picked is None else picked.label
 
-    def put_back(self, session: WidgetSession) -> bool:
-        """Clear a picked-up object by restoring it unchanged (undoable); False when none is picked up."""
+    def put_back(self, session: WidgetSession, *, unchanged_only: bool = False) -> int | None:
+        """Restore a picked-up object as it was (undoable); returns its id, None when none is picked up.
+
+        ``unchanged_only``: only when it was not corrected yet (a commit then
+        keeps its pixels, not the model's answer to its mask).
+        """
         picked = self._live(session)
         if picked is None:
-            return False
+            return None
+        p = session.draft.prompts
+        if unchanged_only and not (p.mask is picked.mask and not len(p.points) and p.box is None
+                                   and not p.polygons and not p.scribbles):
+            return None
         put_back(session, picked.key, picked.label, picked.mask)
         self.forget(session)
         self.status.show(f"Object {picked.label} restored as it was.")
-        return True
+        return picked.label
 
     def forget(self, session: WidgetSession) -> None:
         """The current object was committed or cleared: nothing is picked up any more."""

@@ -115,6 +115,7 @@ class ObjectsPanel(QWidget):
                 raise PromptsegError("no model is loaded yet: pick one in the Model menu.")
             if key is None:
                 raise PromptsegError("show a 2D slice (Segment all works on 2D slices).")
+            _no_current_object(session)
             keys = [tuple(k) for k in np.ndindex(*session.image.leading_shape)] if whole else [key]
         except PromptsegError as exc:
             self._say(str(exc), warn=True)
@@ -215,6 +216,7 @@ class ObjectsPanel(QWidget):
         if session is None or layer is None:
             return 0
         try:
+            _no_current_object(session)
             if layer.multiscale:
                 raise PromptsegError(f"'{layer.name}' is multiscale; adopt a single-resolution labels layer.")
             made = adopt_labels(session, np.asarray(layer.data))
@@ -232,6 +234,12 @@ class ObjectsPanel(QWidget):
             show_warning(f"PromptSeg: {text}")
         elif info:
             show_info(f"PromptSeg: {text}")
+
+
+def _no_current_object(session) -> None:
+    """Objects are added only while no object is being drawn (a picked-up one has left its pixels free)."""
+    if not session.draft.is_empty:
+        raise PromptsegError("commit (C) or clear (Shift+C) the current object first.")
 
 
 def _segment_slices(session, keys: list[tuple[int, ...]], embeddings: dict):
