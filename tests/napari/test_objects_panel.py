@@ -200,3 +200,14 @@ def test_objects_are_not_added_while_an_object_is_picked_up(annotator, blobs, qt
     np.testing.assert_array_equal(np.asarray(objects.data), lifted)
     _key(viewer, qtbot, Qt.Key.Key_C)
     np.testing.assert_array_equal(np.asarray(objects.data), start)  # back under its id, unchanged
+
+
+def test_segment_all_with_a_sam_model_reuses_the_slice_embedding(annotator, blobs, qtbot, tiny_backend,
+                                                                 monkeypatch) -> None:
+    viewer, widget = annotator(blobs.image, tiny_backend)
+    encoded = []
+    real = tiny_backend.encode
+    monkeypatch.setattr(tiny_backend, "encode", lambda *a, **k: encoded.append(1) or real(*a, **k))
+    _segment_all(widget, qtbot)
+    assert encoded == []  # the automatic mask generator ran on the embedding the clicks use
+    assert "objects on this slice" in widget.objects_panel.status.text()
