@@ -220,3 +220,35 @@ def test_tracked_slices_keep_only_the_chosen_mask(model):
     assert len(outputs) == 6
     for out in outputs:
         assert out.low_res.untyped_storage().nbytes() == out.low_res.numel() * out.low_res.element_size()
+
+
+def test_a_mask_is_the_answer_and_a_conditioning_slice(model):
+    tracker = StackTracker(model, _stack())
+    rows, cols = np.mgrid[:40, :50]
+    disc = (rows - 20) ** 2 + (cols - 18) ** 2 < 64  # the disc on slice 1
+    tracker.add_prompts(1, 4, points=[(20, 18)], labels=[1])
+    answer = tracker.add_mask(1, 4, disc)[4]  # replaces the clicks there (official add_new_mask)
+    assert 1 not in tracker.engine.tracks[4].prompts
+    out = tracker.engine.tracks[4].pending[1]
+    assert out.from_clicks and out.iou == 1.0 and out.object_score.item() == 10.0
+    assert answer.score == 1.0 and (answer.mask & disc).sum() / (answer.mask | disc).sum() > 0.9
+    assert sorted(z for z, _ in tracker.propagate()) == [1, 2, 3, 4, 5]
+    assert set(tracker.engine.tracks[4].conditioning) == {1}
+    np.testing.assert_array_equal(tracker.answers(1)[4].mask, answer.mask)
+    # an empty mask: the object is absent there, its pointer the no-object pointer
+    tracker.add_mask(0, 5, np.zeros((40, 50), bool))
+    empty = tracker.engine.tracks[5].pending[0]
+    assert not empty.present and torch.equal(empty.pointer, model.no_obj_ptr)
+    with pytest.raises(PromptError, match="shape"):
+        tracker.add_mask(0, 5, disc[:10])
+
+
+def test_propagating_some_objects_leaves_the_others(model):
+    tracker = StackTracker(model, _stack())
+    tracker.add_prompts(1, 1, points=[(20, 18)], labels=[1])
+    tracker.add_prompts(1, 2, points=[(20, 24)], labels=[1])
+    answers = [sorted(a) for _, a in tracker.propagate(obj_ids=[2])]
+    assert answers == [[2]] * 5
+    assert not tracker.engine.tracks[1].tracked and set(tracker.engine.tracks[2].tracked) == {2, 3, 4, 5}
+    with pytest.raises(PromptError, match="no prompts"):
+        next(tracker.propagate(obj_ids=[3]))
