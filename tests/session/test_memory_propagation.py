@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sam2_fixture import drifting_disc_stack, tiny_tracker_model
+from store_fakes import run
 
 from promptseg.backends.sam2 import Sam2Backend
 from promptseg.errors import PromptsegError
@@ -25,13 +26,9 @@ def _session(backend, stack=None, objects=None) -> AnnotationSession:
 
 
 def _run(memory: MemoryPropagation, starts, z: int, z_range=(0, 5)):
-    job = memory.run(starts, (z,), z_range)
-    steps = []
-    while True:
-        try:
-            steps.append(next(job))
-        except StopIteration as stop:
-            return stop.value, steps
+    """(result, steps) of one memory propagation run to the end."""
+    steps, result = run(memory.run(starts, (z,), z_range))
+    return result, steps
 
 
 def _click(row: float, col: float) -> Prompts:
