@@ -131,7 +131,10 @@ def test_all_objects_on_the_slice_are_tracked(annotator, backend, qtbot) -> None
     click(viewer, qtbot, 8, 40)  # the current object (2), not committed
     qtbot.waitUntil(lambda: widget.session.draft.slice_key == (2,) and widget.session.prediction is not None,
                     timeout=20000)
+    started = []
+    panel.run.clicked.connect(lambda: started.append(panel.status.text()))
     _press(qtbot, panel.run, panel)
+    assert started == ["Propagating 2 object(s) from slice 2 over 0–5…"]
     tracker = panel._memory.tracker(())
     assert tracker.object_ids == [2, 1]  # the current object, then the committed one from its mask
     assert all(2 in tracker.engine.tracks[i].conditioning for i in (1, 2))

@@ -53,6 +53,7 @@ class PropagatePanel(QWidget):
         self.worker = None
         self._stopping = False
         self._memory: MemoryPropagation | None = None
+        self._starts: list[int] = []  # ids of the objects the last memory propagation started
         self.first = QSpinBox()
         self.last = QSpinBox()
         self.object = QSpinBox()
@@ -142,14 +143,18 @@ class PropagatePanel(QWidget):
         self._stopping = False
         self.run.setEnabled(False)
         self.stop.setEnabled(True)
-        self.status.setText(f"Propagating from slice {z} over {lo}–{hi}…")
+        count = f" {len(self._starts)} object(s)" if is_memory_backend(session.backend) else ""
+        self.status.setText(f"Propagating{count} from slice {z} over {lo}–{hi}…")
         start_worker(worker)
         return worker
 
     def _memory_job(self, session: WidgetSession, label: int | None, z_range: tuple[int, int]):
         """(slice key, SAM 2.1 tracking generator, id of the first object): the objects to start and where."""
         draft = session.draft
-        key = tuple(draft.slice_key) if not draft.is_empty else tuple(self.annotator.displayed_slice())
+        shown = self.annotator.displayed_slice()
+        if draft.is_empty and shown is None:
+            raise PromptsegError("switch to a 2D view of one slice to propagate the objects on it.")
+        key = tuple(draft.slice_key) if not draft.is_empty else tuple(shown)
         plane = np.asarray(session.objects[key])
         starts: dict = {}
         if not draft.is_empty:  # the current object: new, or a correction of the chosen id
@@ -170,6 +175,7 @@ class PropagatePanel(QWidget):
             raise PromptsegError(f"the objects are on slice {key[-1]}, outside the range {lo}–{hi}: widen the range.")
         if self._memory is None or self._memory.session is not session:
             self._memory = MemoryPropagation(session)
+        self._starts = list(starts)
         return key, self._memory.run(starts, key, z_range), next(iter(starts))
 
     def cancel(self) -> None:
