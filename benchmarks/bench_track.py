@@ -9,7 +9,9 @@ decode of the same files).  The scenario: a positive click for object 1 and
 a box for object 2 on frame 0, propagation forward, a negative correction
 click for object 1 on frame 4, propagation forward again; both run with
 ``add_all_frames_to_correct_as_cond`` and no hole filling (the official
-filling needs sam2's CUDA extension; it warns and skips it).
+filling needs sam2's CUDA extension; it warns and skips it).  ``--scenario
+masks`` starts object 2 from its disc's mask and corrects object 1 with a
+mask (the official ``add_new_mask``, ours ``StackTracker.add_mask``).
 
 Printed per model and implementation: seconds per frame per object of each
 propagation pass (wall time of the pass / (frames x objects); the frame
@@ -34,7 +36,7 @@ code is installed apart and never imported by the package::
 Usage::
 
     python benchmarks/bench_track.py [--models hiera_t hiera_b+] [--frames 8] [--rounds 1]
-        [--threads N] [--reference /tmp/ref_sam2] [--rss-slices 4 8 16] [--json out.json]
+        [--scenario clicks|masks] [--threads N] [--reference /tmp/ref_sam2] [--rss-slices 4 8 16] [--json out.json]
 """
 
 from __future__ import annotations
@@ -78,15 +80,28 @@ def make_frames(count: int, shape=SHAPE, discs=DISCS, seed: int = 0) -> np.ndarr
     return np.stack(frames)
 
 
-def scenario(frames: int, discs=DISCS):
-    """The prompts, in (row, col): (frame, obj, points, labels, box) steps and 'propagate' markers.
+def disc_mask(t: int, k: int, scale: float = 1.0, shape=SHAPE, discs=DISCS) -> np.ndarray:
+    """(H, W) bool: disc ``k`` of :func:`make_frames` on frame ``t`` (its radius times ``scale``)."""
+    (r0, c0), (dr, dc), rad = discs[k]
+    rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return (rr - r0 - dr * t) ** 2 + (cc - c0 - dc * t) ** 2 < (rad * scale) ** 2
 
-    The correction is on the middle frame (frame 4 of 8).
+
+def scenario(frames: int, discs=DISCS, kind: str = "clicks"):
+    """The prompts, in (row, col): (frame, obj, points, labels, box) steps, ("mask", frame, obj, mask) steps
+    and 'propagate' markers.
+
+    The correction is on the middle frame (frame 4 of 8).  ``kind`` "masks":
+    object 2 starts from its disc's mask (``add_new_mask``) and the
+    correction of object 1 is a mask too (its disc shrunk to 70 %).
     """
     middle = frames // 2
     (r1, c1), (dr1, dc1), rad1 = discs[0]
     (r2, c2), _, rad2 = discs[1]
     edge = (r1 + dr1 * middle, c1 + dc1 * middle + 0.8 * rad1)
+    if kind == "masks":
+        return [(0, 1, [(r1, c1)], [1], None), ("mask", 0, 2, disc_mask(0, 1)), "propagate",
+                ("mask", middle, 1, disc_mask(middle, 0, 0.7)), "propagate"]
     return [
         (0, 1, [(r1, c1)], [1], None),
         (0, 2, None, None, (r2 - rad2 - 5, c2 - rad2 - 5, r2 + rad2 + 5, c2 + rad2 + 5)),
@@ -119,7 +134,7 @@ def _attention_flop_formula() -> None:
 
 
 # --------------------------------------------------------------------- workers
-def run_ours(weights: Path, arch: str, folder: Path, out: Path) -> dict:
+def run_ours(weights: Path, arch: str, folder: Path, out: Path, kind: str = "clicks") -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -135,7 +150,7 @@ def run_ours(weights: Path, arch: str, folder: Path, out: Path) -> dict:
     frames = _decoded(folder)
     tracker = StackTracker(model, frames, fill_hole_area=0)
     results, passes, rates = [], [], []
-    for step in scenario(len(frames)):
+    for step in scenario(len(frames), kind=kind):
         if step == "propagate":
             rates.append(matmul_gflops(1024, 3))
             t, count = time.perf_counter(), 0
@@ -143,6 +158,10 @@ def run_ours(weights: Path, arch: str, folder: Path, out: Path) -> dict:
                 results.append(np.stack([p.logits for p in answers.values()]))
                 count += 1
             passes.append((time.perf_counter() - t) / (count * len(tracker.object_ids)))
+        elif step[0] == "mask":
+            _, z, obj, mask = step
+            answers = tracker.add_mask(z, obj, mask)
+            results.append(np.stack([p.logits for p in answers.values()]))
         else:
             z, obj, points, labels, box = step
             answers = tracker.add_prompts(z, obj, points=points, labels=labels, box=box)
@@ -182,7 +201,7 @@ def _one_tracked_frame(tracker, frame: int, counter_mode) -> tuple[dict, float]:
     return {"total": int(total.get_total_flops()), "memory_attention": int(attention.get_total_flops())}, seconds
 
 
-def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
+def run_official(weights: Path, arch: str, folder: Path, out: Path, kind: str = "clicks") -> dict:
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
@@ -194,7 +213,7 @@ def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
     state = predictor.init_state(str(folder))
     results, passes, rates = [], [], []
     with torch.inference_mode():
-        for step in scenario(state["num_frames"]):
+        for step in scenario(state["num_frames"], kind=kind):
             if step == "propagate":
                 rates.append(matmul_gflops(1024, 3))
                 t, count = time.perf_counter(), 0
@@ -202,6 +221,10 @@ def run_official(weights: Path, arch: str, folder: Path, out: Path) -> dict:
                     results.append(masks[:, 0].numpy())
                     count += 1
                 passes.append((time.perf_counter() - t) / (count * len(obj_ids)))
+            elif step[0] == "mask":
+                _, z, obj, mask = step
+                _, _, masks = predictor.add_new_mask(state, frame_idx=z, obj_id=obj, mask=mask)
+                results.append(masks[:, 0].numpy())
             else:
                 z, obj, points, labels, box = step
                 xy = None if points is None else np.array(points, dtype=np.float32)[:, ::-1].copy()
@@ -286,6 +309,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", default=["hiera_t", "hiera_b+"], choices=list(CONFIG),
                         help="models of the side-by-side runs (none: only the --rss-slices runs)")
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--scenario", choices=["clicks", "masks"], default="clicks",
+                        help="masks: object 2 starts from a mask and the correction is a mask (add_new_mask)")
     parser.add_argument("--rounds", type=int, default=1, help="alternating ours/official runs per model")
     parser.add_argument("--reference", default="/tmp/ref_sam2", help="folder holding the official sam2 install")
     parser.add_argument("--no-reference", action="store_true")
@@ -305,7 +330,7 @@ def main(argv=None) -> int:
             print(json.dumps(run_rss(Path(rest[0]), int(rest[1]))))
         else:
             fn = run_ours if impl == "ours" else run_official
-            print(json.dumps(fn(Path(rest[1]), rest[0], Path(rest[2]), Path(rest[3]))))
+            print(json.dumps(fn(Path(rest[1]), rest[0], Path(rest[2]), Path(rest[3]), rest[4])))
         return 0
 
     import torch
@@ -334,7 +359,8 @@ def main(argv=None) -> int:
             for r in range(args.rounds):
                 for impl in impls if r % 2 == 0 else impls[::-1]:
                     signs = Path(tmp) / f"{arch}-{impl}-{r}.npy"
-                    result = _worker([arch, str(weights), str(folder), str(signs)], impl, reference, args.threads)
+                    result = _worker([arch, str(weights), str(folder), str(signs), args.scenario], impl, reference,
+                                     args.threads)
                     if result is not None:
                         report["track"].append({"model": arch, "impl": impl, "round": r, **result})
                 ours, official = (Path(tmp) / f"{arch}-{i}-{r}.npy" for i in ("ours", "official"))
