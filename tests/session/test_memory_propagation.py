@@ -79,7 +79,7 @@ def test_several_objects_from_clicks_and_committed_masks(backend) -> None:
         assert 2 in tracker.engine.tracks[label].conditioning
     mask_out = tracker.engine.tracks[1].conditioning[2]
     assert mask_out.from_clicks and mask_out.iou == 1.0 and mask_out.present  # the mask is the answer there
-    np.testing.assert_array_equal(result.masks[1][2], second)  # the resize to the model and back keeps it
+    np.testing.assert_array_equal(result.masks[1][2], second)  # kept exactly on its slice
     assert all(s.total == 5 for s in steps)
     before = session.objects.copy()
     edit = commit_tracks(session, result)

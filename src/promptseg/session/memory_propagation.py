@@ -114,7 +114,8 @@ class MemoryPropagation:
         -------
         TrackedObjects
             Every object's masks on the slices of ``z_range`` (see
-            :func:`commit_tracks`).
+            :func:`commit_tracks`); an object given as a mask keeps exactly
+            that mask on ``slice_key``.
         """
         prefix, z = tuple(slice_key[:-1]), int(slice_key[-1])
         lo, hi = sorted(int(v) for v in z_range)
@@ -139,6 +140,13 @@ class MemoryPropagation:
             else:
                 answers = tracker.add_mask(z, label, start)
         result.add(z, answers)
+        for label, start in starts.items():  # a given mask is kept as it is on its slice (not the model's resize)
+            if not isinstance(start, Prompts):
+                result.masks[label].pop(z, None)
+                result.scores[label].pop(z, None)
+                if np.any(start):
+                    result.masks[label][z] = np.asarray(start, dtype=bool).copy()
+                    result.scores[label][z] = 1.0
         done, total = 0, max(hi - lo, 1)
         for reverse, count in ((False, hi - z), (True, z - lo)):
             if count <= 0:
