@@ -223,10 +223,8 @@ class StackTracker:
 
         Parameters
         ----------
-        z : int
-            Slice index.
-        obj_id : int
-            A new id starts a new object.
+        z, obj_id : int
+            The slice and the object (a new id starts a new object), as in :meth:`add_prompts`.
         mask : (H, W) bool
             On the slice, in its (row, col) frame.
 
