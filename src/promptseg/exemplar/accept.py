@@ -7,7 +7,6 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import PromptsegError
-from ..prompts import Prompts
 from ..session.history import CommittedObject, LabelEdit, Step
 from .proposal import Proposal
 
