@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -18,6 +20,23 @@ from .frame_source import FrameSource, StackFrames
 from .embedded_frames import BackendFrames, StoreFrames
 
 __all__ = ["StackTracker"]
+
+#: Slices between two returns of freed heap memory to the system during a propagation.
+TRIM_EVERY = 16
+
+
+def _release_heap() -> None:
+    """Return freed heap memory to the system (glibc ``malloc_trim``; nothing elsewhere).
+
+    Each tracked slice keeps a small mask per object between the large
+    temporaries of the next slices; the heap fragments and the process keeps
+    the freed memory around them (measured on a small model: resident memory
+    grew 160 KB per slice for 51 KB kept, 73 KB with a trim).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _frames(backend: Any, model: Sam2Model, stack: Any, contrast_limits, cache_frames: int) -> FrameSource:
@@ -210,7 +229,10 @@ class StackTracker:
         unknown = [int(i) for i in obj_ids or () if int(i) not in self.engine.tracks]
         if unknown:
             raise PromptError(f"objects {unknown} have no prompts yet: prompt them on some slice first.")
-        for z, results in self.engine.propagate(start, reverse, max_slices, obj_ids):
+        trim = sys.platform.startswith("linux")
+        for count, (z, results) in enumerate(self.engine.propagate(start, reverse, max_slices, obj_ids), start=1):
+            if trim and count % TRIM_EVERY == 0:
+                _release_heap()
             yield z, self._predictions(results)
 
     def add_mask(self, z: int, obj_id: int, mask: np.ndarray) -> dict[int, Prediction]:
