@@ -63,6 +63,19 @@ def test_level_and_full_resolution_frames_are_inverse():
     np.testing.assert_allclose(image.to_full([[0, 0]], 2), [[1.5, 1.5]])
 
 
+def assert_disc_labelled(labels: SparseLabels, label: int, disc, level: int) -> int:
+    """Check that ``label`` covers ``disc`` as level ``level`` sees it; returns its area."""
+    f = 2 ** level
+    r, c, rad = disc
+    rows = slice(int(max(r - rad - 2 * f, 0)), int(min(r + rad + 2 * f, SIZE)))
+    cols = slice(int(max(c - rad - 2 * f, 0)), int(min(c + rad + 2 * f, SIZE)))
+    got = labels.read(rows, cols) == label
+    # exact at full resolution; at level l the mask is that level's pixels, each f x f at full resolution
+    differ = got != disc_mask(rows, cols, disc)
+    assert differ.sum() <= (0 if level == 0 else 2 * np.pi * rad * f), (level, label, differ.sum())
+    return int(got.sum())
+
+
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_clicks_land_on_the_right_full_resolution_pixels_at_every_level(ome_path, level):
     session = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), level=level, **TILE)
@@ -72,17 +85,43 @@ def test_clicks_land_on_the_right_full_resolution_pixels_at_every_level(ome_path
         obj = session.commit()
         assert obj.label == label
         np.testing.assert_allclose(obj.prompts.points, [disc[:2]], atol=f)  # recorded at full resolution
-        r, c, rad = disc
-        rows = slice(int(max(r - rad - 2 * f, 0)), int(min(r + rad + 2 * f, SIZE)))
-        cols = slice(int(max(c - rad - 2 * f, 0)), int(min(c + rad + 2 * f, SIZE)))
-        got = session.labels.read(rows, cols) == label
-        truth = disc_mask(rows, cols, disc)
-        # exact at full resolution; at level l the mask is that level's pixels, each f x f at full resolution
-        differ = got != truth
-        assert differ.sum() <= (0 if level == 0 else 2 * np.pi * rad * f), (level, label, differ.sum())
-        assert got.sum() == obj.area
+        assert_disc_labelled(session.labels, label, disc, level) == obj.area
     total = sum(int((session.labels.read(slice(0, SIZE), slice(0, SIZE)) == i).sum()) for i in (1, 2, 3, 4))
     assert total == sum(o.area for o in session.committed)  # nothing written outside the objects
+
+
+def test_the_working_level_changes_between_objects_and_keeps_them(ome_path):
+    backend = ComponentBackend()
+    session = LargeImageSession(open_multiscale(ome_path), backend, **TILE)
+    session.click(DISCS[0][:2])
+    first = session.commit()
+    session.click(DISCS[1][:2])
+    with pytest.raises(PromptsegError, match=r"commit it \(C\) or clear it \(Shift-C\)"):
+        session.set_level(2)  # an object is being drawn: refused, nothing lost
+    assert session.level == 0 and len(session.prompts.points) == 1 and session.prediction is not None
+    session.clear()
+    with pytest.raises(ImageError, match=r"level 3 does not exist \(levels 0 to 2\)"):
+        session.set_level(3)
+    session.set_level(2)
+    assert session.level == 2 and session.factor == (4.0, 4.0) and session.prompts.is_empty
+    encodes = backend.encodes
+    session.click(DISCS[1][:2])  # full-resolution (row, col), answered on 1/4-resolution tiles
+    assert session.window.level == 2 and backend.encodes > encodes
+    second = session.commit()
+    np.testing.assert_allclose(second.prompts.points, [DISCS[1][:2]], atol=4)
+    assert assert_disc_labelled(session.labels, 2, DISCS[1], 2) == second.area
+    assert assert_disc_labelled(session.labels, 1, DISCS[0], 0) == first.area  # the level-0 object is untouched
+    session.pick_up(DISCS[0][:2])  # an object being corrected is the current object too
+    with pytest.raises(PromptsegError, match="before changing the level"):
+        session.set_level(0)
+    session.clear()
+    session.set_level(0)  # back: level 0's tiles were kept, nothing is encoded again
+    encodes = backend.encodes
+    session.click((DISCS[0][0], DISCS[0][1] + 10))
+    assert backend.encodes == encodes and session.window.level == 0
+    session.clear()
+    assert session.undo_commit() == 2 and session.labels.label_at(*DISCS[1][:2]) == 0  # commits' undo kept
+    assert session.labels.label_at(*DISCS[0][:2]) == 1 and [o.label for o in session.committed] == [1]
 
 
 def test_only_the_chunks_under_the_needed_tiles_are_read(ome_path):

@@ -2,7 +2,8 @@
 
 :class:`LargeImageSession` takes prompts in full-resolution (row, col)
 pixels of a :class:`~promptseg.store.multiscale.MultiscaleImage`, answers
-them at a working level (full resolution by default) and writes committed
+them at a working level (full resolution by default, changed between
+objects by :meth:`LargeImageSession.set_level`) and writes committed
 objects into :class:`~promptseg.store.sparse_labels.SparseLabels`.  The
 first prompt of an object picks a *window*: the block of (by default 3 x 3)
 tiles around it (:meth:`~promptseg.store.lazy_tiles.LazyTiles.window`).
@@ -71,7 +72,7 @@ class LargeImageSession:
         another tool (ids kept) are the starting objects: click one with
         :meth:`pick_up` to correct it.
     level : int
-        Working resolution level (0: full resolution; a coarser level for large objects).
+        Working resolution level (0: full resolution; a coarser one for large objects); see :meth:`set_level`.
     radius : int
         A window holds up to ``(2 radius + 1)^2`` tiles around the first prompt.
     max_tiles, tile, halo, tile_store, contrast_limits
@@ -83,18 +84,17 @@ class LargeImageSession:
                  tile_store: Any = None, contrast_limits: Sequence[float] | None = None) -> None:
         self.image = open_multiscale(image)
         self.inner = backend
-        self.level = self.image.check_level(level)
-        self.tiles = LazyTiles(backend, self.image, level=self.level, tile=tile, halo=halo, max_tiles=max_tiles,
-                               contrast_limits=contrast_limits, store=tile_store)
-        self.backend = TiledBackend(backend, tile=self.tiles.tiling.tile_shape[0], halo=self.tiles.tiling.halo)
+        self._tile_options = dict(tile=tile, halo=halo, max_tiles=max_tiles, store=tile_store,
+                                  contrast_limits=contrast_limits)
+        self._level_tiles: dict[int, LazyTiles] = {}  # each level's tiles (and their encoded embeddings)
+        self.window: Window | None = None
+        self.session: AnnotationSession | None = None
+        self._use_level(self.image.check_level(level))
         self.labels = labels if labels is not None else SparseLabels.create(self.image.shape)
         if self.labels.shape != self.image.shape:
             raise PromptsegError(f"the labels have shape {self.labels.shape}, the image {self.image.shape}; "
                                  "they must be the same (full resolution).")
         self.radius = int(radius)
-        self.factor = self.image.factor(self.level)
-        self.window: Window | None = None
-        self.session: AnnotationSession | None = None
         self.committed: list[CommittedObject] = []  # prompts in full-resolution pixels
         self.commit_times: dict[int, float] = {}
         self._paints: list[tuple[LabelPaint, ...]] = []
@@ -113,6 +113,53 @@ class LargeImageSession:
         new = LargeImageSession(self.image, backend, labels=self.labels, **options)
         new.committed, new.commit_times, new._paints = list(self.committed), dict(self.commit_times), self._paints
         return new
+
+    # ------------------------------------------------------------ level
+    def set_level(self, level: int) -> None:
+        """Answer prompts at resolution ``level`` from now on (0: full resolution; a coarser one for larger objects).
+
+        Prompts stay full-resolution (row, col) pixels and objects are written
+        at full resolution: the committed objects, the labels and the commits'
+        undo are kept.  Each level keeps its encoded tiles (a return encodes nothing).
+
+        Parameters
+        ----------
+        level : int
+            0 to ``image.n_levels - 1``; a pixel of level ``l`` covers
+            ``image.factor(l)`` = (fr, fc) full-resolution pixels.
+
+        Raises
+        ------
+        ImageError
+            The image has no such level.
+        PromptsegError
+            An object is being drawn or corrected: commit or clear it first
+            (nothing changes).
+        StoreError
+            The tile store cannot hold this level's tiles (nothing changes).
+
+        Examples
+        --------
+        >>> s = LargeImageSession(open_multiscale("slide.ome.zarr"), ClassicBackend())  # doctest: +SKIP
+        >>> s.set_level(2); s.click((20_512.0, 7_300.0)); s.commit()  # a large object, 1/4 resolution  # doctest: +SKIP
+        """
+        level = self.image.check_level(level)
+        if level == self.level:
+            return
+        if self._picked is not None or (self.session is not None and not self.session.draft.is_empty):
+            raise PromptsegError(f"the current object is answered at level {self.level}: commit it (C) or clear it "
+                                 "(Shift-C) before changing the level.")
+        self.tiles.drop_prepared(())
+        self._use_level(level)
+
+    def _use_level(self, level: int) -> None:
+        """Make ``level`` the working level (its tiles made on first use); the current window is closed."""
+        if level not in self._level_tiles:
+            self._level_tiles[level] = LazyTiles(self.inner, self.image, level=level, **self._tile_options)
+            self._tile_options["contrast_limits"] = self._level_tiles[level].contrast_limits  # the same at every level
+        self.level, self.tiles, self.factor = level, self._level_tiles[level], self.image.factor(level)
+        self.backend = TiledBackend(self.inner, tile=self.tiles.tiling.tile_shape[0], halo=self.tiles.tiling.halo)
+        self.window, self.session = None, None
 
     # ----------------------------------------------------------- frames
     def to_window(self, points: Any) -> np.ndarray:
