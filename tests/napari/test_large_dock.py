@@ -138,8 +138,9 @@ def test_a_large_stack_is_refused_with_what_to_do(annotator, image_2d, qtbot):
     assert "one 2D plane at a time" in widget.panel.status.text()
 
 
+@pytest.mark.parametrize("level", [0, 1])
 def test_promptseg_annotate_on_an_ome_zarr_docks_the_annotator_on_it(make_napari_viewer, qtbot, tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, level):
     import napari
     import zarr
 
@@ -167,10 +168,12 @@ def test_promptseg_annotate_on_an_ome_zarr_docks_the_annotator_on_it(make_napari
     monkeypatch.setattr(launch, "open_annotator", open_annotator)
     monkeypatch.setattr(napari, "run", lambda: None)
     labels = tmp_path / "labels.zarr"
-    args = build_parser().parse_args(["annotate", str(tmp_path / "img.ome.zarr"), "--labels", str(labels)])
+    args = build_parser().parse_args(["annotate", str(tmp_path / "img.ome.zarr"), "--labels", str(labels),
+                                      "--level", str(level)])
     assert launch.run_annotate(args) == 0
     widget = opened[0]
     assert widget.image_layer.multiscale and widget.large.view is not None
+    assert widget.panel.level_combo.currentIndex() == level and f"level {level} of 2" in widget.panel.status.text()
     widget.large.configure(tile=512, halo=64)  # later views only: this one uses the model's 1024-px tiles
     click(viewer, qtbot, 700, 900)
     widget.large.commit()
@@ -198,3 +201,40 @@ def test_a_new_model_keeps_the_objects_a_picked_up_one_included(dock, qtbot):
     widget.large.undo()
     widget.large.undo()  # the commit made with the first model is undone too
     assert labels.label_at(3000, 3000) == 0 and labels.label_at(1000, 1000) == 0
+
+
+def test_the_level_menu_switches_the_working_resolution_and_keeps_the_objects(dock, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, widget, backend = dock
+    combo, status = widget.panel.level_combo, widget.panel.status
+    assert not combo.isVisibleTo(widget)  # an ordinary image has no levels
+    choose(qtbot, widget.panel.image_combo, "slide")
+    view = widget.large.view
+    labels = view.session.labels
+    assert combo.isVisibleTo(widget) and widget.panel.level_label.isVisibleTo(widget)
+    assert [combo.itemText(i) for i in range(combo.count())] == ["0 (full resolution)", "1 (1/2)", "2 (1/4)"]
+    assert combo.currentIndex() == 1 and "level 1 of 3" in status.text()  # the level the options chose (--level)
+    click(viewer, qtbot, 1000, 3000)
+    qtbot.keyClick(combo, Qt.Key_Down)  # level 2 asked while an object is being drawn: refused, the object kept
+    assert combo.currentIndex() == 1 and view.session.level == 1 and len(view.session.prompts.points) == 1
+    assert "commit it (C) or clear it (Shift-C)" in status.text() and view.preview.visible
+    _key(viewer, qtbot, Qt.Key_C)
+    choose(qtbot, combo, "0 (full resolution)")
+    assert view.session.level == 0 and "level 0 of 3" in status.text()
+    encoded = len(backend.encoded)
+    click(viewer, qtbot, 2000, 2000)
+    assert backend.encoded[encoded:] and tuple(view.preview.scale) == (1, 1)
+    _key(viewer, qtbot, Qt.Key_C)
+    # level 0: a disc of RADIUS pixels; the level-1 object stays, RADIUS level-1 pixels = 2 RADIUS full-resolution
+    assert labels.label_at(2000, 2000 + RADIUS - 2) == 2 and labels.label_at(2000, 2000 + RADIUS + 3) == 0
+    assert labels.label_at(1000, 3000 + 2 * RADIUS - 3) == 1 and labels.label_at(1000, 3000 + 2 * RADIUS + 4) == 0
+    choose(qtbot, combo, "2 (1/4)")
+    assert view.session.level == 2 and "level 2 of 3" in status.text()
+    click(viewer, qtbot, 3000, 1000)
+    assert tuple(view.preview.scale) == (4, 4)
+    _key(viewer, qtbot, Qt.Key_C)
+    assert labels.label_at(3000, 1000 + 4 * RADIUS - 5) == 3 and labels.label_at(3000, 1000 + 4 * RADIUS + 6) == 0
+    assert [o.label for o in view.session.committed] == [1, 2, 3] and "3 objects committed" in status.text()
+    choose(qtbot, widget.panel.image_combo, "img")  # an ordinary image again: no Level menu
+    assert not combo.isVisibleTo(widget)

@@ -7,11 +7,12 @@ session (which would allocate labels of the full size and read the whole
 plane to encode it).  :class:`LargeDock` annotates it through a
 :class:`~.large_image.LargeImageView` instead: tiles encoded around each
 click only, objects in sparse zarr labels shown by a lazy Labels layer.  The
-dock's model, status line, polarity, Commit/C, Clear/Shift-C, Undo/Ctrl-Z,
-Redo (prompt changes), Export (the provenance JSON with every object's
-prompts) and Import (re-segments such a file) work on it; the panels below
-the buttons (store, propagation, series, find similar) do not, and the
-status line says so.
+dock's model, status line, Level menu (the working resolution of a
+multiscale image: :mod:`.level_choice`), polarity, Commit/C, Clear/Shift-C,
+Undo/Ctrl-Z, Redo (prompt changes), Export (the provenance JSON with every
+object's prompts) and Import (re-segments such a file) work on it; the
+panels below the buttons (store, propagation, series, find similar) do not,
+and the status line says so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..errors import PromptsegError
 from ..session import load_annotations
 from .keys import SHORTCUTS
 from .large_image import LargeImageView
+from .level_choice import LevelChoice
 
 if TYPE_CHECKING:
     from .annotator import AnnotatorWidget
@@ -89,6 +91,7 @@ class LargeDock:
         for button, action in ((p.commit, self.commit), (p.clear, self.clear), (p.undo, self.undo),
                                (p.redo, self.redo)):
             button.clicked.connect(lambda _checked=False, a=action: a())
+        self.levels = LevelChoice(p.level_combo, p.level_label, lambda: self.view)
         p.export.clicked.connect(lambda: self.export())
         p.import_.clicked.connect(lambda: self.import_())
         widget.viewer.layers.events.removed.connect(self._on_removed)
@@ -119,6 +122,7 @@ class LargeDock:
         if self.view is not None:
             self.view.detach()
         self.layer, self.view, self.problem = None, None, None
+        self.levels.show(None)
 
     def ensure_view(self) -> LargeImageView | None:
         """The view of :attr:`layer`, made (or switched to the dock's model) when a model is loaded."""
@@ -160,6 +164,7 @@ class LargeDock:
             text = view.describe() + f" ({UNSUPPORTED}.)"
             if loading:
                 text += f" (Loading {loading}…)"
+        self.levels.show(view)
         self.widget.status.show(text)
         return True
 
@@ -260,3 +265,4 @@ class LargeDock:
             self._labels.pop(id(gone), None)
         if gone is self.layer:
             self.layer, self.problem = None, None
+        self.levels.show(self.view)

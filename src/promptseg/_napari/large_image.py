@@ -106,6 +106,18 @@ class LargeImageView:
         self.session = old.with_backend(backend, **self._options)
         self._show()
 
+    def set_level(self, level: int) -> bool:
+        """Answer clicks at resolution ``level`` from now on (:meth:`LargeImageSession.set_level`).
+
+        Returns False when it is refused (no such level, or a current object
+        to commit or clear first); the reason is in :attr:`last_error` and the
+        level stays.
+        """
+        if not self._run(self.session.set_level, level):
+            return False
+        self._options["level"] = self.session.level  # a new model (set_backend) keeps it
+        return True
+
     # ----------------------------------------------------------- events
     def _on_mouse(self, viewer: Any, event: Any) -> Generator[None, None, None]:
         """A press and release without a drag is a click; a drag pans as usual."""
@@ -149,16 +161,18 @@ class LargeImageView:
         """Redo a prompt change of the current object that was undone."""
         self._run(self.session.redo)
 
-    def _run(self, action: Any, *args: Any) -> None:
-        """Do ``action`` on the session, then show the labels and the current object; an error is reported instead."""
+    def _run(self, action: Any, *args: Any) -> bool:
+        """Do ``action`` on the session, then show the labels and the current object; an error is reported instead
+        (False)."""
         try:
             action(*args)
         except PromptsegError as exc:
             self._report(exc)
-            return
+            return False
         self.last_error = None
         self.objects.refresh()
         self._show()
+        return True
 
     def _report(self, exc: Exception) -> None:
         from napari.utils.notifications import show_warning

@@ -35,8 +35,14 @@ class Panel:
         form = QFormLayout()
         self.image_combo = _narrow_combo("the image layer to annotate")
         self.backend_combo = _narrow_combo("classic needs no download; models marked 'download' are fetched once")
+        self.level_combo = _narrow_combo("the resolution clicks are answered at: a coarser level fits a larger "
+                                         "object in the tiles around a click (multiscale images only)")
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.backend_combo)
+        form.addRow("Level", self.level_combo)
+        self.level_label = form.labelForField(self.level_combo)
+        for widget in (self.level_label, self.level_combo):  # shown by the dock on a multiscale image
+            widget.setVisible(False)
         layout.addLayout(form)
 
         self.status = QLabel("Pick an image.")
