@@ -105,15 +105,18 @@ class BackendMenu:
         """Load ``key`` (a name or checkpoint path for ``load_backend``) in a worker; the last request wins."""
         from napari.qt.threading import create_worker
 
+        from .progress_bars import attach_progress
+
         if self._loader is not None:
             self._loader.quit()
         self.loading = key
         self._select(key)
         worker = create_worker(
-            load_backend, key, progress=False, _progress={"desc": f"PromptSeg: loading {key}"}, _start_thread=False,
+            load_backend, key, progress=False, _start_thread=False,
             _connect={"returned": lambda backend: self._done(worker, backend, None),
                       "errored": lambda exc: self._done(worker, None, exc)},  # no re-raise in the Qt event loop
         )
+        attach_progress(worker, f"PromptSeg: loading {key}")
         self._loader = worker
         start_worker(worker)
 

@@ -19,6 +19,7 @@ from qtpy.QtCore import QTimer
 
 from ..model.threads import in_background
 from ..session import AnnotationSession, SliceKey
+from .progress_bars import attach_progress
 from .workers import start_worker
 
 logger = logging.getLogger("promptseg")
@@ -117,9 +118,10 @@ class EncodeScheduler:
                background: bool = False, target: tuple | None = None):
         job = (in_background, session.encode_iter) if background else (session.encode_iter,)
         worker = create_worker(
-            *job, keys, _progress={"total": len(keys), "desc": desc},
-            _connect={"errored": lambda exc: self._errored(target, exc)}, _start_thread=False,  # no re-raise in Qt
+            *job, keys, _connect={"errored": lambda exc: self._errored(target, exc)},  # no re-raise in Qt
+            _start_thread=False,
         )
+        attach_progress(worker, desc, len(keys))
         worker.yielded.connect(lambda progress: self._on_encoded(session, progress.slice_key))
         worker.aborted.connect(lambda: self._aborted(worker))
         worker.finished.connect(lambda: self._finished(slot, worker))

@@ -28,6 +28,7 @@ from ..prompts import Prompts
 from .host import Annotator
 from .keys import modifier_names
 from .widget_session import WidgetSession
+from .progress_bars import attach_progress
 from .workers import start_worker
 
 
@@ -124,8 +125,8 @@ class FindSimilarPanel(QWidget):
             show_warning(f"PromptSeg: {exc}")
             self.status.setText(str(exc))
             return None
-        worker = create_worker(_run, job, _progress={"desc": "PromptSeg: finding similar objects"},
-                               _connect={"errored": self._failed}, _start_thread=False)
+        worker = create_worker(_run, job, _connect={"errored": self._failed}, _start_thread=False)
+        attach_progress(worker, "PromptSeg: finding similar objects")
         worker.yielded.connect(self._progress)
         worker.returned.connect(lambda found: self._found(session, key, found))
         worker.finished.connect(self._finished)

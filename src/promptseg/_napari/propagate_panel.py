@@ -35,6 +35,7 @@ from ..session.propagate import (
 )
 from .host import Annotator
 from .widget_session import WidgetSession
+from .progress_bars import attach_progress
 from .workers import start_worker
 
 
@@ -132,10 +133,8 @@ class PropagatePanel(QWidget):
         if job is None:
             job = propagate(session.backend, session_embeddings(session, prefix), mask, z, z_range=(lo, hi))
         total = max(hi - lo, 1)
-        worker = create_worker(
-            _run, job, _progress={"total": total, "desc": "PromptSeg: propagating"},
-            _connect={"errored": self._failed}, _start_thread=False,
-        )
+        worker = create_worker(_run, job, _connect={"errored": self._failed}, _start_thread=False)
+        attach_progress(worker, "PromptSeg: propagating", total)
         worker.yielded.connect(self._step)
         worker.returned.connect(lambda result: self._done(session, result, label, prefix))
         worker.finished.connect(self._finished)
