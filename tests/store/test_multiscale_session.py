@@ -215,6 +215,21 @@ def test_tile_store_serves_tiles_a_second_session_would_encode(ome_path, tmp_pat
     assert pred.area == first.prediction.area
 
 
+def test_a_level_of_one_tile_shares_the_tile_store_with_the_others(ome_path, tmp_path):
+    # level 2 (1024 px) is one 1024-px tile, without a halo; the store still records the halo asked for
+    store = tmp_path / "tiles.zarr"
+    session = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), tile_store=store, tile=1024, halo=64)
+    session.click(DISCS[0][:2])
+    session.commit()
+    session.set_level(2)
+    session.click(DISCS[1][:2])
+    assert session.window.level == 2 and session.tiles.encoded
+    again = LargeImageSession(open_multiscale(ome_path), ComponentBackend(), tile_store=store, tile=1024, halo=64,
+                              level=2)
+    again.click(DISCS[1][:2])
+    assert again.tiles.loaded and not again.tiles.encoded
+
+
 def test_provenance_sidecar_is_read_by_the_prompts_import_and_replays_the_labels(ome_path, tmp_path):
     from promptseg.session import load_annotations
 

@@ -30,7 +30,7 @@ from .metadata import Tiling, slice_digest
 from .multiscale import MultiscaleImage
 from .ragged import unpack, write_packed
 from .tiled_backend import native_tile_size, tiled_embedding
-from .tiling import plan_tiling, tile_slices
+from .tiling import DEFAULT_HALO_FRACTION, plan_tiling, tile_slices
 
 __all__ = ["LazyTiles", "TileStore", "Window"]
 
@@ -153,6 +153,7 @@ class LazyTiles:
         self.image = image
         self.level = image.check_level(level)
         side = native_tile_size(backend) if tile is None else int(tile)
+        halo = int(side * DEFAULT_HALO_FRACTION) if halo is None else int(halo)
         self.tiling = plan_tiling(image.level_shape(self.level), tile=side, halo=halo, threshold=None)
         self._rows = sorted({r for r, _ in self.tiling.origins})
         self._cols = sorted({c for _, c in self.tiling.origins})
@@ -160,7 +161,9 @@ class LazyTiles:
                                 else image.contrast_limits())
         self.max_tiles = max(int(max_tiles), 1)
         self._lru: OrderedDict[int, ImageEmbedding] = OrderedDict()
-        self.store = None if store is None else TileStore(store, backend, tile=side, halo=self.tiling.halo,
+        # the store records the halo asked for: a level no larger than one tile is one tile without a halo,
+        # and tiles of every level share the store
+        self.store = None if store is None else TileStore(store, backend, tile=side, halo=halo,
                                                           contrast_limits=self.contrast_limits)
         self.encoded: list[int] = []  # tiles encoded, in order
         self.loaded: list[int] = []  # tiles read from the store
