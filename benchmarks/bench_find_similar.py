@@ -27,6 +27,9 @@ Run (two cores shared: nice it)::
 
     nice -n 10 python benchmarks/bench_find_similar.py [--images 8] [--datasets dsb2018_dev magnetic_tile_dev]
 
+``--source segment_all`` ranks the objects of the automatic pass instead of
+searching (``both`` merges the two).
+
 ``--backend mobile_sam_vit_t`` (any registry name or checkpoint path) measures
 a SAM-family backend instead of ``classic``; its weights are downloaded once.
 """
@@ -99,6 +102,8 @@ def image_record(backend, dataset, image_id, scratch_cache=None, **options):
     ex = int(np.argsort(areas, kind="stable")[(len(areas) - 1) // 2])
     targets = [m for i, m in enumerate(masks) if i != ex]
     t0 = time.perf_counter()
+    if options.get("source", "search") != "search":
+        options = dict(options, image=image)
     proposals = run_to_end(find_similar(backend, emb, [masks[ex]], **options))
     find_s = time.perf_counter() - t0
     key = f"{dataset.name}/{image_id}/{backend.backend_id}"
@@ -155,6 +160,8 @@ def main() -> None:
     ap.add_argument("--box-scale", type=float, default=None, help="find_similar box_scale (default: no box)")
     ap.add_argument("--no-shape-prompt", action="store_true", help="prompt with the point only (no exemplar shape)")
     ap.add_argument("--no-pixel-search", action="store_true", help="backend proposals only (no lightness threshold)")
+    ap.add_argument("--source", choices=("search", "segment_all", "both"), default="search",
+                    help="find_similar candidate source: its own search, the segment-all pass, or both merged")
     ap.add_argument("--scratch-cache", type=Path, help="JSON file keeping the from-scratch clicks between runs")
     ap.add_argument("--backend", default="classic",
                     help="backend name, registry model or checkpoint path (default classic; SAM-family backends are "
@@ -162,7 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     backend = load_backend(args.backend)
     options = {"box_scale": args.box_scale, "shape_prompt": not args.no_shape_prompt,
-               "pixel_search": not args.no_pixel_search}
+               "pixel_search": not args.no_pixel_search, "source": args.source}
     cache = json.loads(args.scratch_cache.read_text()) if args.scratch_cache and args.scratch_cache.exists() else None
     if args.scratch_cache and cache is None:
         cache = {}

@@ -19,7 +19,7 @@ from ..backends.base import ImageEmbedding
 from ..errors import PromptsegError
 from .candidates import MIN_RADIUS, Candidates, depth_peaks, embedding_features, inner_depth, ranked_candidates
 
-__all__ = ["ClassicAppearance", "Candidates", "classic_candidates"]
+__all__ = ["ClassicAppearance", "Candidates", "classic_candidates", "lightness_image"]
 
 #: Kernel width of the appearance densities, in robust standard deviations of the slice's superpixels.
 BANDWIDTH = 2.0
@@ -174,3 +174,11 @@ def work_to_image(work_map: np.ndarray, work) -> np.ndarray:
     rows = np.minimum(np.arange(hh) // work.factor, work_map.shape[0] - 1)
     cols = np.minimum(np.arange(ww) // work.factor, work_map.shape[1] - 1)
     return work_map[rows][:, cols]
+
+
+def lightness_image(embedding: ImageEmbedding) -> np.ndarray | None:
+    """CIE lightness of a classic embedding's slice at image size, (H, W) float32; None for other backends."""
+    work = getattr(embedding.features, "work", None)
+    if work is None or not hasattr(work, "lab"):
+        return None
+    return work_to_image(work.lab[..., 0], work)

@@ -20,7 +20,8 @@ from ..errors import PromptsegError
 from ..eval.metrics import iou
 from ..prompts import Prompts, deepest_point
 from .boundary import BoundaryRule, learn_boundary
-from .classic_search import work_to_image
+from .classic_search import lightness_image
+from .from_segment_all import SOURCES, segment_all_proposals
 from .filters import box_edge_fraction, merge_proposals, seed_component, suppress_duplicates
 from .learned import ExemplarModel, describe_exemplars
 from .pixel_search import PixelRule, learn_pixel_rule, pixel_objects
@@ -49,6 +50,9 @@ def find_similar(
     boundary_rule: BoundaryRule | None = None,
     pixel_search: bool = True,
     pixel_rule: PixelRule | None = None,
+    source: str = "search",
+    image: np.ndarray | None = None,
+    auto_labels: np.ndarray | None = None,
 ) -> Generator[FindProgress, None, list[Proposal]]:
     """Propose every object on one slice that resembles the exemplars.
 
@@ -96,6 +100,18 @@ def find_similar(
     boundary_rule : BoundaryRule, optional
         A rule learnt elsewhere (:func:`learn_rules`, e.g. on the
         exemplars' slice of a stack).
+    source : {"search", "segment_all", "both"}
+        Where candidates come from: this module's search (seeds from the
+        appearance map, the backend prompted at each, pixel-level
+        components); the objects of :func:`promptseg.auto.segment_all`
+        ranked by appearance, shape, size and intensity against the
+        exemplars (:mod:`.from_segment_all`); or both, the search's
+        proposals winning duplicates.
+    image : np.ndarray, shape (H, W) or (H, W, C), optional
+        The slice; needed by the ``"segment_all"`` and ``"both"`` sources
+        unless ``auto_labels`` is given.
+    auto_labels : np.ndarray, shape (H, W), int, optional
+        The automatic pass's objects on this slice, when already known.
 
     Yields
     ------
@@ -112,9 +128,12 @@ def find_similar(
     PromptError
         Masks of the wrong shape; no exemplar.
     PromptsegError
-        A backend whose embeddings cannot be compared.
+        A backend whose embeddings cannot be compared; an unknown ``source``;
+        the ``"segment_all"`` source without ``image`` or ``auto_labels``.
     """
     shape = tuple(embedding.image_shape)
+    if source not in SOURCES:
+        raise PromptsegError(f"unknown find-similar source {source!r}; choose one of {', '.join(SOURCES)}.")
     if model is None:
         if exemplars is None:
             raise PromptsegError("give exemplar masks (or an ExemplarModel learnt on another slice).")
@@ -132,7 +151,14 @@ def find_similar(
     negative = np.logical_or.reduce(neg) if neg else None
     key = tuple(int(k) for k in slice_key)
     low, high = model.shape.area_range()
-    lightness = _lightness(embedding) if refine_boundary or pixel_search else None
+    auto: list[Proposal] = []
+    if source != "search":
+        auto = yield from segment_all_proposals(
+            backend, embedding, model, pos, image=image, auto_labels=auto_labels, negatives=neg, excluded=excluded,
+            slice_key=key, max_overlap=max_overlap, max_candidates=max_candidates)
+        if source == "segment_all":
+            return [p for p in auto if p.score >= min_score]
+    lightness = lightness_image(embedding) if refine_boundary or pixel_search else None
     if lightness is not None and pos and ((refine_boundary and boundary_rule is None)
                                           or (pixel_search and pixel_rule is None)):
         learnt = learn_rules(backend, embedding, model, pos, negatives=neg, box_scale=box_scale,
@@ -183,6 +209,8 @@ def find_similar(
             if p.prediction is None:
                 pred = backend.predict(embedding, p.prompts(shape))
                 proposals[i] = replace(p, prediction=pred)
+    if auto:
+        proposals = merge_proposals(proposals, auto)
     return [p for p in proposals if p.score >= min_score]
 
 
@@ -231,14 +259,6 @@ def _cropped(key, mask, score, seed, box, template, pred) -> Proposal:
     return Proposal(key, (r0, c0, r1, c1), mask[r0:r1, c0:c1].copy(), float(score), seed, box, template, pred)
 
 
-def _lightness(embedding: ImageEmbedding) -> np.ndarray | None:
-    """CIE lightness of a classic embedding's slice at image size, (H, W) float32; None for other backends."""
-    work = getattr(embedding.features, "work", None)
-    if work is None or not hasattr(work, "lab"):
-        return None
-    return work_to_image(work.lab[..., 0], work)
-
-
 def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarModel, exemplars: Sequence[np.ndarray],
                 *, negatives: Sequence[np.ndarray] = (), box_scale: float | None = None,
                 shape_prompt: bool = True) -> tuple[BoundaryRule | None, PixelRule | None]:
@@ -250,7 +270,7 @@ def learn_rules(backend: Backend, embedding: ImageEmbedding, model: ExemplarMode
     ``negatives``, (H, W) bool masks, it calls object).  Both are None for
     backends without a lightness image (SAM family).
     """
-    lightness = _lightness(embedding)
+    lightness = lightness_image(embedding)
     if lightness is None or not len(exemplars):
         return None, None
     seeds, answers = _exemplar_answers(backend, embedding, model, exemplars, box_scale, shape_prompt)
@@ -288,6 +308,7 @@ def find_similar_stack(
     objects: np.ndarray | None = None,
     exemplar_slice: Sequence[int] | None = None,
     exemplars: Sequence[np.ndarray] | np.ndarray | None = None,
+    images: Callable[[tuple[int, ...]], np.ndarray] | None = None,
     **options,
 ) -> Generator[FindProgress, None, list[Proposal]]:
     """Run :func:`find_similar` on every slice of ``slice_keys`` with one exemplar model.
@@ -306,6 +327,9 @@ def find_similar_stack(
     exemplar_slice, exemplars : optional
         The exemplars' slice and masks, so that they are not proposed again
         (and to learn the boundary rule used on every slice).
+    images : callable, optional
+        Slice key -> its (H, W) or (H, W, C) image, for the ``"segment_all"``
+        and ``"both"`` sources.
     **options
         Passed to :func:`find_similar` (``negatives`` apply only on ``exemplar_slice``).
 
@@ -339,6 +363,8 @@ def find_similar_stack(
         emb = embeddings(key)
         plane = None if objects is None else np.asarray(objects[key])
         here = key == home
+        if images is not None:
+            options["image"] = images(key)
         found = yield from find_similar(backend, emb, exemplars if here else None, model=model,
                                         negatives=negatives if here else None, objects=plane, slice_key=key, **options)
         out.extend(found)
