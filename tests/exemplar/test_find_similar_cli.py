@@ -50,3 +50,22 @@ def test_cli_stack_needs_exemplar_slice(tmp_path, capsys):
     assert labels.shape == (2, 100, 100)
     assert labels[0][masks[0]].max() == 0  # the exemplar is not proposed again
     assert len(np.unique(labels[1])) == len(masks) + 1  # every disk on the other slice
+
+
+def test_cli_source_segment_all(tmp_path, capsys):
+    img, masks = _disks()
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([img, img]))
+    tifffile.imwrite(tmp_path / "ex.tif", masks[0].astype(np.uint8))
+    out = tmp_path / "labels.tif"
+    rc = main(["find-similar", str(tmp_path / "stack.tif"), "--exemplar", str(tmp_path / "ex.tif"),
+               "--exemplar-slice", "0", "--source", "segment_all", "--out", str(out)])
+    assert rc == 0
+    labels = tifffile.imread(out)
+    assert labels.shape == (2,) + img.shape
+    assert len(np.unique(labels[0])) == len(masks)  # background and the 4 disks besides the exemplar
+    assert len(np.unique(labels[1])) == len(masks) + 1  # every disk on the other slice
+    assert not np.any(labels[0][masks[0]])
+    for z in (0, 1):
+        for m in masks[1:]:
+            ids, counts = np.unique(labels[z][m], return_counts=True)
+            assert ids[np.argmax(counts)] != 0

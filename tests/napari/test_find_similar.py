@@ -103,3 +103,14 @@ def test_proposal_ids_and_colours_stay_while_others_are_decided(annotator, qtbot
     assert p is not None and panel.number(p) == before[CENTRES[4]]
     row = layer.features[layer.features["index"] == before[CENTRES[4]]]
     assert row["score"].tolist() == [round(p.score, 3)]  # hover shows this proposal's own score
+
+
+def test_find_from_segment_all_candidates(annotator, qtbot):
+    viewer, widget = annotator(_disks(), ClassicBackend())
+    panel = widget.find_similar_panel
+    panel.source.setCurrentIndex(panel.source.findData("segment_all"))
+    panel = _search(widget, qtbot)
+    assert len(panel.shown()) == len(CENTRES) - 1
+    assert all(p.template is not None and p.prompt_box is None for p in panel.shown())  # the pass's objects, as they are
+    hits = {next((i for i, (r, c) in enumerate(CENTRES) if p.mask((120, 120))[r, c]), None) for p in panel.shown()}
+    assert hits == set(range(1, len(CENTRES)))

@@ -20,7 +20,7 @@ from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
 from ..exemplar import Proposal, accept_proposals, find_similar
@@ -32,8 +32,12 @@ from .progress_bars import attach_progress
 from .workers import start_worker
 
 
+#: The candidate sources offered, (menu text, ``find_similar(source=...)``).
+CANDIDATE_SOURCES = (("search", "search"), ("segment all", "segment_all"), ("both", "both"))
+
+
 class FindSimilarPanel(QWidget):
-    """Exemplar ids, Find similar / Accept shown / Clear buttons, and the score threshold.
+    """Exemplar ids, candidate source, Find similar / Accept shown / Clear buttons, and the score threshold.
 
     Parameters
     ----------
@@ -53,6 +57,11 @@ class FindSimilarPanel(QWidget):
         self.exemplar_ids = QLineEdit()
         self.exemplar_ids.setPlaceholderText("last committed object")
         self.exemplar_ids.setToolTip("ids of committed objects on the displayed slice, e.g. 3, 7")
+        self.source = QComboBox()
+        for text, value in CANDIDATE_SOURCES:
+            self.source.addItem(text, value)
+        self.source.setToolTip("search near objects like the exemplars, or rank the objects of Segment all by "
+                               "likeness to the exemplars, or both")
         self.run = QPushButton("Find similar")
         self.accept_all = QPushButton("Accept shown")
         self.clear = QPushButton("Clear")
@@ -65,6 +74,7 @@ class FindSimilarPanel(QWidget):
         ids_row = QHBoxLayout()
         ids_row.addWidget(QLabel("Exemplars"))
         ids_row.addWidget(self.exemplar_ids)
+        ids_row.addWidget(self.source)
         slider_row = QHBoxLayout()
         slider_row.addWidget(QLabel("Min score"))
         slider_row.addWidget(self.slider)
@@ -118,8 +128,10 @@ class FindSimilarPanel(QWidget):
             missing = [v for v, m in zip(labels, exemplars) if not m.any()]
             if missing:
                 raise PromptsegError(f"object(s) {missing} are not on the displayed slice; pick ids of objects shown here.")
+            source = self.source.currentData()
+            image = None if source == "search" else session.image.plane(key)
             job = find_similar(session.backend, emb, exemplars, objects=plane, slice_key=key,
-                               negatives=self._rejected.get(key) or None)
+                               negatives=self._rejected.get(key) or None, source=source, image=image)
             job.send(None)  # validate the inputs here, before the worker starts (the first event is the search)
         except PromptsegError as exc:
             show_warning(f"PromptSeg: {exc}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PromptsegError
+from ..exemplar.from_segment_all import SOURCES
 
 __all__ = ["add_find_similar_parser"]
 
@@ -34,6 +35,9 @@ def add_find_similar_parser(sub) -> None:
     p.add_argument("--slice", type=int, action="append", metavar="Z",
                    help="stacks: search only this slice (repeat for more; default every slice)")
     p.add_argument("--store", type=Path, help="stacks: embedding store written by `promptseg embed` for this backend")
+    p.add_argument("--source", choices=SOURCES, default="search",
+                   help="where candidates come from: the exemplar search (default), the objects of the "
+                   "segment-all pass ranked by likeness to the exemplars, or both merged")
     p.add_argument("--include-exemplars", action="store_true", help="also write the exemplars into the labels")
     p.add_argument("--device", default=None, help="torch device for SAM backends")
     p.set_defaults(func=run_find_similar)
@@ -112,6 +116,8 @@ def run_find_similar(args: argparse.Namespace) -> int:
     model = describe_exemplars(embeddings(home), exemplar[home], negative)
     keys = all_keys if not args.slice else [stack.check_key((z,)) for z in args.slice]
     options = {} if negative is None else {"negatives": negative}
+    if args.source != "search":
+        options.update(source=args.source, images=stack.plane)
     proposals = _drive(find_similar_stack(backend, embeddings, keys, model, objects=exemplar, exemplar_slice=home,
                                           exemplars=exemplar[home], **options))
     kept = [p for p in proposals if p.score >= args.threshold]
