@@ -18,10 +18,20 @@ def _preview(widget, key=()):
 def test_owned_layers_are_created_once(annotator, image_2d) -> None:
     viewer, widget = annotator(image_2d, DiskBackend())
     names = [layer.name for layer in viewer.layers]
-    assert names == ["img", "img prompts", "img shapes", "img preview", "img objects"]
+    assert names == ["img", "img objects", "img preview", "img shapes", "img prompts"]
     widget.set_image_layer(viewer.layers["img"])
     assert len(viewer.layers) == 5
     assert viewer.layers.selection.active is widget.layers.points and widget.layers.points.mode == "add"
+
+
+def test_the_preview_is_drawn_above_the_objects_and_the_prompts_above_both(annotator, image_2d) -> None:
+    viewer, widget = annotator(image_2d, DiskBackend())
+    lay = widget.layers
+    order = [viewer.layers.index(layer) for layer in (lay.objects, lay.preview, lay.shapes, lay.points)]
+    assert order == sorted(order)  # napari draws later layers on top
+    viewer.add_image(image_2d, name="other")  # another image and back: the layers are found again, not added
+    widget.set_image_layer(viewer.layers["img"])
+    assert widget.layers.preview is lay.preview and len(viewer.layers) == 6
 
 
 def test_click_shows_exactly_the_backend_answer(annotator, image_2d, tiny_backend) -> None:

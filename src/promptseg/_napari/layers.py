@@ -7,6 +7,10 @@
 * ``<image> objects``  — Labels: committed objects, one id each, in the
   colours of :mod:`.colours`.
 
+They are added from the last to the first, so the layer list shows them in
+that order: the prompts on top, the preview above the committed objects (a
+correction on a slice full of objects stays visible).
+
 They share the image layer's scale and translate, so layer data coordinates
 are image pixel coordinates: a row of Points data is ``(*slice_key, row, col)``.
 """
@@ -52,10 +56,11 @@ class PromptLayers:
         self.image = image
         self.label_shape = label_shape
         self.lead = len(label_shape) - 2
-        self.points: Points = self._find_or_add("prompts", self._new_points)
-        self.shapes: Shapes = self._find_or_add("shapes", self._new_shapes)
-        self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6, preview_colormap))
+        # bottom to top: the committed objects, the current object over them, its prompts over both
         self.objects: Labels = self._find_or_add("objects", lambda n: self._new_labels(n, np.int32, 0.7, object_colormap))
+        self.preview: Labels = self._find_or_add("preview", lambda n: self._new_labels(n, np.uint8, 0.6, preview_colormap))
+        self.shapes: Shapes = self._find_or_add("shapes", self._new_shapes)
+        self.points: Points = self._find_or_add("prompts", self._new_points)
         self.preview.selected_label = 1
         self._preview_writer = RegionWriter(self.preview)
         self._next_positive: bool | None = None
