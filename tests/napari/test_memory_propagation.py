@@ -31,6 +31,16 @@ def _press(qtbot, button, panel) -> None:
     qtbot.waitUntil(lambda: panel.worker is None, timeout=120000)
 
 
+def _object_1_propagated(annotator, backend, qtbot):
+    """(viewer, widget, panel) after a click on the object on slice 2 and Propagate: object 1 on every slice."""
+    viewer, widget = _open(annotator, backend, qtbot, 2)
+    panel = widget.propagate_panel
+    click(viewer, qtbot, 20, 21)
+    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
+    _press(qtbot, panel.run, panel)
+    return viewer, widget, panel
+
+
 def test_track_correct_and_track_again(annotator, backend, qtbot) -> None:
     viewer, widget = _open(annotator, backend, qtbot, 2)
     panel = widget.propagate_panel
@@ -61,6 +71,17 @@ def test_track_correct_and_track_again(annotator, backend, qtbot) -> None:
     np.testing.assert_array_equal(widget.layers.objects.data, before)
 
 
+def test_the_panel_says_when_its_run_is_undone(annotator, backend, qtbot) -> None:
+    viewer, widget, panel = _object_1_propagated(annotator, backend, qtbot)
+    done = panel.status.text()
+    assert done.endswith("Ctrl+Z undoes it.")
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not widget.layers.objects.data.any() and panel.status.text() == "Propagation undone."
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert widget.layers.objects.data.any() and panel.status.text() == done
+
+
 def test_stop_writes_nothing(annotator, backend, qtbot) -> None:
     viewer, widget = _open(annotator, backend, qtbot, 0)
     panel = widget.propagate_panel
@@ -84,11 +105,7 @@ def _tracked(panel, label: int, z: int) -> np.ndarray:
 
 
 def test_propagating_again_replaces_the_object(annotator, backend, qtbot) -> None:
-    viewer, widget = _open(annotator, backend, qtbot, 2)
-    panel = widget.propagate_panel
-    click(viewer, qtbot, 20, 21)
-    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
-    _press(qtbot, panel.run, panel)
+    viewer, widget, panel = _object_1_propagated(annotator, backend, qtbot)
     objects = widget.layers.objects.data
     # what a larger earlier answer (or the user's paint) left of object 1, and object 2 on slices 0-1
     objects[:, 0:4, 0:6] = 1
@@ -150,3 +167,19 @@ def test_all_objects_on_the_slice_are_tracked(annotator, backend, qtbot) -> None
     assert [o.label for o in widget.session.committed] == [1, 2]
     qtbot.mouseClick(widget.panel.undo, Qt.LeftButton)
     np.testing.assert_array_equal(widget.layers.objects.data, committed)
+
+
+def test_the_status_names_the_object_a_correction_is_for(annotator, backend, qtbot) -> None:
+    viewer, widget, panel = _object_1_propagated(annotator, backend, qtbot)
+    viewer.dims.set_point(0, 4)
+    qtbot.waitUntil(lambda: widget.session.embedding((4,)) is not None and not widget.encoder.busy, timeout=30000)
+    click(viewer, qtbot, 20, 27)
+    qtbot.waitUntil(lambda: widget.session.prediction is not None, timeout=20000)
+    status = widget.panel.status
+    assert status.text().startswith("Object 2: ")
+    qtbot.keyClick(panel.object, Qt.Key.Key_Up)  # Object: 1
+    assert panel.object.value() == 1
+    assert status.text().startswith("Correction of object 1: ")
+    assert status.text().endswith("Propagate applies it (C commits it as new object 2).")
+    qtbot.keyClick(panel.object, Qt.Key.Key_Down)  # back to the current object: a new object
+    assert status.text().startswith("Object 2: ") and status.text().endswith("C commits it.")

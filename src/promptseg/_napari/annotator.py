@@ -45,6 +45,7 @@ from .encoding import EncodeScheduler
 from .find_similar import FindSimilarPanel
 from .host import Annotator, Event
 from .image_settings import ImageSettings
+from .jobs import RunningJobs
 from .keys import bind_shortcuts
 from .layer_events import LayerEvents
 from .large_dock import LargeDock
@@ -92,15 +93,19 @@ class AnnotatorWidget(QWidget):
         self.settings = ImageSettings(self.current, self.stores, self.encoder)
         self.object_clicks = ObjectClicks(self.current, self.status)  # Shift-click pick-up, D delete, M merge
         self.actions = AnnotatorActions(self.current, self.panel, self.status, self.object_clicks)
-        a = self.actions
-        self.commit, self.clear, self.undo, self.redo = a.commit, a.clear, a.undo, a.redo
-        self.delete_object, self.merge_objects = self.object_clicks.delete_under_cursor, self.object_clicks.merge_under_cursor
-        self.toggle_polarity, self.export_prompts, self.import_prompts = (a.toggle_polarity, a.export_prompts,
-                                                                          a.import_prompts)
+        self.history_changed = Event()
+        self.correction: int | None = None  # the committed object a panel corrects with the current object
+        p, a, o = self.panel, self.actions, self.object_clicks
+        self.jobs = RunningJobs(self.current, self.status, (p.commit, p.clear, p.undo, p.redo, p.import_))
+        guard = self.jobs.guard  # while a panel's job runs, commands that change the objects are refused
+        self.commit, self.clear, self.import_prompts = guard(a.commit), guard(a.clear), guard(a.import_prompts)
+        self.undo, self.redo = guard(self._replayed(a.undo)), guard(self._replayed(a.redo))
+        self.delete_object, self.merge_objects = guard(o.delete_under_cursor), guard(o.merge_under_cursor)
+        self.toggle_polarity, self.export_prompts = a.toggle_polarity, a.export_prompts
         # shortly after an answer is shown (the canvas drawn first), the backend prepares for the next click
         self._feedback_timer = QTimer(self, singleShot=True, interval=30)
         self._feedback_timer.timeout.connect(self._prepare_feedback)
-        self.click_ahead = ClickAhead(self.current, self)
+        self.click_ahead = ClickAhead(self.current, self, self.jobs)
         self.layer_events = LayerEvents(self)  # prompts drawn, contrast and pixels changed
         self.large = LargeDock(self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
@@ -112,6 +117,7 @@ class AnnotatorWidget(QWidget):
         self.find_similar_panel = self.add_panel("Find similar", FindSimilarPanel)
         self._connect_panel()
         self.object_clicks.connect(self.viewer)
+        self.jobs.connect(self.viewer)  # first: no prompt is drawn while a job runs
         self.viewer.dims.events.current_step.connect(self._on_dims)
         self.viewer.dims.events.ndisplay.connect(self._on_dims)
         self.viewer.layers.events.inserted.connect(self._refresh_image_combo)
@@ -165,10 +171,13 @@ class AnnotatorWidget(QWidget):
 
     def edit_object(self, key: SliceKey, prompts: Prompts) -> None:
         """Make ``prompts`` on slice ``key`` the current object (undoable), draw them and show its mask."""
-        self.current.edit_object(key, prompts)
+        if not self.jobs.refuse():
+            self.current.edit_object(key, prompts)
 
     def replace_objects(self, labels: np.ndarray) -> None:
         """Make ``labels`` (label_shape ints, e.g. saved ones) the current image's objects; starts its undo history afresh."""
+        if self.jobs.running is not None:
+            raise PromptsegError(self.jobs.running)
         labels = np.asarray(labels)
         shape = tuple(self.layers.objects.data.shape)
         if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
@@ -188,15 +197,29 @@ class AnnotatorWidget(QWidget):
         """Tell the user about ``exc`` (status line, notification, log); committed objects are kept."""
         self.status.report_error(exc, status=status)
 
+    def show_correction(self, label: int | None) -> None:
+        """Have the status line call the current object a correction of committed object ``label`` (None: not)."""
+        self.correction = label
+        if self.session is not None:
+            self._refresh_status()
+
+    def _replayed(self, command: Callable[[], object]) -> Callable[[], object]:
+        """``command`` (undo or redo), then :attr:`history_changed` when it moved a step."""
+        def run() -> object:
+            step = command()
+            if step is not None:
+                self.history_changed.emit()
+            return step
+
+        return run
+
     # ------------------------------------------------------------- set-up
     def _connect_panel(self) -> None:
         p = self.panel
         p.image_combo.currentIndexChanged.connect(self._image_chosen)
         p.polarity.clicked.connect(self.toggle_polarity)
-        p.commit.clicked.connect(self.commit)
-        p.clear.clicked.connect(self.clear)
-        p.undo.clicked.connect(self.undo)
-        p.redo.clicked.connect(self.redo)
+        for button, command in ((p.commit, self.commit), (p.clear, self.clear), (p.undo, self.undo), (p.redo, self.redo)):
+            button.clicked.connect(lambda _checked=False, run=command: run())
         p.export.clicked.connect(lambda: self.export_prompts())
         p.import_.clicked.connect(lambda: self.import_prompts())
 
@@ -363,7 +386,8 @@ class AnnotatorWidget(QWidget):
             return
         s, key = self.session, self.current.key
         failure = None if s is None or key is None else self.encoder.failure(s, key)
-        self.status.describe(s, key, backend=self.backend, loading=self.menu.loading, failure=failure)
+        self.status.describe(s, key, backend=self.backend, loading=self.menu.loading, failure=failure,
+                             corrects=None if s is None or self.object_clicks.label_for_commit(s) else self.correction)
 
     def _prepare_feedback(self) -> None:
         """While the user is idle after an answer: the backend's work for the next click, ahead of it."""

@@ -32,6 +32,7 @@ from qtpy.QtCore import QObject, QTimer
 from ..errors import PromptsegError
 from ..prompts import Prompts
 from .current import CurrentImage
+from .jobs import RunningJobs
 
 #: Milliseconds the pointer rests over the image before the click it would make there is answered ahead.
 LOOK_AHEAD_MS = 60
@@ -48,10 +49,13 @@ class ClickAhead:
         The annotated image: its session, displayed slice, layers and click polarity.
     parent : QObject
         Owner of the rest timer (the annotator widget).
+    jobs : RunningJobs, optional
+        While one of them runs, no click is answered (the press does not reach the layer either).
     """
 
-    def __init__(self, current: CurrentImage, parent: QObject) -> None:
+    def __init__(self, current: CurrentImage, parent: QObject, jobs: RunningJobs | None = None) -> None:
         self.current = current
+        self.jobs = jobs
         self.timer = QTimer(parent, singleShot=True, interval=LOOK_AHEAD_MS)
         self.timer.timeout.connect(self._at_rest)
         self._hover: tuple[np.ndarray, bool] | None = None  # (data coordinates, positive) where the pointer rests
@@ -109,7 +113,7 @@ class ClickAhead:
         """
         c = self.current
         key = c.key
-        if not c.ready or c.syncing:
+        if not c.ready or c.syncing or (self.jobs is not None and self.jobs.running is not None):
             return None
         coords = np.asarray(coords, dtype=np.float64)
         if not c.layers.on_slice(coords, key):

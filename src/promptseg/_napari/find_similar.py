@@ -32,6 +32,10 @@ from .progress_bars import attach_progress
 from .workers import start_worker
 
 
+#: The search's name while it runs (the annotator's status line names it to a refused command).
+JOB = "Find similar"
+
+
 #: The candidate sources offered, (menu text, ``find_similar(source=...)``).
 CANDIDATE_SOURCES = (("search", "search"), ("segment all", "segment_all"), ("both", "both"))
 
@@ -116,7 +120,7 @@ class FindSimilarPanel(QWidget):
         """Search the displayed slice in a worker; returns the worker (None when it cannot start)."""
         a = self.annotator
         session, key = a.session, a.displayed_slice()
-        if session is None or key is None or self.worker is not None:
+        if session is None or key is None or self.worker is not None or a.jobs.refuse():
             return None
         emb = session.embedding(key)
         try:
@@ -144,6 +148,7 @@ class FindSimilarPanel(QWidget):
         worker.finished.connect(self._finished)
         self.worker = worker
         self.run.setEnabled(False)
+        a.jobs.begin(JOB)  # the objects it reads stay as they are until the proposals are shown
         self.status.setText(f"Searching slice {key or '(2D)'}…")
         start_worker(worker)
         return worker
@@ -167,6 +172,7 @@ class FindSimilarPanel(QWidget):
     def _finished(self) -> None:
         self.worker = None
         self.run.setEnabled(True)
+        self.annotator.jobs.end(JOB)
 
     # ------------------------------------------------------------ display
     def _current(self) -> list[Proposal]:
@@ -241,7 +247,7 @@ class FindSimilarPanel(QWidget):
         """Commit ``proposals`` as objects (one undoable step each); returns how many were committed."""
         a = self.annotator
         session = a.session
-        if session is None or not proposals:
+        if session is None or not proposals or a.jobs.refuse():
             return 0
         try:
             made = accept_proposals(session, proposals)
@@ -270,6 +276,8 @@ class FindSimilarPanel(QWidget):
     def edit(self, proposal: Proposal) -> None:
         """Make the proposal's prompts (seed point, box, shape prior as painted mask) the current object, to correct it."""
         a = self.annotator
+        if a.jobs.refuse():
+            return
         key = tuple(proposal.slice_key)
         box = None if proposal.prompt_box is None else np.asarray(proposal.prompt_box)
         prior = proposal.prompt_mask(a.session.image.plane_shape)

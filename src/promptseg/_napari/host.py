@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ..backends import Backend
     from ..prompts import Prompts
     from ..session import SliceKey
+    from .jobs import RunningJobs
     from .widget_session import WidgetSession
 
 
@@ -77,11 +78,22 @@ class Annotator(Protocol):
         layer was closed), or its objects were replaced.
     slice_encoded : Event
         Emitted after a slice of the annotated image got its embedding.
+    history_changed : Event
+        Emitted after Undo or Redo moved a step (e.g. took back a panel's commit).
+    jobs : RunningJobs
+        The panels' background jobs.  A panel calls ``jobs.begin(name, stop=...)``
+        when its worker starts and ``jobs.end(name)`` when it finishes (also
+        when stopped or failed): meanwhile every command that changes the
+        current object or the committed objects (buttons, keys, clicks, a
+        panel's own) is refused and the status line says why.  A panel asks
+        ``jobs.refuse()`` before changing objects or starting a job.
     """
 
     viewer: Viewer
     image_changed: Event
     slice_encoded: Event
+    history_changed: Event
+    jobs: RunningJobs
 
     # ------------------------------------------------------------- reading
     @property
@@ -124,13 +136,27 @@ class Annotator(Protocol):
         """
 
     def replace_objects(self, labels: np.ndarray) -> None:
-        """Make integer ``labels`` of the image's label shape its objects (a new undo history)."""
+        """Make integer ``labels`` of the image's label shape its objects (a new undo history).
+
+        Raises PromptsegError for labels that do not fit, and while a job runs.
+        """
 
     def edit_object(self, key: SliceKey, prompts: Prompts) -> None:
-        """Make ``prompts`` on slice ``key`` the current object (undoable), draw them and show its mask."""
+        """Make ``prompts`` on slice ``key`` the current object (undoable), draw them and show its mask.
+
+        Refused (nothing changes, the status line says why) while a job runs.
+        """
 
     def image_settings_changed(self) -> None:
         """Re-read the image's contrast limits and store (after a panel attached an embedding store)."""
+
+    def show_correction(self, label: int | None) -> None:
+        """Say on the status line that the current object will correct committed object ``label`` (None: it will not).
+
+        For a panel that uses the current object as a correction (3D
+        propagation with SAM 2.1 and an id chosen in *Object*): the line
+        then names that object, and the new id a commit (C) would give instead.
+        """
 
     def report_error(self, exc: Exception, *, status: str | None = None) -> None:
         """Tell the user about ``exc`` (status line, notification, log); committed objects are kept."""

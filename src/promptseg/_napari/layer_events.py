@@ -77,6 +77,10 @@ class LayerEvents:
         c = self.current
         if c.syncing or str(getattr(event, "action", "changed")) not in ("added", "removed", "changed"):
             return
+        if self.widget.jobs.refuse():  # a job reads the current object: the layers show it again, unchanged
+            c.write_prompts([c.key])
+            c.layers.set_click_positive(c.positive)
+            return
         c.layers.recolor_points()  # no-op unless a point got the wrong colour
         c.layers.set_click_positive(c.positive)  # after a Ctrl/Alt-click; no-op otherwise
         self.prompts_changed()

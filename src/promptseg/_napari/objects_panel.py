@@ -35,6 +35,8 @@ from .workers import start_worker
 
 #: Steps of the progress bar per slice.
 STEPS = 100
+#: Segment all's name while it runs (the annotator's status line names it to a refused command).
+JOB = "Segment all"
 HELP = ("<b>Shift-click</b> an object: correct it with clicks (C puts it back under its id, Shift+C restores it). "
         "<b>D</b> over an object deletes it. <b>M</b> over one object, then <b>M</b> over another merges them. "
         "Ctrl+Z undoes each.")
@@ -107,7 +109,7 @@ class ObjectsPanel(QWidget):
         """Start Segment all on the displayed slice (or every slice); returns the worker, None when it cannot start."""
         a = self.annotator
         session, key = a.session, a.displayed_slice()
-        if session is None or self.worker is not None:
+        if session is None or self.worker is not None or a.jobs.refuse():
             return None
         whole = self.scope.currentIndex() == 1 if whole_stack is None else bool(whole_stack)
         try:
@@ -130,6 +132,7 @@ class ObjectsPanel(QWidget):
         self.worker, self._stopping = worker, False
         self.run.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        a.jobs.begin(JOB, stop="Cancel")  # no object is committed or changed until its objects are written
         self._say("Segment all: working on " + ("every slice…" if whole else "this slice…"))
         start_worker(worker)
         return worker
@@ -190,6 +193,7 @@ class ObjectsPanel(QWidget):
         self.worker, self._stopping = None, False
         self.run.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.annotator.jobs.end(JOB)
 
     # ------------------------------------------------------- adopt labels
     def labels_layers(self) -> list[Labels]:
@@ -213,7 +217,7 @@ class ObjectsPanel(QWidget):
         if layer is None:
             chosen = [x for x in self.labels_layers() if x.name == self.labels_combo.currentText()]
             layer = chosen[0] if chosen else None
-        if session is None or layer is None:
+        if session is None or layer is None or a.jobs.refuse():
             return 0
         try:
             _no_current_object(session)

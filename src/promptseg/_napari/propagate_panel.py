@@ -28,6 +28,7 @@ import numpy as np
 from qtpy.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..errors import PromptsegError
+from ..session.history import LabelEdit
 from ..session.memory_propagation import MemoryPropagation, is_memory_backend
 from ..session.tracked_objects import TrackedObjects, commit_tracks
 from ..session.propagate import (
@@ -37,6 +38,10 @@ from .host import Annotator
 from .widget_session import WidgetSession
 from .progress_bars import attach_progress
 from .workers import start_worker
+
+
+#: The propagation's name while it runs (the annotator's status line names it to a refused command).
+JOB = "Propagation"
 
 
 class PropagatePanel(QWidget):
@@ -55,6 +60,7 @@ class PropagatePanel(QWidget):
         self._stopping = False
         self._memory: MemoryPropagation | None = None
         self._starts: list[int] = []  # ids of the objects the last memory propagation started
+        self._written: tuple[WidgetSession, LabelEdit, str] | None = None  # the last run's edit and what it said
         self.first = QSpinBox()
         self.last = QSpinBox()
         self.object = QSpinBox()
@@ -95,23 +101,43 @@ class PropagatePanel(QWidget):
         self.stop.clicked.connect(self.cancel)
         self.image_changed()
         annotator.image_changed.connect(self.image_changed)
+        annotator.history_changed.connect(self.history_changed)
+        annotator.slice_encoded.connect(self.show_correction)  # e.g. after another model was chosen
+        self.object.valueChanged.connect(lambda _value: self.show_correction())
 
     def image_changed(self) -> None:
         """Fit the z-range to the current image (the whole last leading axis); disabled for 2D images."""
         session = self.annotator.session
         lead = () if session is None else session.image.leading_shape
         self.setEnabled(bool(lead))
+        self._written = None
         n = lead[-1] if lead else 1
         for box, value in ((self.first, 0), (self.last, n - 1)):
             box.setRange(0, n - 1)
             box.setValue(value)
         self.status.setText("" if lead else "Propagation needs a stack (Z, Y, X).")
+        self.show_correction()
+
+    def show_correction(self) -> None:
+        """With SAM 2.1 and an id in *Object*, the current object corrects that object: the annotator says so."""
+        session, label = self.annotator.session, self.object.value()
+        memory = session is not None and is_memory_backend(session.backend)
+        self.annotator.show_correction(label if label and memory else None)
+
+    def history_changed(self) -> None:
+        """After Undo or Redo: say whether the last run's result is undone (or shown again)."""
+        if self._written is None:
+            return
+        session, edit, text = self._written
+        done = session.history.is_done(edit)
+        if done is not None:
+            self.status.setText(text if done else "Propagation undone.")
 
     def propagate(self, label: int | None = None):
         """Start propagating (the object id in the panel unless ``label`` is given); returns the worker or None."""
         a = self.annotator
         session = a.session
-        if session is None or self.worker is not None:
+        if session is None or self.worker is not None or a.jobs.refuse():
             return None
         label = (self.object.value() or None) if label is None else int(label)
         lo, hi = sorted((self.first.value(), self.last.value()))
@@ -140,8 +166,10 @@ class PropagatePanel(QWidget):
         worker.finished.connect(self._finished)
         self.worker = worker
         self._stopping = False
+        self._written = None
         self.run.setEnabled(False)
         self.stop.setEnabled(True)
+        a.jobs.begin(JOB, stop="Stop")  # the current object and the objects stay as the job read them
         count = f" {len(self._starts)} object(s)" if is_memory_backend(session.backend) else ""
         self.status.setText(f"Propagating{count} from slice {z} over {lo}–{hi}…")
         start_worker(worker)
@@ -217,6 +245,7 @@ class PropagatePanel(QWidget):
         else:
             text = f"Object {int(edit.new)} on slices {first}–{last} ({edit.index[-1].size} px). Ctrl+Z removes it."
         self.status.setText(text)
+        self._written = (session, edit, text)
         show_info(f"PromptSeg: {text}")
 
     def _failed(self, exc: Exception) -> None:
@@ -229,6 +258,7 @@ class PropagatePanel(QWidget):
         self.worker = None
         self.run.setEnabled(True)
         self.stop.setEnabled(False)
+        self.annotator.jobs.end(JOB)
 
 
 def _run(job):

@@ -103,6 +103,8 @@ class SeriesPanel(QWidget):
     def open_folder(self, folder: str | Path, output_dir: str | Path | None = None) -> int | None:
         """Open the series in ``folder`` at the first image not done; returns its index."""
         output_dir = output_dir if output_dir is not None else (self.output.text().strip() or None)
+        if self.annotator.jobs.refuse():  # a job's result goes to the image shown
+            return None
         try:
             series = ImageSeries(folder, output_dir=output_dir)
         except PromptsegError as exc:
@@ -121,7 +123,7 @@ class SeriesPanel(QWidget):
 
     def step(self, delta: int) -> int | None:
         """Save this image's labels and open the one ``delta`` away (next: +1, previous: -1)."""
-        if self.series is None or self.index is None:
+        if self.series is None or self.index is None or self.annotator.jobs.refuse():
             return None
         if not self._save()[0]:
             return self.index  # not saved (the notification says why): stay

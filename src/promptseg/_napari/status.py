@@ -71,7 +71,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def slice_status(session: WidgetSession | None, key: tuple[int, ...] | None, *, backend: Backend | None,
-                 loading: str | None, failure: BaseException | None) -> str:
+                 loading: str | None, failure: BaseException | None, corrects: int | None = None) -> str:
     """The annotator's status line: what is true now for ``session`` showing slice ``key``.
 
     Parameters
@@ -86,6 +86,10 @@ def slice_status(session: WidgetSession | None, key: tuple[int, ...] | None, *, 
         The model being loaded, if any.
     failure : Exception or None
         Why the displayed slice could not be encoded, if it could not.
+    corrects : int or None
+        The committed object a panel will correct with the current object
+        (the propagation panel's *Object*), if any: the line names it, and
+        the new id a commit (C) would give instead.
     """
     if backend is None or session is None:
         if loading is not None:
@@ -93,18 +97,21 @@ def slice_status(session: WidgetSession | None, key: tuple[int, ...] | None, *, 
         if backend is None:
             return "No model loaded: pick one in the Model menu."
         return f"{backend.name} is ready: open an image (File > Open) or pick one in the Image menu."
-    text = _slice_text(session, key, failure, backend)
+    text = _slice_text(session, key, failure, backend, corrects)
     return text if loading is None else f"{text} (Loading {loading}…)"
 
 
 def _slice_text(session: WidgetSession, key: tuple[int, ...] | None, failure: BaseException | None,
-               backend: Backend) -> str:
+               backend: Backend, corrects: int | None) -> str:
     if key is None:
         return "Prompts work on 2D slices: switch the viewer to 2D (last two axes displayed)."
     pred = session.prediction
     if pred is None and session.predicting:
         seconds = session.times.estimate(session.backend)
         return f"Predicting… ({session.backend.name} takes about {seconds:.1f} s; the viewer stays usable)"
+    if pred is not None and corrects is not None and 0 < corrects < session.next_label:
+        return (f"Correction of object {corrects}: {pred.area} px{_score(backend, pred.score)}. Propagate applies it "
+                f"(C commits it as new object {session.next_label}).")
     if pred is not None:
         return f"Object {session.next_label}: {pred.area} px{_score(backend, pred.score)}. C commits it."
     if failure is not None:
@@ -146,9 +153,9 @@ class StatusLine:
         self.show(status or f"Error: {line}", details=details)
 
     def describe(self, session: WidgetSession | None, key: tuple[int, ...] | None, *, backend: Backend | None,
-                 loading: str | None, failure: BaseException | None) -> None:
+                 loading: str | None, failure: BaseException | None, corrects: int | None = None) -> None:
         """Make the line say what is true now (arguments as for :func:`slice_status`)."""
-        text = slice_status(session, key, backend=backend, loading=loading, failure=failure)
+        text = slice_status(session, key, backend=backend, loading=loading, failure=failure, corrects=corrects)
         self.show(text, details="" if failure is None else error_details(failure))
 
     def show(self, text: str, *, details: str = "") -> None:

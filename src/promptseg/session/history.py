@@ -133,6 +133,12 @@ class History:
     def can_undo(self) -> bool:
         return bool(self._undo)
 
+    def is_done(self, edit: LabelEdit) -> bool | None:
+        """Whether the step that wrote ``edit`` is done (True) or undone (False); None when it is not kept."""
+        if any(step.edit is edit for step in self._undo):
+            return True
+        return False if any(step.edit is edit for step in self._redo) else None
+
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
