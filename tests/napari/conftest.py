@@ -29,6 +29,7 @@ def annotator(make_napari_viewer, qtbot):
         if wait:
             key = widget.displayed_slice()
             qtbot.waitUntil(lambda: widget.session.embedding(key) is not None and not widget.encoder.busy, timeout=20000)
+        qtbot.wait(50)  # the dock's first show fits the image to the canvas from a 0-ms timer: as a hand would, click after
         return viewer, widget
 
     yield make

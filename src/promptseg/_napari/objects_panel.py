@@ -150,10 +150,10 @@ class ObjectsPanel(QWidget):
             return
         part = step.done / step.total if step.total else 0.0
         target = int(STEPS * (index + part))
-        if target > self.bar.n:
-            self.bar.update(target - self.bar.n)
         where = f"slice {index + 1}/{total}, " if total > 1 else ""
         self.status.setText(f"Segment all: {where}{step.stage} {step.done}/{step.total}")
+        if target > self.bar.n:  # last: napari's bar processes pending events (the job's end may run inside)
+            self.bar.update(target - self.bar.n)
 
     def _done(self, session, found: dict, whole: bool) -> None:
         if self._stopping:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
+from typing import Callable
 
 from qtpy.QtCore import QThread, QTimer
 
@@ -64,14 +65,25 @@ def start_worker(worker) -> threading.Thread:
         # Called from an event handler: start once it has returned, as WorkerBase.start
         # does, so the job never runs while the GUI is still setting up what it reads.
         _PENDING.add(thread)  # referenced until it starts (Qt holds a bound method only weakly)
-        QTimer.singleShot(1, lambda: _start_pending(thread))
+        QTimer.singleShot(1, lambda: _start_pending(worker, thread))
     else:
-        thread.start()
+        _start(worker, thread)
     return thread
 
 
-def _start_pending(thread: threading.Thread) -> None:
+def before_start(worker, call: Callable[[], None]) -> None:
+    """Have ``call()`` run in the GUI thread just before ``worker``'s thread starts (see :func:`start_worker`)."""
+    worker.__dict__.setdefault("_promptseg_before_start", []).append(call)
+
+
+def _start_pending(worker, thread: threading.Thread) -> None:
     _PENDING.discard(thread)
+    _start(worker, thread)
+
+
+def _start(worker, thread: threading.Thread) -> None:
+    for call in worker.__dict__.pop("_promptseg_before_start", []):
+        call()
     thread.start()
 
 
