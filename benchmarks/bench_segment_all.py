@@ -2,23 +2,39 @@
 
 Three measurements, each printed as a table::
 
-    python benchmarks/bench_segment_all.py speed [--repeats 2]
+    python benchmarks/bench_segment_all.py speed [--models vit_t hiera_t] [--repeats 2] [--threads N]
+        [--points-per-side N] [--reference /tmp/ref_sam2] [--official-python PYTHON]
     python benchmarks/bench_segment_all.py quality [--datasets dsb2018_dev magnetic_tile_dev]
     python benchmarks/bench_segment_all.py clicks [--scratch-cache FILE] [--images N]
 
-**speed**: one 768 x 1024 RGB image (``bench_engine.make_image``), random-weight
-vit_t (the same weights for both), ``promptseg.segment_all`` against the
-official ``SamAutomaticMaskGenerator`` with its defaults, encoding included,
-each run in its own process, alternating.  The official code is imported from
-``PYTHONPATH`` (``pip install --no-deps --target DIR segment-anything
-segment-anything-hq``); its torchvision imports are served by the PIL resize
-shim of ``bench_engine`` and a plain-torch greedy ``batched_nms``, unless a
-real torchvision is importable (``--official-python`` runs the official worker
-with another interpreter, e.g. a throwaway venv that has one).  A random-weight
-model's predicted IoUs are low, so SAM's default filters keep almost nothing;
-the run is repeated with both filters off (every candidate formed, scored and
-NMS-ed), which is the heaviest case.  Both implementations' objects are
-compared (F1 of their masks matched at IoU > 0.5).
+**speed**: one 768 x 1024 RGB image (``bench_engine.make_image``), a
+random-weight model (the same weights for both), ``promptseg.segment_all``
+against the official generator with its defaults, encoding included, each run
+in its own process, alternating.  ``--models`` picks the models (default
+vit_t only):
+
+- ``vit_t``: ``SamBackend`` against the official ``SamAutomaticMaskGenerator``.
+  The official code is imported from ``PYTHONPATH`` (``pip install --no-deps
+  --target DIR segment-anything segment-anything-hq``); its torchvision
+  imports are served by the PIL resize shim of ``bench_engine``.
+- ``hiera_t``: full-size SAM 2.1 tiny built by our builder and saved as an
+  official-layout checkpoint ``{"model": state dict}``, ``Sam2Backend``
+  against the official ``SAM2AutomaticMaskGenerator`` (sam2 1.1.0, installed
+  apart in ``--reference``, default /tmp/ref_sam2, as for
+  ``bench_sam2_engine.py``; put on the official worker's ``PYTHONPATH``
+  only).  Its transforms are served by ``bench_sam2_shim.py``.  SAM 2.1's
+  generator keeps predicted IoUs above 0.8 (SAM's: 0.88), so ours is given
+  ``pred_iou_thresh=0.8`` in that case.
+
+Both official generators' ``batched_nms`` / ``box_area`` are a plain-torch
+greedy NMS, unless a real torchvision is importable (``--official-python``
+runs the official worker with another interpreter, e.g. a throwaway venv that
+has one).  A random-weight model's predicted IoUs are low, so the default
+filters keep almost nothing; the run is repeated with both filters off (every
+candidate formed, scored and NMS-ed), which is the heaviest case.  Both
+implementations' objects are compared (F1 of their masks matched at IoU >
+0.5).  ``--points-per-side`` changes the grid of both generators (for a quick
+check of the script; the default is the generators' 32).
 
 **quality**: the classic pass and a plain scikit-image reference (Otsu +
 distance-transform watershed, ``segment_all_quality.reference_pass``) on
@@ -44,20 +60,31 @@ import numpy as np
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
+from bench_sam2_engine import _official_importable  # noqa: E402
+
 SHARED = HERE.parents[2] / "shared" / "datasets"
 
-#: Filter settings of the speed runs: SAM's defaults, and every candidate kept.
+#: Filter settings of the speed runs: the official generator's defaults, and every candidate kept.
 SPEED_CASES = {"defaults": {}, "no filters": {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}}
+#: Per model, what makes our defaults the official generator's (SAM 2.1's keeps predicted IoUs above 0.8, SAM's 0.88).
+OFFICIAL_DEFAULTS = {"vit_t": {}, "hiera_t": {"pred_iou_thresh": 0.8}}
 
 
 # ---------------------------------------------------------------- speed
 def _nms_shim() -> None:
     """``torchvision.ops.boxes.batched_nms`` / ``box_area`` in plain torch when torchvision is a shim."""
+    import types
+
     import torch
 
+    tv = sys.modules.get("torchvision")
+    if tv is None or hasattr(tv, "__file__"):
+        return  # a real torchvision (imported, or left for the official code to import)
     boxes_mod = sys.modules.get("torchvision.ops.boxes")
-    if boxes_mod is None or hasattr(boxes_mod, "__file__"):
-        return  # a real torchvision
+    if boxes_mod is None:  # bench_sam2_shim serves the transforms only
+        ops, boxes_mod = types.ModuleType("torchvision.ops"), types.ModuleType("torchvision.ops.boxes")
+        tv.ops, ops.boxes = ops, boxes_mod
+        sys.modules.update({"torchvision.ops": ops, "torchvision.ops.boxes": boxes_mod})
 
     def box_area(b):
         return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -80,7 +107,47 @@ def _nms_shim() -> None:
     boxes_mod.batched_nms, boxes_mod.box_area = batched_nms, box_area
 
 
-def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: int | None = None) -> dict:
+def _our_backend(model: str, weights: Path):
+    import torch
+
+    if model == "vit_t":
+        from promptseg.backends.sam import SamBackend
+        from promptseg.model.build import build_sam
+
+        sam = build_sam("vit_t")
+        sam.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return SamBackend(sam, name="random-vit_t")
+    from promptseg.backends.sam2 import Sam2Backend
+    from promptseg.model.sam2.load import load_sam2
+
+    sam2, loaded = load_sam2(weights)
+    return Sam2Backend(sam2, name=f"random-{model}", architecture=loaded.architecture)
+
+
+def _official_generator(model: str, weights: Path, options: dict):
+    import torch
+
+    if model == "vit_t":
+        from bench_engine import _official_vit_t, _torchvision_shim
+
+        _torchvision_shim()
+        _nms_shim()
+        from segment_anything import SamAutomaticMaskGenerator
+
+        sam = _official_vit_t()
+        sam.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return SamAutomaticMaskGenerator(sam.eval(), **options)
+    from bench_sam2_engine import OfficialSession  # installs bench_sam2_shim, builds the official model
+
+    sam2 = OfficialSession(weights, model).model
+    _nms_shim()
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+    return SAM2AutomaticMaskGenerator(sam2, **options)
+
+
+def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: int | None = None,
+                 model: str = "vit_t") -> dict:
     import torch
 
     if threads:
@@ -91,28 +158,15 @@ def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: in
     image = make_image()
     if impl == "ours":
         from promptseg.auto import segment_all
-        from promptseg.backends.sam import SamBackend
         from promptseg.eval import run_to_end
-        from promptseg.model.build import build_sam
 
-        model = build_sam("vit_t")
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        backend = SamBackend(model, name="random-vit_t")
+        backend = _our_backend(model, weights)
         t = time.perf_counter()
         result = run_to_end(segment_all(backend, image, **options))
         seconds = time.perf_counter() - t
         labels = result.labels
     else:
-        from bench_engine import _official_vit_t, _torchvision_shim
-
-        _torchvision_shim()
-        _nms_shim()
-        from segment_anything import SamAutomaticMaskGenerator
-
-        model = _official_vit_t()
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        model.eval()
-        generator = SamAutomaticMaskGenerator(model, **options)
+        generator = _official_generator(model, weights, options)
         t = time.perf_counter()
         records = generator.generate(image)
         seconds = time.perf_counter() - t
@@ -126,42 +180,73 @@ def speed_worker(impl: str, weights: Path, options: dict, out: Path, threads: in
     return {"seconds": seconds, "objects": int(labels.max()), "threads": torch.get_num_threads()}
 
 
+def _save_weights(model: str, path: Path) -> None:
+    """Random weights, seed 0: vit_t as a plain state dict, SAM 2.1 in the official layout ``{"model": ...}``."""
+    import torch
+
+    torch.manual_seed(0)
+    if model == "vit_t":
+        from promptseg.model.build import build_sam
+
+        torch.save(build_sam("vit_t").state_dict(), path)
+    else:
+        from promptseg.model.sam2.build import build_sam2
+
+        torch.save({"model": build_sam2(model).state_dict()}, path)
+
+
 def run_speed(args) -> None:
     import torch
 
-    from promptseg.model.build import build_sam
+    print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}; one 768x1024 RGB image, random weights, encoding included"
+          + (f"; {args.points_per_side} points per side" if args.points_per_side else ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            if model != "vit_t" and not args.official_python and not _official_importable(args.reference):
+                print(f"{model}: official sam2 not importable from {args.reference}: skipped")
+                continue
+            weights = Path(tmp) / f"{model}.pt"
+            _save_weights(model, weights)
+            for case, options in SPEED_CASES.items():
+                options = {**OFFICIAL_DEFAULTS[model], **options}
+                if args.points_per_side:
+                    options["points_per_side"] = args.points_per_side
+                if not _speed_case(model, case, options, weights, Path(tmp), args):
+                    return
+
+
+def _speed_case(model: str, case: str, options: dict, weights: Path, tmp: Path, args) -> bool:
+    """Alternating runs of one model and filter setting; prints its row (False: a worker failed)."""
     from segment_all_quality import quality, summarise
 
-    print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}; "
-          f"one 768x1024 RGB image, random-weight vit_t, encoding included")
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        weights = Path(tmp) / "vit_t.pt"
-        torch.save(build_sam("vit_t").state_dict(), weights)
-        for case, options in SPEED_CASES.items():
-            times = {"ours": [], "official": []}
-            counts = {}
-            for r in range(args.repeats):
-                for impl in ("ours", "official"):
-                    out = Path(tmp) / f"{impl}.npy"
-                    python = args.official_python if impl == "official" and args.official_python else sys.executable
-                    cmd = [python, str(HERE), "speed-worker", impl, str(weights), json.dumps(options), str(out),
-                           str(args.threads or 0)]
-                    done = subprocess.run(cmd, capture_output=True, text=True)
-                    if done.returncode != 0:
-                        print(f"{case}/{impl} failed:\n{done.stderr[-3000:]}")
-                        return
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
-                    times[impl].append(row["seconds"])
-                    counts[impl] = row["objects"]
-            agree = summarise([quality(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / "official.npy"))])
-            same = "both found none" if agree["pred"] == agree["gt"] == 0 else f"F1 {agree['f1']:.3f}"
-            ours, ref = min(times["ours"]), min(times["official"])
-            print(f"{case:11}: ours {ours:6.2f} s ({counts['ours']} objects)  official {ref:6.2f} s "
-                  f"({counts['official']} objects)  ours/official {ours / ref:.2f}x  "
-                  f"[all runs: ours {', '.join(f'{t:.2f}' for t in times['ours'])}; "
-                  f"official {', '.join(f'{t:.2f}' for t in times['official'])}]  "
-                  f"objects matched at IoU>0.5: {same}")
+    times = {"ours": [], "official": []}
+    counts = {}
+    for r in range(args.repeats):
+        for impl in ("ours", "official"):
+            env = dict(os.environ)
+            if impl == "official" and model != "vit_t":
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.reference, str(HERE.parent),
+                                                                  env.get("PYTHONPATH")]))
+            python = args.official_python if impl == "official" and args.official_python else sys.executable
+            cmd = [python, str(HERE), "speed-worker", impl, str(weights), json.dumps(options), str(tmp / f"{impl}.npy"),
+                   str(args.threads or 0), "--model", model]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                print(f"{model} {case}/{impl} failed:\n{done.stderr[-3000:]}")
+                return False
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            times[impl].append(row["seconds"])
+            counts[impl] = row["objects"]
+    agree = summarise([quality(np.load(tmp / "ours.npy"), np.load(tmp / "official.npy"))])
+    same = "both found none" if agree["pred"] == agree["gt"] == 0 else f"F1 {agree['f1']:.3f}"
+    ours, ref = min(times["ours"]), min(times["official"])
+    print(f"{model:7} {case:11}: ours {ours:6.2f} s ({counts['ours']} objects)  official {ref:6.2f} s "
+          f"({counts['official']} objects)  ours/official {ours / ref:.2f}x  "
+          f"[all runs: ours {', '.join(f'{t:.2f}' for t in times['ours'])}; "
+          f"official {', '.join(f'{t:.2f}' for t in times['official'])}]  "
+          f"objects matched at IoU>0.5: {same}", flush=True)
+    return True
 
 
 # -------------------------------------------------------------- quality
@@ -277,6 +362,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--official-python", help="interpreter for the official worker (e.g. a venv with torchvision)")
     p.add_argument("--threads", type=int, help="torch threads in both workers (default: torch's own)")
+    p.add_argument("--models", nargs="+", default=["vit_t"], choices=list(OFFICIAL_DEFAULTS))
+    p.add_argument("--reference", default="/tmp/ref_sam2", help="folder holding the official sam2 install (hiera_t)")
+    p.add_argument("--points-per-side", type=int, help="grid of both generators (default: theirs, 32)")
     p = sub.add_parser("quality")
     p.add_argument("--datasets", nargs="+", default=["dsb2018_dev", "magnetic_tile_dev"])
     p.add_argument("--images", type=int, help="only the first N images (sorted ids)")
@@ -292,9 +380,11 @@ def main(argv=None) -> int:
     p.add_argument("options")
     p.add_argument("out", type=Path)
     p.add_argument("threads", type=int, nargs="?", default=0)
+    p.add_argument("--model", default="vit_t", choices=list(OFFICIAL_DEFAULTS))
     args = parser.parse_args(argv)
     if args.what == "speed-worker":
-        print(json.dumps(speed_worker(args.impl, args.weights, json.loads(args.options), args.out, args.threads)))
+        print(json.dumps(speed_worker(args.impl, args.weights, json.loads(args.options), args.out, args.threads,
+                                      args.model)))
     else:
         {"speed": run_speed, "quality": run_quality, "clicks": run_clicks}[args.what](args)
     return 0
