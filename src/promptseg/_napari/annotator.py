@@ -386,8 +386,11 @@ class AnnotatorWidget(QWidget):
             return
         s, key = self.session, self.current.key
         failure = None if s is None or key is None else self.encoder.failure(s, key)
+        corrects = self.correction  # asked about the picked-up object only when a panel names a correction
+        if corrects is not None and (s is None or self.object_clicks.label_for_commit(s) is not None):
+            corrects = None
         self.status.describe(s, key, backend=self.backend, loading=self.menu.loading, failure=failure,
-                             corrects=None if s is None or self.object_clicks.label_for_commit(s) else self.correction)
+                             corrects=corrects)
 
     def _prepare_feedback(self) -> None:
         """While the user is idle after an answer: the backend's work for the next click, ahead of it."""

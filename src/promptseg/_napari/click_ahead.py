@@ -49,11 +49,11 @@ class ClickAhead:
         The annotated image: its session, displayed slice, layers and click polarity.
     parent : QObject
         Owner of the rest timer (the annotator widget).
-    jobs : RunningJobs, optional
+    jobs : RunningJobs
         While one of them runs, no click is answered (the press does not reach the layer either).
     """
 
-    def __init__(self, current: CurrentImage, parent: QObject, jobs: RunningJobs | None = None) -> None:
+    def __init__(self, current: CurrentImage, parent: QObject, jobs: RunningJobs) -> None:
         self.current = current
         self.jobs = jobs
         self.timer = QTimer(parent, singleShot=True, interval=LOOK_AHEAD_MS)
@@ -113,7 +113,7 @@ class ClickAhead:
         """
         c = self.current
         key = c.key
-        if not c.ready or c.syncing or (self.jobs is not None and self.jobs.running is not None):
+        if not c.ready or c.syncing or self.jobs.running is not None:
             return None
         coords = np.asarray(coords, dtype=np.float64)
         if not c.layers.on_slice(coords, key):
