@@ -11,12 +11,14 @@ import threading
 
 import numpy as np
 import pytest
+import tifffile
 from qtpy.QtCore import Qt
 from vispy.util import keys
 
 from canvas_events import click
 from sam2_fixture import drifting_disc_stack, tiny_tracker_model
 
+import promptseg._napari.find_similar as find_similar_panel
 import promptseg._napari.objects_panel as objects_panel
 from promptseg.backends import load_backend
 from promptseg.backends.sam2 import Sam2Backend
@@ -112,3 +114,75 @@ def test_segment_all_locks_the_objects_until_it_has_written_them(annotator, monk
     assert after.max() > 1 and (after[before == 1] == 1).all()
     _key(viewer, qtbot, K.Key_Z, MOD.ControlModifier)  # undo works again: Segment all's step
     np.testing.assert_array_equal(np.asarray(widget.layers.objects.data), before)
+
+
+def _centre(mask: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.nonzero(mask)
+    i = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
+    return int(rows[i]), int(cols[i])
+
+
+def test_find_similar_locks_the_objects_and_a_deleted_point_comes_back(annotator, monkeypatch, qtbot) -> None:
+    blobs = synthetic_nuclei_2d((96, 96), n_nuclei=6, seed=3)
+    viewer, widget = annotator(blobs.image, load_backend("classic"))
+    qtbot.wait(50)
+    first, second = _centre(blobs.labels == 1), _centre(blobs.labels == 2)
+    click(viewer, qtbot, *first)
+    _key(viewer, qtbot, K.Key_C)  # object 1: the exemplar
+    click(viewer, qtbot, *second)  # the current object: one point
+    draft, objects = widget.session.draft, np.asarray(widget.layers.objects.data).copy()
+    points = widget.layers.points
+    assert len(points.data) == 1
+    panel = widget.find_similar_panel
+    gate = _hold(monkeypatch, find_similar_panel, "_run")
+    qtbot.mouseClick(panel.run, Qt.LeftButton)
+    assert panel.worker is not None and not widget.panel.commit.isEnabled()
+    _every_command(viewer, widget, qtbot, second)
+    # napari's own Delete key removes the selected point without any mouse press: the layers show it again
+    viewer.layers.selection.active = points
+    points.selected_data = {0}
+    _key(viewer, qtbot, K.Key_Delete)
+    assert len(points.data) == 1 and widget.session.draft is draft
+    np.testing.assert_array_equal(np.asarray(widget.layers.objects.data), objects)
+    assert widget.panel.status.text() == "Find similar running: wait for it."
+    gate.set()
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=30000)
+    assert widget.panel.commit.isEnabled() and panel.proposals
+    viewer.layers.selection.active = points  # the proposals layer was made active when shown
+    points.selected_data = {0}
+    _key(viewer, qtbot, K.Key_Delete)  # the job has ended: Delete deletes
+    assert len(points.data) == 0 and widget.session.draft.is_empty
+
+
+def test_the_series_stays_on_its_image_while_segment_all_runs(make_napari_viewer, monkeypatch, qtbot,
+                                                             tmp_path) -> None:
+    from promptseg._napari.annotator import AnnotatorWidget
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):
+        tifffile.imwrite(folder / f"cells_{i}.tif", synthetic_nuclei_2d((64, 64), n_nuclei=4, seed=i).image)
+    viewer = make_napari_viewer(show=True)
+    widget = AnnotatorWidget(viewer, backend=load_backend("classic"))
+    viewer.window.add_dock_widget(widget)
+    series = widget.series_panel
+    qtbot.wait(50)
+    qtbot.mouseClick(widget.panel.section_headers["Image series"], Qt.LeftButton)  # unfold the section
+    qtbot.waitUntil(series.next.isVisible, timeout=2000)
+    assert series.open_folder(folder) == 0
+    qtbot.waitUntil(lambda: widget.session.embedding(()) is not None and not widget.encoder.busy, timeout=20000)
+    gate = _hold(monkeypatch, objects_panel, "_segment_slices")
+    qtbot.mouseClick(widget.objects_panel.run, Qt.LeftButton)
+    assert widget.objects_panel.worker is not None
+    qtbot.mouseClick(series.next, Qt.LeftButton)  # the job's objects belong to this image: Next waits
+    assert series.index == 0 and widget.image_layer.name == "cells_0.tif"
+    assert not (folder / "cells_0.labels.tif").exists()
+    assert widget.panel.status.text() == "Segment all running: wait for it or press Cancel."
+    assert series.open_folder(folder) is None and series.index == 0
+    gate.set()
+    qtbot.waitUntil(lambda: widget.objects_panel.worker is None, timeout=30000)
+    assert widget.layers.objects.data.max() > 0
+    qtbot.mouseClick(series.next, Qt.LeftButton)
+    assert series.index == 1 and widget.image_layer.name == "cells_1.tif"
+    saved = tifffile.imread(folder / "cells_0.labels.tif")
+    assert saved.max() > 0
