@@ -84,7 +84,6 @@ class AnnotatorWidget(QWidget):
         self._sessions: dict[int, tuple[WidgetSession, PromptLayers]] = {}
         self._cache = EmbeddingCache()  # one byte budget for every image the widget annotates
         self._fitted_once = False  # the image was fitted to the canvas beside the docked widget
-        self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
         self.encoder = EncodeScheduler(self._on_encoded, self._encode_failed)
         self.predict_times = PredictTimes()  # decides which backends predict in a worker
         self.status = StatusLine(self.panel.status)
@@ -109,7 +108,7 @@ class AnnotatorWidget(QWidget):
         self.layer_events = LayerEvents(self)  # prompts drawn, contrast and pixels changed
         self.large = LargeDock(self)
         self.menu = BackendMenu(self.panel.backend_combo, self, on_loaded=self._use_backend,
-                                on_failed=self._load_failed)
+                                on_failed=self._load_failed, on_error=self.report_error)
         self.objects_panel = self.add_panel("Objects", ObjectsPanel, expanded=True)
         self.store_panel = self.add_panel("Embedding store", lambda host: StorePanel(host, self.stores))
         self.propagate_panel = self.add_panel("3D propagation", PropagatePanel)
@@ -341,21 +340,11 @@ class AnnotatorWidget(QWidget):
             self._redisplay()
         else:
             self._refresh_status()
-        warm_up = getattr(backend, "warm_up", None)
-        if callable(warm_up) and backend.backend_id not in self._warmed:
-            # Once the combo has repainted: the first click then finds the GUI thread's math libraries ready.
-            self._warmed.add(backend.backend_id)
-            QTimer.singleShot(0, lambda: self._warm_up(warm_up))
+        self.menu.warm_up_once(backend)
 
     def _load_failed(self, key: str, exc: Exception) -> None:
         running = self.backend.name if self.backend is not None else "no model: pick one in the Model menu"
         self.report_error(exc, status=f"Not loaded: {error_line(exc)} Still using {running}.")
-
-    def _warm_up(self, warm_up: Callable[[], object]) -> None:
-        try:
-            warm_up()
-        except Exception as exc:  # a backend that cannot answer a blank click will not answer the user's either
-            self.report_error(exc)
 
     # --------------------------------------------------------- slices
     def _redisplay(self) -> None:

@@ -68,17 +68,21 @@ class BackendMenu:
         Called in the GUI thread with a backend that finished loading.
     on_failed : callable(str, Exception)
         Called in the GUI thread with what could not be loaded and why.
+    on_error : callable(Exception)
+        Called with what a backend's warm-up raised (see :meth:`warm_up_once`).
     """
 
     def __init__(self, combo: QComboBox, parent: QWidget, *, on_loaded: Callable[[Backend], None],
-                 on_failed: Callable[[str, Exception], None]) -> None:
+                 on_failed: Callable[[str, Exception], None], on_error: Callable[[Exception], None]) -> None:
         self.combo = combo
         self.parent = parent
         self.running: Backend | None = None
         self.loading: str | None = None  #: what is being loaded, if anything
         self._on_loaded = on_loaded
         self._on_failed = on_failed
+        self._on_error = on_error
         self._loader = None
+        self._warmed: set[str] = set()  # backend_ids whose warm_up ran in the GUI thread
         combo.activated.connect(self._chosen)
 
     def fill(self) -> BackendChoice | None:
@@ -139,6 +143,28 @@ class BackendMenu:
         if self.combo.findData(backend.name) < 0:
             self.combo.insertItem(0, f"{backend.name} (loaded)", backend.name)
         self._select(backend.name)
+
+    def warm_up_once(self, backend: Backend) -> None:
+        """Run ``backend.warm_up`` (if it has one) in the GUI thread once per backend id, after the menu repainted.
+
+        The first click then finds the GUI thread's math libraries ready.  A
+        backend that cannot answer a blank click will not answer the user's
+        either: what it raises goes to ``on_error``.
+        """
+        from qtpy.QtCore import QTimer
+
+        warm_up = getattr(backend, "warm_up", None)
+        if not callable(warm_up) or backend.backend_id in self._warmed:
+            return
+        self._warmed.add(backend.backend_id)
+
+        def run() -> None:
+            try:
+                warm_up()
+            except Exception as exc:  # reported, never raised into Qt's event loop
+                self._on_error(exc)
+
+        QTimer.singleShot(0, run)
 
     def _select(self, key: str) -> None:
         index = self.combo.findData(key)
