@@ -43,6 +43,28 @@ def test_touching_nuclei_are_split():
     assert (best_ious(result.labels, truth) > 0.8).all()
 
 
+def _domed_pair(gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two domed nuclei whose centres are ``gap`` px apart (outlines merged, no neck), and a lone third one."""
+    rng = np.random.default_rng(1)
+    rr, cc = np.mgrid[0:160, 0:200]
+    img, truth = np.full((160, 200), 20.0), np.zeros((160, 200), np.int32)
+    centres = [(70, 60), (70, 60 + gap), (120, 150)]
+    dist = np.stack([np.hypot(rr - r, cc - c) for r, c in centres])
+    nearest = dist.argmin(axis=0)
+    inside = dist.min(axis=0) <= 14
+    truth[inside] = nearest[inside] + 1
+    img[inside] = 70 + 130 * np.cos(np.minimum(dist.min(axis=0), 14) / 14 * np.pi / 2)[inside]  # brightest at centres
+    return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8), truth
+
+
+def test_touching_nuclei_with_no_neck_are_split_at_their_dimmer_seam():
+    image, truth = _domed_pair(gap=12)
+    split = run_to_end(segment_all(load_backend("classic"), image))
+    assert split.count == 3 and (best_ious(split.labels, truth) > 0.8).all()
+    depth_only = run_to_end(segment_all(load_backend("classic"), image, intensity_weight=0))
+    assert depth_only.count == 2  # on depth alone the pair is one object
+
+
 def test_progress_is_reported_and_options_are_checked():
     image, _ = nuclei_image()
     steps = []

@@ -62,6 +62,14 @@ class ClassicAutoSettings:
         Watershed seeds at least this many typical radii apart.
     distance_smoothing : float
         Gaussian sigma of the distance transform, in typical radii.
+    intensity_weight : float
+        Touching objects are split on their depth (distance to the
+        background, in typical radii) plus this times their brightness
+        (smoothed, scaled from the foreground's 5th to 95th percentile to
+        0..1): a dimmer seam between two nuclei splits them where their
+        outline has no neck.  0 splits on depth alone.
+    intensity_smoothing : float
+        Gaussian sigma of that brightness, in typical radii.
     boundary_level : float or tuple of float
         Where each object's boundary is drawn between its ring (0) and its
         inside (1); with several levels, each object takes the one whose
@@ -89,6 +97,8 @@ class ClassicAutoSettings:
     dim_level: float = 0.0
     seed_spacing: float = 0.6
     distance_smoothing: float = 0.15
+    intensity_weight: float = 3.0
+    intensity_smoothing: float = 0.2
     boundary_level: float | tuple[float, ...] | None = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65)
     boundary_smoothing: float = 0.5
     ring_width: int = 3
@@ -144,15 +154,20 @@ def _typical_radius(fg: np.ndarray) -> float:
     return max(float(np.sqrt(np.median(areas) / np.pi)), 2.0)
 
 
-def _split(fg: np.ndarray, radius: float, s: ClassicAutoSettings) -> np.ndarray:
-    """Watershed of the foreground on its smoothed distance transform, seeded at spaced peaks."""
+def _split(fg: np.ndarray, x: np.ndarray, radius: float, s: ClassicAutoSettings) -> np.ndarray:
+    """Watershed of the foreground on its depth plus brightness (see ``intensity_weight``), seeded at spaced peaks."""
     dist = ndi.distance_transform_edt(fg)
     if s.distance_smoothing > 0:
         dist = ndi.gaussian_filter(dist, s.distance_smoothing * radius)
+    surface = dist / radius
+    if s.intensity_weight > 0 and fg.any():
+        bright = ndi.gaussian_filter(x, s.intensity_smoothing * radius) if s.intensity_smoothing > 0 else x
+        low, high = np.percentile(bright[fg], [5, 95])
+        surface = surface + s.intensity_weight * np.clip((bright - low) / max(high - low, 1e-12), 0.0, 1.0)
     size = max(int(2 * s.seed_spacing * radius) | 1, 3)
-    peaks = (dist == ndi.maximum_filter(dist, size=size)) & fg & (dist > 0)
+    peaks = (surface == ndi.maximum_filter(surface, size=size)) & fg & (dist > 0)
     markers, _ = ndi.label(peaks)
-    return watershed(-dist, markers, mask=fg)
+    return watershed(-surface, markers, mask=fg)
 
 
 def classic_objects(image: np.ndarray, settings: ClassicAutoSettings = ClassicAutoSettings()
@@ -193,7 +208,7 @@ def classic_objects(image: np.ndarray, settings: ClassicAutoSettings = ClassicAu
     fg = ndi.binary_fill_holes(_foreground(smooth, s))
     radius = _typical_radius(fg)
     yield ClassicProgress("detect", 2, 4)
-    labels = _split(fg, radius, s)
+    labels = _split(fg, x, radius, s)
     yield ClassicProgress("split", 3, 4)
     fine = ndi.gaussian_filter(x, s.boundary_smoothing) if s.boundary_smoothing > 0 else x
     labels, scores = refine_objects(fine, labels, radius, s, noise_level(x))
