@@ -25,8 +25,9 @@ import numpy as np
 
 from ...prompts import Prompts
 from ..base import FeatureBackend, ImageEmbedding, Prediction
+from .answer_edits import AnswerEdits
 from .encoder import ClassicFeatures, encode_image
-from .fine_track import FineTrack, click_key, follow
+from .fine_track import FineTrack, click_key, colour, follow
 from .head import RegionPrompts, segment
 from .refine import refine_boundary
 from .parts import keep_seeded_parts
@@ -43,12 +44,14 @@ class _State:
     """``Prediction.state`` of the classic backend: the answer on the superpixels it came from.
 
     ``track`` holds the fine-mode decision and answer for objects prompted by
-    clicks alone (None otherwise).
+    clicks alone, or the edits of an answer the object had before its first
+    click (None otherwise); ``clicked`` whether any click made the answer.
     """
 
     graph: object
     fraction: np.ndarray
-    track: FineTrack | None = None
+    track: FineTrack | AnswerEdits | None = None
+    clicked: bool = True
 
 
 class ClassicBackend(FeatureBackend):
@@ -139,6 +142,9 @@ class ClassicBackend(FeatureBackend):
         polygon_list = list(zip(prompts.polygons, prompts.polygon_labels.tolist()))
         region, forbidden = self._regions(features, prompts, scribble_list, polygon_list, previous)
         g = features.graph
+        edits = self._edits(embedding, prompts, previous, scribble_list, polygon_list)
+        if edits is not None:
+            return _fine_answer(features, edits)
         if not region.has_object_evidence:
             return _empty(shape, g.n, features)
         track, cuts = None, {}
@@ -152,7 +158,7 @@ class ClassicBackend(FeatureBackend):
             work_logits, obj, score = cuts[len(prompts.points)]
         else:
             work_logits, obj, score = self._cut(features, prompts, region, forbidden, scribble_list)
-        state = _State(graph=g, fraction=obj.astype(np.float32), track=track)
+        state = _State(graph=g, fraction=obj.astype(np.float32), track=track, clicked=bool(len(prompts.points)))
         return _to_image(work_logits, features, score, state)
 
     def _cut(self, features, prompts, region, forbidden, scribble_list):
@@ -181,6 +187,42 @@ class ClassicBackend(FeatureBackend):
         """Fine mode answers objects prompted by clicks alone, at least one of them positive."""
         return (self.settings.fine and prompts.box is None and prompts.mask is None and not scribble_list
                 and not polygon_list and bool((prompts.labels == 1).any()))
+
+    def _edits(self, embedding, prompts, previous, scribble_list, polygon_list) -> AnswerEdits | None:
+        """The edits of the answer this object had before its first click, if it had one (see :mod:`.answer_edits`).
+
+        They apply to clicks (with or without a mask prompt) on an object
+        whose previous answer was made without clicks, or by another
+        backend, or is itself such edits; with a mask prompt and no previous
+        answer, the answer to the mask alone (the one shown before the first
+        click) is edited when the first click disagrees with it (a negative
+        click inside it, a positive one outside).
+        """
+        if (not self.settings.edit_answers or not len(prompts.points) or prompts.box is not None
+                or scribble_list or polygon_list):
+            return None
+        if previous is None:  # a mask prompt's own answer is corrected when the first click disagrees with it
+            if prompts.mask is None:
+                return None
+            previous = self.answer(embedding, prompts.with_points(prompts.points[:0], prompts.labels[:0]), None)
+            r, c = (int(v) for v in prompts.points[0])
+            if bool(previous.mask[r, c]) == bool(prompts.labels[0]):
+                return None  # a click that agrees (a seed inside the mask's answer) is a cut's prompt, as before
+        features = embedding.features
+        key = click_key(features, prompts.points, prompts.labels)
+        state, lab = previous.state, colour(features)
+        if isinstance(state, _State) and state.graph is features.graph:
+            if isinstance(state.track, AnswerEdits):
+                return state.track.extended(lab, features.colour_noise, key, self.settings)
+            if state.clicked:
+                return None
+        if np.shape(previous.mask) != tuple(features.work.image_shape):
+            return None
+        start = features.work.mask_to_work(np.asarray(previous.mask, bool)) > 0.5
+        if not start.any():
+            return None
+        edits = AnswerEdits.begin(lab, start, score=float(previous.score))
+        return edits.extended(lab, features.colour_noise, key, self.settings)
 
     def _follow(self, features, prompts, previous, cuts: dict) -> FineTrack:
         """The object's fine-mode track for these clicks (see :mod:`.fine_track`).
@@ -266,8 +308,8 @@ def _seed_pixels(features: ClassicFeatures, prompts, scribble_list, region: Regi
     return np.concatenate(seeds).astype(np.intp)
 
 
-def _fine_answer(features: ClassicFeatures, track: FineTrack) -> Prediction:
-    """A fine-mode answer: its working mask as +-1 logits, at the image's size."""
+def _fine_answer(features: ClassicFeatures, track: FineTrack | AnswerEdits) -> Prediction:
+    """A fine-mode or edited answer: its working mask as +-1 logits, at the image's size."""
     fraction = coverage(features, track.mask)
     logits = np.where(track.mask, np.float32(1.0), np.float32(-1.0))
     return _to_image(logits, features, track.score, _State(graph=features.graph, fraction=fraction, track=track))

@@ -25,7 +25,7 @@ from .fine_region import distinct_region, outline_strength
 from .local_edit import merge_cut
 from .settings import ClassicSettings
 
-__all__ = ["FineTrack", "click_key", "follow"]
+__all__ = ["FineTrack", "click_key", "colour", "follow"]
 
 Click = tuple[int, int, int]
 
@@ -88,7 +88,7 @@ def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrac
     FineTrack
         ``model`` None when the superpixel cut answers this object.
     """
-    lab = _colour(features)
+    lab = colour(features)
     positives = np.array([(r, c) for r, c, lab_ in key if lab_ == 1], np.intp)
     if previous is not None and previous.clicks and previous.clicks == key[:-1]:
         if previous.cut_edits:
@@ -167,7 +167,7 @@ def _positives_until(key: tuple[Click, ...], k: int) -> int:
     return sum(1 for click in key[: k + 1] if click[2] == 1)
 
 
-def _colour(features: ClassicFeatures) -> np.ndarray:
+def colour(features: ClassicFeatures) -> np.ndarray:
     """Working colour as fine mode reads it: (h, w, 1) lightness for gray images, Lab otherwise."""
     lab = features.work.lab
     return lab[..., :1] if features.work.is_gray else lab

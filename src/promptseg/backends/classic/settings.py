@@ -13,7 +13,7 @@ __all__ = ["ClassicSettings", "SETTINGS_VERSION"]
 
 #: Bumped whenever a default or the algorithm changes, so that stored
 #: embeddings made with older settings are refused.
-SETTINGS_VERSION = 6
+SETTINGS_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,11 @@ class ClassicSettings:
     cut_band, cut_band_radius : float
         ... and gives its label to the pixels on its wrong side within
         ``cut_band * d`` of the outline and ``cut_band_radius * d`` of it.
+    edit_answers : bool
+        Clicks on an object that had an answer before its first click (a
+        picked-up or automatic object, a mask prompt's answer, another
+        backend's answer fed back) edit that answer near themselves instead
+        of cutting afresh (:mod:`~promptseg.backends.classic.answer_edits`).
     """
 
     max_pixels: int = 400_000
@@ -148,6 +153,7 @@ class ClassicSettings:
     cut_margin: float = 6.0
     cut_band: float = 2.0
     cut_band_radius: float = 3.0
+    edit_answers: bool = True
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""
