@@ -96,6 +96,9 @@ def test_shift_click_picks_an_object_up_a_negative_click_shrinks_it_and_commit_k
     click(viewer, qtbot, *edge, modifiers=(keys.CONTROL,))
     shrunk = np.asarray(widget.layers.preview.data) > 0
     assert not shrunk[edge] and shrunk.sum() < (start == label).sum()
+    rr, cc = np.nonzero(preview)
+    far = (rr - edge[0]) ** 2 + (cc - edge[1]) ** 2 > 8**2  # the correction is local: the rest stays as shown
+    assert shrunk[rr[far], cc[far]].all()
     _key(viewer, qtbot, Qt.Key.Key_C)
     now = np.asarray(objects.data)
     assert (now == label).sum() == shrunk.sum() and now.max() == start.max()  # same id, no new one
