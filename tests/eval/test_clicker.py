@@ -106,3 +106,16 @@ def test_bad_input_raises_with_message():
     sim = ClickSimulator(np.ones((3, 3), bool))
     with pytest.raises(PromptError, match="shape"):
         sim.next_click(np.zeros((4, 4), bool))
+
+
+def test_distances_are_exact_so_ties_are_ties_whichever_transform_runs():
+    """OpenCV's float32 values of one distance differed in their last bit (the next click moved between runs)."""
+    from scipy import ndimage as ndi
+
+    from promptseg.eval.clicker import _edt
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        region = np.pad(ndi.binary_dilation(rng.random((80, 90)) > 0.995, iterations=8), 1)
+        exact = np.sqrt(np.rint(ndi.distance_transform_edt(region) ** 2)).astype(np.float32)
+        np.testing.assert_array_equal(_edt(region), exact)

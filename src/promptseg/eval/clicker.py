@@ -206,11 +206,17 @@ class ClickSimulator:
 
 
 def _edt(region: np.ndarray) -> np.ndarray:
-    """Exact Euclidean distance of each True pixel to the nearest False one.
+    """Exact Euclidean distance of each True pixel to the nearest False one, float32, the same in every run.
 
     OpenCV's exact transform (``DIST_MASK_PRECISE``, the one RITM uses) when
     OpenCV is installed, about three times faster than SciPy's; otherwise
-    SciPy's.  Both are exact, so clicks do not depend on which one ran.
+    SciPy's.  OpenCV's float32 values of equal distances can differ in their
+    last bit, and from one process to the next (seen: sqrt(61) as 7.81025 or
+    7.8102503 at two pixels, swapping between runs), which moved the next
+    click between tied pixels and made NoC differ from run to run.  Every
+    distance is the square root of an integer, so both are snapped to it:
+    the largest distance is then a true tie, won by the first pixel in
+    row-major order, whichever transform ran.
     """
     global _CV2
     if _CV2 is None:
@@ -220,9 +226,12 @@ def _edt(region: np.ndarray) -> np.ndarray:
             _CV2 = cv2
         except ImportError:
             _CV2 = False
-    if _CV2 is not False and max(region.shape) < 4096:  # float32 holds squared distances exactly below 2**24
-        return _CV2.distanceTransform(region.view(np.uint8), _CV2.DIST_L2, _CV2.DIST_MASK_PRECISE)
-    return ndi.distance_transform_edt(region)
+    if _CV2 is not False and max(region.shape) < 2048:  # squared distances < 2**20: float32 recovers them exactly
+        dist = _CV2.distanceTransform(region.view(np.uint8), _CV2.DIST_L2, _CV2.DIST_MASK_PRECISE)
+    else:
+        dist = ndi.distance_transform_edt(region)
+    squared = np.rint(np.square(dist, dtype=np.float64))
+    return np.sqrt(squared).astype(np.float32)
 
 
 _CV2 = None
