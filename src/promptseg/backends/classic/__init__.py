@@ -208,14 +208,13 @@ class ClassicBackend(FeatureBackend):
             r, c = (int(v) for v in prompts.points[0])
             if bool(previous.mask[r, c]) == bool(prompts.labels[0]):
                 return None  # a click that agrees (a seed inside the mask's answer) is a cut's prompt, as before
-        features = embedding.features
-        key = click_key(features, prompts.points, prompts.labels)
-        state, lab = previous.state, colour(features)
-        if isinstance(state, _State) and state.graph is features.graph:
-            if isinstance(state.track, AnswerEdits):
-                return state.track.extended(lab, features.colour_noise, key, self.settings)
-            if state.clicked:
-                return None
+        features, state = embedding.features, previous.state
+        own = isinstance(state, _State) and state.graph is features.graph
+        if own and state.clicked and not isinstance(state.track, AnswerEdits):
+            return None  # the usual case: an answer made by clicks is refined by the cut
+        key, lab = click_key(features, prompts.points, prompts.labels), colour(features)
+        if own and isinstance(state.track, AnswerEdits):
+            return state.track.extended(lab, features.colour_noise, key, self.settings)
         if np.shape(previous.mask) != tuple(features.work.image_shape):
             return None
         start = features.work.mask_to_work(np.asarray(previous.mask, bool)) > 0.5
