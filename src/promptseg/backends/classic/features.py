@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -51,6 +52,11 @@ class WorkingImage:
     image_shape: tuple[int, int]
     factor: int
     is_gray: bool
+
+    @cached_property
+    def median_gradient(self) -> float:
+        """Median of ``gradient``: how much the image's texture varies (computed on first use, then kept)."""
+        return float(np.median(self.gradient))
 
     @property
     def shape(self) -> tuple[int, int]:

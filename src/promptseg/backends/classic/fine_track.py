@@ -107,7 +107,7 @@ def follow(features: ClassicFeatures, key: tuple[Click, ...], previous: FineTrac
     region = distinct_region(lab, key[first][:2], noise=features.colour_noise, lines=settings.fine_structures,
                              max_area=largest)
     if not takes_region(region, cut, features.work.gradient, settings):
-        if not settings.cut_edit or not _weak_outline(cut, features.work.gradient, settings.cut_edit_below):
+        if not settings.cut_edit or not _weak_outline(cut, features.work, settings.cut_edit_below):
             return FineTrack(clicks=key)
         if len(key) == first + 1:
             return FineTrack(clicks=key, cut_edits=True)
@@ -157,9 +157,9 @@ def _cut_step(mask: np.ndarray, key: tuple[Click, ...], k: int, positives: np.nd
 _NEUTRAL = FineModel(colour=np.zeros(1, np.float32), background=np.zeros(1, np.float32), level=0.5)
 
 
-def _weak_outline(mask: np.ndarray, gradient: np.ndarray, below: float) -> bool:
+def _weak_outline(mask: np.ndarray, work, below: float) -> bool:
     """Whether the outline of ``mask`` is less than ``below`` times sharper than the image's median gradient."""
-    return outline_strength(mask, gradient) < below * max(float(np.median(gradient)), 1e-6)
+    return outline_strength(mask, work.gradient) < below * max(work.median_gradient, 1e-6)
 
 
 def _positives_until(key: tuple[Click, ...], k: int) -> int:
