@@ -42,6 +42,11 @@ def grey(image: np.ndarray) -> np.ndarray:
 
 def best_iou(image: np.ndarray, target: np.ndarray, band_px: int, grow: int) -> float:
     """The best IoU with ``target`` of any thresholded region near it (see the module text)."""
+    rows, cols = np.nonzero(target)
+    reach = band_px + grow + 4  # the crop holds the band, the growth and a margin for the smoothing
+    r0, c0 = max(int(rows.min()) - reach, 0), max(int(cols.min()) - reach, 0)
+    box = (slice(r0, int(rows.max()) + reach + 1), slice(c0, int(cols.max()) + reach + 1))
+    image, target = image[box], target[box]
     band = ndi.binary_dilation(target, iterations=band_px)
     best = 0.0
     for sigma in SIGMAS:
