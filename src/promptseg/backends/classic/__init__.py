@@ -140,11 +140,11 @@ class ClassicBackend(FeatureBackend):
         shape = embedding.image_shape
         scribble_list = list(zip(prompts.scribbles, prompts.scribble_labels.tolist()))
         polygon_list = list(zip(prompts.polygons, prompts.polygon_labels.tolist()))
-        region, forbidden = self._regions(features, prompts, scribble_list, polygon_list, previous)
-        g = features.graph
         edits = self._edits(embedding, prompts, previous, scribble_list, polygon_list)
         if edits is not None:
             return _fine_answer(features, edits)
+        region, forbidden = self._regions(features, prompts, scribble_list, polygon_list, previous)
+        g = features.graph
         if not region.has_object_evidence:
             return _empty(shape, g.n, features)
         track, cuts = None, {}
@@ -205,7 +205,7 @@ class ClassicBackend(FeatureBackend):
             if prompts.mask is None:
                 return None
             previous = self.answer(embedding, prompts.with_points(prompts.points[:0], prompts.labels[:0]), None)
-            r, c = (int(v) for v in prompts.points[0])
+            r, c = (int(v) for v in np.clip(np.floor(prompts.points[0] + 0.5), 0, np.array(previous.mask.shape) - 1))
             if bool(previous.mask[r, c]) == bool(prompts.labels[0]):
                 return None  # a click that agrees (a seed inside the mask's answer) is a cut's prompt, as before
         features, state = embedding.features, previous.state
