@@ -108,3 +108,17 @@ def test_a_seed_inside_a_mask_prompts_answer_is_cut_as_before(disk):
     for backend in (ClassicBackend(), ClassicBackend(edit_answers=False)):
         answers.append(backend.predict(backend.encode(img), mask=rough, points=[(48, 48)], labels=[1]).mask)
     np.testing.assert_array_equal(*answers)
+
+
+def test_an_object_given_as_a_mask_keeps_its_pixels_a_rough_mask_is_snapped(disk):
+    from scipy import ndimage as ndi
+
+    img, gt = disk
+    backend, plain = ClassicBackend(), ClassicBackend(mask_keep=0)
+    emb, plain_emb = backend.encode(img), plain.encode(img)
+    object_mask = ndi.binary_dilation(gt)  # a committed object, its outline on the edge (1 px out)
+    np.testing.assert_array_equal(backend.predict(emb, mask=object_mask).mask, object_mask)
+    assert (plain.predict(plain_emb, mask=object_mask).mask != object_mask).any()  # the cut redraws it
+    rough = np.zeros_like(gt)
+    rough[32:66, 30:64] = True  # a square painted roughly over the disk: its outline lies off the edge
+    assert iou(backend.predict(emb, mask=rough).mask, gt) > 0.95

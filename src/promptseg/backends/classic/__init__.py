@@ -27,6 +27,7 @@ from ...prompts import Prompts
 from ..base import FeatureBackend, ImageEmbedding, Prediction
 from .answer_edits import AnswerEdits
 from .encoder import ClassicFeatures, encode_image
+from .fine_region import outline_strength
 from .fine_track import FineTrack, click_key, colour, follow
 from .head import RegionPrompts, segment
 from .refine import refine_boundary
@@ -158,6 +159,8 @@ class ClassicBackend(FeatureBackend):
             work_logits, obj, score = cuts[len(prompts.points)]
         else:
             work_logits, obj, score = self._cut(features, prompts, region, forbidden, scribble_list)
+        if self._keeps_mask(features, prompts, work_logits, scribble_list, polygon_list):
+            return _mask_answer(features, prompts.mask, score)
         state = _State(graph=g, fraction=obj.astype(np.float32), track=track, clicked=bool(len(prompts.points)))
         return _to_image(work_logits, features, score, state)
 
@@ -187,6 +190,18 @@ class ClassicBackend(FeatureBackend):
         """Fine mode answers objects prompted by clicks alone, at least one of them positive."""
         return (self.settings.fine and prompts.box is None and prompts.mask is None and not scribble_list
                 and not polygon_list and bool((prompts.labels == 1).any()))
+
+    def _keeps_mask(self, features, prompts, work_logits, scribble_list, polygon_list) -> bool:
+        """Whether a mask prompt given alone is its own answer (see ``ClassicSettings.mask_keep``)."""
+        if (self.settings.mask_keep <= 0 or prompts.mask is None or len(prompts.points) or prompts.box is not None
+                or scribble_list or polygon_list):
+            return False
+        given = features.work.mask_to_work(prompts.mask) > 0.5
+        cut = work_logits > 0
+        if not given.any():
+            return False
+        gradient = features.work.gradient
+        return not cut.any() or outline_strength(given, gradient) >= self.settings.mask_keep * outline_strength(cut, gradient)
 
     def _edits(self, embedding, prompts, previous, scribble_list, polygon_list) -> AnswerEdits | None:
         """The edits of the answer this object had before its first click, if it had one (see :mod:`.answer_edits`).
@@ -312,6 +327,15 @@ def _fine_answer(features: ClassicFeatures, track: FineTrack | AnswerEdits) -> P
     fraction = coverage(features, track.mask)
     logits = np.where(track.mask, np.float32(1.0), np.float32(-1.0))
     return _to_image(logits, features, track.score, _State(graph=features.graph, fraction=fraction, track=track))
+
+
+def _mask_answer(features: ClassicFeatures, mask: np.ndarray, score: float) -> Prediction:
+    """A mask prompt kept as its own answer: the same pixels, +-1 logits, made without clicks."""
+    mask = np.asarray(mask, bool)
+    fraction = coverage(features, features.work.mask_to_work(mask))
+    logits = np.where(mask, np.float32(1.0), np.float32(-1.0))
+    return Prediction(mask=mask.copy(), logits=logits, score=score,
+                      state=_State(graph=features.graph, fraction=fraction, clicked=False))
 
 
 def _to_image(work_logits: np.ndarray, features: ClassicFeatures, score: float, state: _State) -> Prediction:

@@ -114,6 +114,12 @@ class ClassicSettings:
         picked-up or automatic object, a mask prompt's answer, another
         backend's answer fed back) edit that answer near themselves instead
         of cutting afresh (:mod:`~promptseg.backends.classic.answer_edits`).
+    mask_keep : float
+        A mask prompt given alone is answered by itself when its outline is
+        at least this fraction as sharp (mean gradient) as the cut's answer
+        to it: an object picked up again or adopted keeps its pixels, while
+        a rough painted mask, whose outline lies off the edges, is snapped
+        to them by the cut.  0 always answers with the cut.
     """
 
     max_pixels: int = 400_000
@@ -154,6 +160,7 @@ class ClassicSettings:
     cut_band: float = 2.0
     cut_band_radius: float = 3.0
     edit_answers: bool = True
+    mask_keep: float = 0.8
 
     def identity(self) -> str:
         """Short text naming the settings (part of the backend id)."""
