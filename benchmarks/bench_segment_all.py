@@ -329,7 +329,7 @@ def run_clicks(args) -> None:
         emb = backend.encode(image)
         scratch = scratch_clicks(backend, ds, image_id, emb, cache)
         save_cache(args.scratch_cache, cache)
-        c = image_clicks(backend, emb, q, scratch, mask_prompt=args.mask_prompt)
+        c = image_clicks(backend, emb, q, scratch, mask_prompt=args.mask_prompt, pick_up=args.pick_up)
         c.update(id=image_id, seconds=ours_s, tp=q["tp"], gt=q["gt"], pred=q["pred"], at90=q["at90"])
         totals["tuned" if k % 2 == 0 else "held"].append(c)
         per_image.append(c)
@@ -374,6 +374,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="write the per-image accounts")
     p.add_argument("--mask-prompt", action="store_true",
                    help="corrections also get the automatic mask as their mask prompt (default: as previous only)")
+    p.add_argument("--pick-up", action="store_true",
+                   help="corrections as the widget's pick-up makes them: the mask's own answer shown, then clicks with "
+                        "the mask as prompt and no previous answer at the first click")
     p = sub.add_parser("speed-worker")
     p.add_argument("impl")
     p.add_argument("weights", type=Path)

@@ -13,7 +13,10 @@ the largest error, NoC@90, at most 20 clicks per object):
 
 A variant adds 1 click per corrected object (picking it up in the widget);
 another (``mask_prompt=True``) also gives the automatic mask as the mask
-prompt of every correction click, as the widget's "pick up" will.
+prompt of every correction click; ``pick_up=True`` follows the widget's
+pick-up exactly: the object is shown as the backend's answer to its mask
+alone, then every correction click carries the mask as its prompt and the
+first one no previous answer (the annotator's prediction chain).
 """
 
 from __future__ import annotations
@@ -40,14 +43,20 @@ def scratch_clicks(backend, dataset, image_id: str, emb, cache: dict | None) -> 
     return clicks
 
 
-def correction_clicks(backend, emb, gt: np.ndarray, auto_mask: np.ndarray, *, mask_prompt: bool = False) -> int:
-    """Clicks from an automatic mask (fed back as ``previous``; also as the mask prompt if asked) until IoU >= 0.9."""
+def correction_clicks(backend, emb, gt: np.ndarray, auto_mask: np.ndarray, *, mask_prompt: bool = False,
+                      pick_up: bool = False) -> int:
+    """Clicks from an automatic mask until IoU >= 0.9: fed back as ``previous`` (also the mask prompt if asked),
+    or, with ``pick_up``, as the widget does it (see the module text)."""
+    if pick_up:
+        shown = backend.predict(emb, mask=auto_mask).mask
+        return clicks_to_target(backend, emb, gt, start=shown, mask=auto_mask)
     previous = Prediction(mask=auto_mask, logits=np.where(auto_mask, 1.0, -1.0).astype(np.float32), score=1.0)
     return clicks_to_target(backend, emb, gt, start=auto_mask, previous=previous,
                             mask=auto_mask if mask_prompt else None)
 
 
-def image_clicks(backend, emb, q: dict, scratch: list[int], *, mask_prompt: bool = False) -> dict:
+def image_clicks(backend, emb, q: dict, scratch: list[int], *, mask_prompt: bool = False,
+                 pick_up: bool = False) -> dict:
     """The click account of one image from the matches of :func:`segment_all_quality.quality`.
 
     ``scratch[g]`` belongs to ground-truth instance g + 1 of ``q["gt_labels"]``
@@ -62,7 +71,8 @@ def image_clicks(backend, emb, q: dict, scratch: list[int], *, mask_prompt: bool
         if table[g, p] >= 0.9:
             continue
         edited += 1
-        corrections += correction_clicks(backend, emb, gt == g + 1, pred == p + 1, mask_prompt=mask_prompt)
+        corrections += correction_clicks(backend, emb, gt == g + 1, pred == p + 1, mask_prompt=mask_prompt,
+                                         pick_up=pick_up)
     missed = sum(s for g, s in enumerate(scratch) if g not in matched_gt)
     false = q["pred"] - len(matched_pred)
     total = 2 + false + corrections + missed
