@@ -122,3 +122,15 @@ def test_an_object_given_as_a_mask_keeps_its_pixels_a_rough_mask_is_snapped(disk
     rough = np.zeros_like(gt)
     rough[32:66, 30:64] = True  # a square painted roughly over the disk: its outline lies off the edge
     assert iou(backend.predict(emb, mask=rough).mask, gt) > 0.95
+
+
+def test_a_seed_inside_a_rough_mask_but_outside_its_answer_is_cut_as_before(disk):
+    img, gt = disk
+    rough = np.zeros_like(gt)
+    rough[26:70, 26:70] = True  # the seed sits in the square's corner, off the disk its answer snaps to
+    answers = []
+    for backend in (ClassicBackend(), ClassicBackend(edit_answers=False)):
+        emb = backend.encode(img)
+        assert not backend.predict(emb, mask=rough).mask[29, 29]
+        answers.append(backend.predict(emb, mask=rough, points=[(29, 29)], labels=[1]).mask)
+    np.testing.assert_array_equal(*answers)

@@ -210,19 +210,22 @@ class ClassicBackend(FeatureBackend):
         whose previous answer was made without clicks, or by another
         backend, or is itself such edits; with a mask prompt and no previous
         answer, the answer to the mask alone (the one shown before the first
-        click) is edited when the first click disagrees with it (a negative
-        click inside it, a positive one outside).
+        click) is edited when the first click disagrees with it and with the
+        mask (a negative click inside both, a positive one outside both); a
+        seed inside the mask is cut as before, with no extra work.
         """
         if (not self.settings.edit_answers or not len(prompts.points) or prompts.box is not None
                 or scribble_list or polygon_list):
             return None
-        if previous is None:  # a mask prompt's own answer is corrected when the first click disagrees with it
+        if previous is None:  # a mask prompt's own answer is corrected when the first click disagrees with both
             if prompts.mask is None:
                 return None
+            r, c = (int(v) for v in np.clip(np.floor(prompts.points[0] + 0.5), 0, np.array(prompts.mask.shape) - 1))
+            if bool(prompts.mask[r, c]) == bool(prompts.labels[0]):
+                return None  # a seed inside a mask prior (how Find similar prompts) is a cut's prompt, as before
             previous = self.answer(embedding, prompts.with_points(prompts.points[:0], prompts.labels[:0]), None)
-            r, c = (int(v) for v in np.clip(np.floor(prompts.points[0] + 0.5), 0, np.array(previous.mask.shape) - 1))
             if bool(previous.mask[r, c]) == bool(prompts.labels[0]):
-                return None  # a click that agrees (a seed inside the mask's answer) is a cut's prompt, as before
+                return None
         features, state = embedding.features, previous.state
         own = isinstance(state, _State) and state.graph is features.graph
         if own and state.clicked and not isinstance(state.track, AnswerEdits):

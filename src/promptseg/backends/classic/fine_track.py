@@ -21,6 +21,7 @@ import numpy as np
 
 from .encoder import ClassicFeatures
 from .fine import FineModel, edit, takes_region
+from .features import WorkingImage
 from .fine_region import distinct_region, outline_strength
 from .local_edit import merge_cut
 from .settings import ClassicSettings
@@ -157,7 +158,7 @@ def _cut_step(mask: np.ndarray, key: tuple[Click, ...], k: int, positives: np.nd
 _NEUTRAL = FineModel(colour=np.zeros(1, np.float32), background=np.zeros(1, np.float32), level=0.5)
 
 
-def _weak_outline(mask: np.ndarray, work, below: float) -> bool:
+def _weak_outline(mask: np.ndarray, work: WorkingImage, below: float) -> bool:
     """Whether the outline of ``mask`` is less than ``below`` times sharper than the image's median gradient."""
     return outline_strength(mask, work.gradient) < below * max(work.median_gradient, 1e-6)
 
